@@ -1,0 +1,101 @@
+// Message envelopes: the unit a mailbox carries.
+//
+// Design
+// ------
+// A message of any movable C++ type T travels inside a `Message<T>`, which derives from the
+// intrusive, non-template `Envelope`. The envelope carries:
+//   - `next`: the intrusive link. Whoever holds the envelope owns the link: the sender until
+//     the push publishes it, then the inbox, then the receiver's private cache.
+//   - `type`: a type tag, the address of `kTypeTag<T>`. Dispatch compares one pointer; no RTTI,
+//     no typeid, no string compare on the hot path.
+//   - `destroy`: how to destroy and free the envelope without knowing T.
+//   - `stamp`: a word the mailbox never interprets. The runtime stores the addressee's
+//     generation in it, so a message pushed into a recycled mailbox is recognised as stale.
+//
+// Allocation goes through `allocate_envelope`/`free_envelope` (out of line, in mailbox.cpp),
+// which use the program's allocator (jemalloc in every ergon binary: its per-thread caches
+// recycle envelopes of one size class without touching fresh pages) and keep a per-thread
+// count of live envelopes so tests can prove that nothing leaked.
+//
+// Rejected: a per-type free list in the template. It would need a thread_local in header code
+// that runs on process stacks, which may resume on another thread (see docs/design.md,
+// "thread_local across a context switch").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace ergon::mailbox {
+
+// The address of kTypeTag<T> identifies T. An inline variable has one address in a program.
+template <class T>
+inline constexpr char kTypeTag = 0;
+
+template <class T>
+constexpr const void* type_tag() noexcept {
+  return &kTypeTag<T>;
+}
+
+struct Envelope {
+  Envelope* next = nullptr;
+  const void* type = nullptr;
+  void (*destroy)(Envelope*) = nullptr;
+  std::uint64_t stamp = 0;
+
+  template <class T>
+  bool holds() const noexcept {
+    return type == type_tag<T>();
+  }
+};
+
+// Storage for envelopes; counted per thread (see live_envelopes()).
+void* allocate_envelope(std::size_t size);
+void free_envelope(void* p) noexcept;
+
+// Envelopes allocated and not yet freed, summed over all threads. Exact when no thread is
+// allocating or freeing at the same time (tests read it on tear-down).
+std::int64_t live_envelopes() noexcept;
+
+template <class T>
+struct Message final : Envelope {
+  T value;
+
+  template <class... A>
+  explicit Message(A&&... a) : value(std::forward<A>(a)...) {}
+};
+
+template <class T, class... A>
+Message<T>* make_message(A&&... args) {
+  static_assert(std::is_move_constructible_v<T>, "a message type must be movable");
+  static_assert(alignof(Message<T>) <= alignof(std::max_align_t),
+                "over-aligned message types are not supported");
+  void* mem = allocate_envelope(sizeof(Message<T>));
+  Message<T>* m;
+  try {
+    m = ::new (mem) Message<T>(std::forward<A>(args)...);
+  } catch (...) {
+    free_envelope(mem);
+    throw;
+  }
+  m->type = type_tag<T>();
+  m->destroy = [](Envelope* e) {
+    static_cast<Message<T>*>(e)->~Message<T>();
+    free_envelope(e);
+  };
+  return m;
+}
+
+template <class T>
+T& payload(Envelope* e) noexcept {
+  return static_cast<Message<T>*>(e)->value;
+}
+
+inline void dispose(Envelope* e) noexcept { e->destroy(e); }
+
+// Disposes a chain linked through `next`; returns how many envelopes it held.
+std::size_t dispose_chain(Envelope* head) noexcept;
+
+}  // namespace ergon::mailbox

@@ -1,0 +1,151 @@
+// MpscInbox: a lock-free multi-producer, single-consumer intrusive queue that knows whether
+// its consumer is waiting.
+//
+// Design
+// ------
+// One atomic word, `head_`, holds either a pointer to the newest node (a LIFO chain linked
+// through Node::*Next), or one of three tags: empty (0), kBlocked (the consumer is waiting for
+// a push) or kClosed (the consumer is gone). This is the shape of CAF's lifo_inbox.
+//
+// Protocol, in named steps:
+//   P1 push:    CAS head_ from `old` to `node` with node->next = old. If old was kBlocked,
+//               node->next = nullptr and push returns kUnblockedReader: the pusher now owns
+//               the consumer's wake-up (exactly one pusher can see kBlocked). If old was
+//               kClosed the push fails with kClosed and the caller keeps the node.
+//   C1 take:    the consumer swaps head_ with empty and reverses the chain it got, so nodes
+//               come out in push order; pushes by one producer keep their order.
+//   C2 block:   the consumer CASes empty -> kBlocked. It fails (kNotEmpty) if a push landed
+//               first, in which case the consumer must take again instead of waiting.
+//   U1 unblock: anyone may CAS kBlocked -> empty (a timer, a shutdown). Success means the
+//               caller, not a pusher, owns the wake-up.
+//   X1 close:   swap in kClosed; the consumer gets the remaining chain to dispose.
+//
+// Invariants: head_ is kBlocked only between a successful C2 and the next P1 or U1; exactly
+// one of {the pusher of P1, the caller of U1} sees the kBlocked -> non-blocked transition, so a
+// waiting consumer is woken exactly once and never lost.
+//
+// Rejected: boost::lockfree::queue. It copies trivially-copyable values into its own nodes
+// (an allocation or a freelist pop per push), cannot tell the pusher that the consumer was
+// waiting, and costs two CASes per push. docs/design.md has the benchmark
+// (`ergon-bench mpsc_compare`) that decided it. Vyukov's intrusive MPSC queue was also
+// considered: it needs a separate waiting flag and therefore a second atomic RMW per push.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace ergon::mailbox {
+
+enum class PushResult : std::uint8_t {
+  kQueued,           // the consumer was not waiting
+  kUnblockedReader,  // the consumer was waiting: the caller must wake it
+  kClosed,           // the consumer is gone: the caller still owns the node
+};
+
+enum class BlockResult : std::uint8_t {
+  kBlocked,   // the consumer is now waiting; a later push or unblock will report it
+  kNotEmpty,  // something arrived: take it instead of waiting
+};
+
+template <class Node, Node* Node::*Next>
+class MpscInbox {
+ public:
+  MpscInbox() = default;
+  MpscInbox(const MpscInbox&) = delete;
+  MpscInbox& operator=(const MpscInbox&) = delete;
+
+  // P1. Any thread.
+  [[nodiscard]] PushResult push(Node* node) noexcept {
+    // relaxed: the CAS below re-reads head_ before anything is published.
+    std::uintptr_t old = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (old == kClosed) return PushResult::kClosed;
+      node->*Next = (old == kBlocked) ? nullptr : reinterpret_cast<Node*>(old);
+      // release: publishes *node (and everything the sender wrote before the push) to the
+      // acquire in take_all(). acquire on success: when we take over a kBlocked head, the
+      // consumer's writes before try_block() (its saved context, its timer) become visible
+      // to us, the waker.
+      if (head_.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(node),
+                                      std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        return old == kBlocked ? PushResult::kUnblockedReader : PushResult::kQueued;
+      }
+    }
+  }
+
+  // C1. Consumer only. Returns the nodes in push order, or nullptr when there are none.
+  Node* take_all() noexcept {
+    // relaxed: a cheap look first; the exchange below does the ordering.
+    std::uintptr_t h = head_.load(std::memory_order_relaxed);
+    if (h == 0 || h == kBlocked || h == kClosed) return nullptr;
+    // acquire: pairs with the release CAS in push(), making each node's fields visible.
+    h = head_.exchange(0, std::memory_order_acquire);
+    Node* lifo = reinterpret_cast<Node*>(h);
+    Node* fifo = nullptr;
+    while (lifo != nullptr) {
+      Node* n = lifo->*Next;
+      lifo->*Next = fifo;
+      fifo = lifo;
+      lifo = n;
+    }
+    return fifo;
+  }
+
+  // C2. Consumer (or the thread acting for it, such as its worker after a context switch).
+  [[nodiscard]] BlockResult try_block() noexcept {
+    std::uintptr_t expected = 0;
+    // release: publishes what the consumer wrote before blocking (its saved context, its
+    // timer) to the pusher or unblocker that sees kBlocked (acquire in push / try_unblock).
+    if (head_.compare_exchange_strong(expected, kBlocked, std::memory_order_release,
+                                      std::memory_order_relaxed)) {
+      return BlockResult::kBlocked;
+    }
+    return BlockResult::kNotEmpty;
+  }
+
+  // U1. Any thread. True if this call took over the wake-up of a waiting consumer.
+  [[nodiscard]] bool try_unblock() noexcept {
+    std::uintptr_t expected = kBlocked;
+    // acquire: pairs with the release in try_block(), as for push().
+    return head_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
+                                         std::memory_order_relaxed);
+  }
+
+  // X1. Consumer only. Later pushes fail with kClosed. Returns what was queued, in order.
+  Node* close() noexcept {
+    // acquire: pairs with the release CAS in push() for the nodes we take back.
+    std::uintptr_t h = head_.exchange(kClosed, std::memory_order_acquire);
+    if (h == 0 || h == kBlocked || h == kClosed) return nullptr;
+    Node* lifo = reinterpret_cast<Node*>(h);
+    Node* fifo = nullptr;
+    while (lifo != nullptr) {
+      Node* n = lifo->*Next;
+      lifo->*Next = fifo;
+      fifo = lifo;
+      lifo = n;
+    }
+    return fifo;
+  }
+
+  // Consumer only, on a closed inbox that gets a new consumer.
+  void reopen() noexcept {
+    // release: the new owner's initialisation happens-before any push that succeeds.
+    head_.store(0, std::memory_order_release);
+  }
+
+  // Advisory (any thread): may be stale by the time the caller looks at it.
+  bool empty() const noexcept {
+    std::uintptr_t h = head_.load(std::memory_order_relaxed);
+    return h == 0 || h == kBlocked || h == kClosed;
+  }
+  bool blocked() const noexcept { return head_.load(std::memory_order_relaxed) == kBlocked; }
+  bool closed() const noexcept { return head_.load(std::memory_order_relaxed) == kClosed; }
+
+ private:
+  static constexpr std::uintptr_t kBlocked = 1;
+  static constexpr std::uintptr_t kClosed = 2;
+
+  // Written by producers (P1), the consumer (C1, C2, X1) and unblockers (U1); see above.
+  std::atomic<std::uintptr_t> head_{0};
+};
+
+}  // namespace ergon::mailbox

@@ -1,0 +1,105 @@
+// The out-of-line entry points that ergon's header templates (spawn, send, receive) call.
+// Not part of the public API: names and signatures here may change at any time.
+//
+// Everything that reads per-worker state lives behind these non-inlined functions, because a
+// process may resume on another worker after any switch (docs/design.md, "thread_local
+// across a context switch").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "ergon/errors.hpp"
+#include "ergon/mailbox/mailbox.hpp"
+#include "ergon/options.hpp"
+#include "ergon/pid.hpp"
+
+namespace ergon {
+class Runtime;
+}
+
+namespace ergon::detail {
+
+class Scheduler;
+struct Process;
+
+// Thrown inside a process that the runtime is ending (shutdown of run()). It unwinds the
+// process's stack so its destructors run. Do not swallow it: a catch (...) that does not
+// rethrow keeps the process alive until its next blocking call throws it again.
+struct Shutdown {};
+
+// The function a process runs, stored in the process itself when it is small enough.
+struct Closure {
+  static constexpr std::size_t kInline = 64;
+  void (*invoke)(void*) = nullptr;
+  void (*destroy)(void*) = nullptr;  // destroys the callable; the runtime frees heap storage
+  void* target = nullptr;
+  bool on_heap = false;
+  alignas(std::max_align_t) unsigned char storage[kInline];
+};
+
+// Spawning in three steps, so the header can build the callable in place.
+// `sched` == nullptr means the scheduler of the calling process (throws NotInProcess if none).
+Process* spawn_begin(Scheduler* sched, const SpawnOptions& opts, Closure** closure);
+Pid spawn_commit(Process* p);
+void spawn_abort(Process* p) noexcept;
+
+template <class F>
+Pid spawn_into(Scheduler* sched, F&& f, const SpawnOptions& opts) {
+  using Fn = std::decay_t<F>;
+  static_assert(std::is_invocable_v<Fn&>, "spawn takes a callable with no arguments");
+  Closure* c = nullptr;
+  Process* p = spawn_begin(sched, opts, &c);
+  try {
+    constexpr bool kInline =
+        sizeof(Fn) <= Closure::kInline && alignof(Fn) <= alignof(std::max_align_t);
+    void* mem = kInline ? static_cast<void*>(c->storage) : ::operator new(sizeof(Fn));
+    try {
+      ::new (mem) Fn(std::forward<F>(f));
+    } catch (...) {
+      if (!kInline) ::operator delete(mem);
+      throw;
+    }
+    c->target = mem;
+    c->on_heap = !kInline;
+    c->invoke = [](void* t) { (*static_cast<Fn*>(t))(); };
+    c->destroy = [](void* t) { static_cast<Fn*>(t)->~Fn(); };
+  } catch (...) {
+    spawn_abort(p);
+    throw;
+  }
+  return spawn_commit(p);
+}
+
+// The calling process; throws NotInProcess naming `what` when called outside a process.
+Process* current_process_or_throw(const char* what);
+// The calling process, or nullptr.
+Process* current_process() noexcept;
+Scheduler* scheduler_of(Runtime& rt) noexcept;
+
+mailbox::Mailbox& mailbox_of(Process* p) noexcept;
+std::uint32_t generation_of(Process* p) noexcept;
+Pid pid_of(Process* p) noexcept;
+
+// Delivers `e` to `to`, or drops (disposes and counts) it if `to` is dead. Any thread.
+void send_envelope(Pid to, mailbox::Envelope* e);
+
+// A message whose stamp is not the receiver's generation was meant for an earlier process
+// in the same slot: dispose and count it.
+void drop_stale(mailbox::Envelope* e) noexcept;
+
+// Monotonic clock in nanoseconds, the one every deadline uses.
+std::int64_t now_ns() noexcept;
+inline constexpr std::int64_t kNoDeadline = INT64_MAX;
+
+// Parks `p` (the calling process) until its inbox gets a message, `deadline_ns` passes, or the
+// runtime shuts down. May return spuriously; callers re-check. Throws the shutdown signal.
+void wait(Process* p, std::int64_t deadline_ns);
+
+// Charges reductions to the calling process; yields when its slice is spent.
+void charge(Process* p, std::uint32_t reductions);
+
+}  // namespace ergon::detail

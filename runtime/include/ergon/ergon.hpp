@@ -1,0 +1,26 @@
+// ergon: Erlang-style lightweight processes for C++.
+//
+//   #include <ergon/ergon.hpp>
+//
+//   int main() {
+//     ergon::Runtime rt;
+//     rt.run([] {
+//       ergon::Pid echo = ergon::spawn([] {
+//         auto [from, text] = ergon::receive<std::pair<ergon::Pid, std::string>>();
+//         ergon::send(from, text);
+//       });
+//       ergon::send(echo, std::make_pair(ergon::self(), std::string("hello")));
+//       std::string reply = ergon::receive<std::string>();
+//     });
+//   }
+//
+// docs/api.md describes every call; docs/design.md how they work.
+#pragma once
+
+#include "ergon/errors.hpp"
+#include "ergon/options.hpp"
+#include "ergon/pid.hpp"
+#include "ergon/process.hpp"
+#include "ergon/receive.hpp"
+#include "ergon/runtime.hpp"
+#include "ergon/stats.hpp"

@@ -1,0 +1,65 @@
+// The calls a process makes: spawn, self, send, yield, sleep, reductions.
+//
+// spawn and send work from any thread. self, yield, sleep_for, sleep_until and reduce need a
+// running process and throw NotInProcess otherwise.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "ergon/detail/api.hpp"
+#include "ergon/mailbox/message.hpp"
+#include "ergon/options.hpp"
+#include "ergon/pid.hpp"
+
+namespace ergon {
+
+// Spawns `fn` as a new process of the calling process's runtime. The process is runnable at
+// once; the caller goes on. Throws SpawnError when no process can be created (the limit in
+// Options::max_processes, or no memory or map area for its stack), NotInProcess outside a
+// process (use Runtime::spawn there).
+template <class F>
+Pid spawn(F&& fn, SpawnOptions opts = {}) {
+  return detail::spawn_into(nullptr, std::forward<F>(fn), opts);
+}
+
+// The calling process's pid.
+inline Pid self() { return detail::pid_of(detail::current_process_or_throw("ergon::self")); }
+
+// Sends a copy (or the moved value) of `msg` to `to`. Never blocks. A message to a process
+// that has ended, or to a stale pid, is dropped and counted in Stats::messages_dropped. Messages
+// from one sender to one receiver arrive in the order they were sent. Any thread.
+template <class T>
+void send(Pid to, T&& msg) {
+  using M = std::decay_t<T>;
+  detail::send_envelope(to, mailbox::make_message<M>(std::forward<T>(msg)));
+}
+
+// Constructs the message in place.
+template <class T, class... A>
+void send_new(Pid to, A&&... args) {
+  detail::send_envelope(to, mailbox::make_message<T>(std::forward<A>(args)...));
+}
+
+// Puts the calling process at the back of its worker's run queue.
+void yield();
+
+// Suspends the calling process for `d` (or until `t`). Messages that arrive meanwhile stay in
+// the mailbox.
+void sleep_until_ns(std::int64_t deadline_ns);
+template <class Rep, class Period>
+void sleep_for(std::chrono::duration<Rep, Period> d) {
+  sleep_until_ns(detail::now_ns() +
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
+inline void sleep_until(std::chrono::steady_clock::time_point t) {
+  sleep_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+// Charges `n` reductions to the calling process: long loops call it so that they yield when
+// their time slice is spent.
+void reduce(std::uint32_t n = 1);
+
+}  // namespace ergon

@@ -1,0 +1,78 @@
+// Runtime: owns the workers, the stacks and the processes of one ergon scheduler.
+//
+//   ergon::Runtime rt;                      // Options::from_env() applied
+//   rt.run([] { ... the main process ... });
+//
+// run() spawns the main process, waits for it to return (or to fail), then ends every
+// process still alive (each is unwound: its destructors run) and returns. The runtime can run
+// another main process afterwards. The destructor stops the workers.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <utility>
+
+#include "ergon/detail/api.hpp"
+#include "ergon/options.hpp"
+#include "ergon/pid.hpp"
+#include "ergon/stats.hpp"
+
+namespace ergon {
+
+class Runtime {
+ public:
+  // Applies the ERGON_* environment on top of `opts`; throws ConfigError on bad values.
+  explicit Runtime(Options opts = Options{});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Runs `main_fn` as a process and returns when it has ended and every other process of this
+  // runtime has been shut down. An exception that escapes `main_fn` is rethrown here. Call it
+  // from outside the runtime (not from one of its processes).
+  template <class F>
+  void run(F&& main_fn) {
+    if (detail::current_process() != nullptr) {
+      throw Error("ergon::Runtime::run was called from inside a process; use ergon::spawn there");
+    }
+    std::exception_ptr error;
+    std::atomic<bool> done{false};
+    struct Done {
+      std::atomic<bool>& flag;
+      ~Done() {
+        flag.store(true, std::memory_order_release);  // release: publishes `error`
+        flag.notify_all();
+      }
+    };
+    Pid main = spawn([&error, &done, fn = std::forward<F>(main_fn)]() mutable {
+      Done signal{done};
+      try {
+        fn();
+      } catch (const detail::Shutdown&) {
+        throw;
+      } catch (...) {
+        error = std::current_exception();
+      }
+    });
+    run_main(main, done);
+    if (error) std::rethrow_exception(error);
+  }
+
+  // Spawns a process from any thread, inside or outside the runtime.
+  template <class F>
+  Pid spawn(F&& fn, SpawnOptions opts = {}) {
+    return detail::spawn_into(detail::scheduler_of(*this), std::forward<F>(fn), opts);
+  }
+
+  const Options& options() const noexcept;
+  unsigned workers() const noexcept;
+  Stats stats() const;
+
+ private:
+  friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;
+  void run_main(Pid main, std::atomic<bool>& done);
+  std::unique_ptr<detail::Scheduler> sched_;
+};
+
+}  // namespace ergon

@@ -1,0 +1,122 @@
+// Fiber switching on Boost.Context's fcontext, with ASAN and TSAN annotations.
+// See fiber.hpp for the design and the switch protocol (R1, F1, F2, R2).
+#include "fiber.hpp"
+
+#include <boost/context/detail/fcontext.hpp>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ERGON_ASAN 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define ERGON_TSAN 1
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace ergon::detail {
+
+namespace bctx = boost::context::detail;
+
+// libstdc++'s per-thread exception globals (cxxabi.h declares the type opaque; this is its
+// layout in the Itanium C++ ABI).
+struct EhGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+extern "C" EhGlobals* __cxa_get_globals() noexcept;
+
+struct FiberAccess {
+  static void entry(bctx::transfer_t t) noexcept {
+    auto* f = static_cast<Fiber*>(t.data);
+    f->caller_ = t.fctx;  // F1
+#ifdef ERGON_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &f->caller_bottom_, &f->caller_size_);
+#endif
+    f->entry_(f);
+    __builtin_unreachable();  // entry_ ends with finish()
+  }
+};
+
+void SwitchPoint::init_for_current_thread() noexcept {
+#ifdef ERGON_TSAN
+  tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void Fiber::start(char* lo, std::size_t size, Entry entry, void* owner) noexcept {
+  entry_ = entry;
+  owner_ = owner;
+  eh_caught_ = nullptr;
+  eh_uncaught_ = 0;
+  stack_lo_ = lo;
+  stack_size_ = size;
+#ifdef ERGON_ASAN
+  // A reused stack may still carry poison from its previous fiber's frames.
+  __asan_unpoison_memory_region(lo, size);
+#endif
+#ifdef ERGON_TSAN
+  tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+  ctx_ = bctx::make_fcontext(lo + size, size, &FiberAccess::entry);
+}
+
+void Fiber::resume(SwitchPoint& from) noexcept {
+  caller_sp_ = &from;
+#ifdef ERGON_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, stack_lo_, stack_size_);  // R1
+#endif
+#ifdef ERGON_TSAN
+  __tsan_switch_to_fiber(tsan_fiber_, 0);
+#endif
+  EhGlobals* eh = __cxa_get_globals();
+  EhGlobals mine = *eh;  // the worker's own (normally empty)
+  eh->caught_exceptions = eh_caught_;
+  eh->uncaught_exceptions = eh_uncaught_;
+  bctx::transfer_t t = bctx::jump_fcontext(ctx_, this);
+  ctx_ = t.fctx;  // R2
+  eh_caught_ = eh->caught_exceptions;
+  eh_uncaught_ = eh->uncaught_exceptions;
+  *eh = mine;
+#ifdef ERGON_ASAN
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+
+void Fiber::suspend() noexcept {
+#ifdef ERGON_ASAN
+  __sanitizer_start_switch_fiber(&asan_fake_stack_, caller_bottom_, caller_size_);  // F2
+#endif
+#ifdef ERGON_TSAN
+  __tsan_switch_to_fiber(caller_sp_->tsan_fiber, 0);
+#endif
+  bctx::transfer_t t = bctx::jump_fcontext(caller_, nullptr);
+  caller_ = t.fctx;  // F1 of the next resume: possibly another worker
+#ifdef ERGON_ASAN
+  __sanitizer_finish_switch_fiber(asan_fake_stack_, &caller_bottom_, &caller_size_);
+#endif
+}
+
+void Fiber::finish() noexcept {
+#ifdef ERGON_ASAN
+  __sanitizer_start_switch_fiber(nullptr, caller_bottom_, caller_size_);
+#endif
+#ifdef ERGON_TSAN
+  __tsan_switch_to_fiber(caller_sp_->tsan_fiber, 0);
+#endif
+  bctx::jump_fcontext(caller_, nullptr);
+  __builtin_unreachable();
+}
+
+void Fiber::destroy() noexcept {
+#ifdef ERGON_TSAN
+  if (tsan_fiber_ != nullptr) __tsan_destroy_fiber(tsan_fiber_);
+  tsan_fiber_ = nullptr;
+#endif
+  ctx_ = nullptr;
+  caller_ = nullptr;
+  caller_sp_ = nullptr;
+}
+
+}  // namespace ergon::detail

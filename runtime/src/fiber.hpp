@@ -1,0 +1,85 @@
+// Fiber: a stack and a saved machine context, nothing more.
+//
+// Design
+// ------
+// The only place that talks to Boost.Context (fcontext: make_fcontext / jump_fcontext) and the
+// only place that tells the sanitizers about stack switches. A fiber is resumed from a worker's
+// own thread stack (its SwitchPoint) and suspends back to whichever SwitchPoint resumed it last.
+// That SwitchPoint arrives with every resume (jump_fcontext hands the resumer's context to the
+// resumed side), so a fiber never looks up "its" worker through a thread_local: it may resume on
+// a different worker thread than the one it suspended on.
+//
+// Steps of one switch, resumer side (R) and fiber side (F):
+//   R1 resume(): tell ASAN the stack we go to, tell TSAN the fiber we go to, jump.
+//   F1 the fiber returns from its own jump (or starts in trampoline): it records the resumer's
+//      context and, for ASAN, the resumer's stack bounds.
+//   F2 suspend()/finish(): tell the sanitizers where we go, jump to the recorded resumer.
+//   R2 resume() returns: stores the fiber's new context; tells ASAN the switch finished.
+// finish() is the last switch of a fiber: ASAN drops its fake stack, and the resumer may reuse
+// the stack at once.
+//
+// Rejected: boost::context::fiber (callcc). It allocates the context record on the stack and
+// unwinds with forced_unwind exceptions on destruction; we pool stacks, decide the process
+// lifecycle ourselves, and need the raw switch to annotate it.
+#pragma once
+
+#include <cstddef>
+
+namespace ergon::detail {
+
+// The resumer's side of a switch: a worker's own thread stack.
+struct SwitchPoint {
+  void* tsan_fiber = nullptr;        // TSAN's handle for the thread's own context
+  const void* stack_bottom = nullptr;  // for ASAN, learned at the first switch
+  std::size_t stack_size = 0;
+  void init_for_current_thread() noexcept;
+};
+
+class Fiber {
+ public:
+  using Entry = void (*)(Fiber*);
+
+  Fiber() = default;
+  Fiber(const Fiber&) = delete;
+  Fiber& operator=(const Fiber&) = delete;
+
+  // Prepares the fiber to run `entry(this)` on the stack [lo, lo + size). Resumer only.
+  void start(char* lo, std::size_t size, Entry entry, void* owner) noexcept;
+  void* owner() const noexcept { return owner_; }
+
+  // R1..R2: runs the fiber until it suspends or finishes. Resumer only.
+  void resume(SwitchPoint& from) noexcept;
+
+  // F2: back to the resumer. Fiber only.
+  void suspend() noexcept;
+
+  // The last switch. Fiber only; never returns.
+  [[noreturn]] void finish() noexcept;
+
+  // Releases sanitizer state of a finished fiber. Resumer only.
+  void destroy() noexcept;
+
+  bool started() const noexcept { return ctx_ != nullptr; }
+
+ private:
+  friend struct FiberAccess;
+
+  void* ctx_ = nullptr;       // the fiber's saved context while it is not running
+  void* caller_ = nullptr;    // the resumer's saved context while the fiber runs
+  SwitchPoint* caller_sp_ = nullptr;
+  Entry entry_ = nullptr;
+  char* stack_lo_ = nullptr;
+  std::size_t stack_size_ = 0;
+  void* asan_fake_stack_ = nullptr;
+  const void* caller_bottom_ = nullptr;
+  std::size_t caller_size_ = 0;
+  void* tsan_fiber_ = nullptr;
+  void* owner_ = nullptr;
+  // The C++ runtime's per-thread exception state (caught exceptions, uncaught count) while
+  // the fiber is switched out. It travels with the fiber, so a process that blocks inside a
+  // catch block and resumes on another thread still finds its exception there.
+  void* eh_caught_ = nullptr;
+  unsigned int eh_uncaught_ = 0;
+};
+
+}  // namespace ergon::detail

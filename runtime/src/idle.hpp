@@ -1,0 +1,72 @@
+// Idle: which workers search for work, which sleep, and how to wake one without losing it.
+//
+// Design (after Go's proc.go and Tokio's idle.rs)
+// ------
+// `state_` packs two counts: workers searching for work (stealing) and workers not parked.
+// A worker that runs out of local work may search only while fewer than half of the workers
+// search, so an under-loaded runtime never spins more than half its cores; the others park on
+// a futex at once. An idle runtime therefore costs nothing but the timers it has to serve.
+//
+// Park, in named steps (worker W):
+//   K1 W registers in `sleepers_` and decrements the unparked count (seq_cst RMW).
+//   K2 W re-checks every place work can appear: the global queue, every local run queue
+//      (seq_cst loads), and blocks its own inbox (try_block). Anything found: cancel, go on.
+//   K3 W sleeps on its futex word until it is set, or until its next timer is due.
+//   K4 W leaves `sleepers_` if nobody removed it, and learns whether it was woken to search.
+// Notify, after pushing work that any worker may take (spawn, yield, overflow):
+//   N1 the pusher publishes the work (a seq_cst store or RMW; see run_queue.hpp).
+//   N2 it loads `state_` (seq_cst). If some worker searches, or none is parked, it stops:
+//      the searcher (or the busy workers) will see the work.
+//   N3 otherwise, under the lock, it takes one sleeper, counts it as unparked and searching,
+//      and sets and wakes its futex word.
+// Wake a particular worker (its inbox got a process; the push reported the worker blocked):
+//   U1 under the lock, remove it from `sleepers_` if present; set and wake its futex word.
+//
+// Why nothing is lost: N1 < N2 and K1 < K2 are store-load pairs on seq_cst operations, so in
+// their single total order either the pusher sees the parked count (and wakes someone) or the
+// parking worker sees the work (and does not sleep). A searcher that finds work and was the
+// last searcher calls notify (Go's "last spinner wakes another"), so a burst of work spreads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace ergon::detail {
+
+class Worker;
+
+class Idle {
+ public:
+  explicit Idle(unsigned workers) noexcept;
+
+  [[nodiscard]] bool try_begin_search() noexcept;
+  // Returns true if the caller was the last searcher.
+  [[nodiscard]] bool end_search() noexcept;
+
+  void prepare_park(Worker* w);                 // K1
+  [[nodiscard]] bool finish_park(Worker* w);    // K4: true if woken as a searcher
+  void notify_one();                            // N2..N3
+  void unpark(Worker* w);                       // U1
+  void unpark_all();
+
+  unsigned searching() const noexcept;
+  unsigned unparked() const noexcept;
+
+ private:
+  static constexpr std::uint64_t kSearchOne = 1;
+  static constexpr std::uint64_t kUnparkedOne = std::uint64_t{1} << 32;
+
+  const unsigned workers_;
+  // Low 32 bits: searching workers; high 32 bits: unparked workers. See the protocol above.
+  std::atomic<std::uint64_t> state_;
+  std::mutex mu_;
+  std::vector<Worker*> sleepers_;  // guarded by mu_
+};
+
+// The futex word of one worker: 0 = no wake-up pending, 1 = woken.
+void futex_wait(std::atomic<std::uint32_t>& word, std::int64_t deadline_ns) noexcept;
+void futex_wake(std::atomic<std::uint32_t>& word) noexcept;
+
+}  // namespace ergon::detail

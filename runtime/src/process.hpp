@@ -1,0 +1,73 @@
+// Process: the runtime's record of one process (what users spawn).
+//
+// Records live in the process table (process_table.hpp) and are never freed, only reused: a
+// record's memory stays a Process for the life of the program ("type-stable"). That lets a
+// sender, a timer or the shutdown sweep touch a record that may have just ended without any
+// reference counting: the worst they can do to a reused record is a spurious wake-up, which
+// every wait tolerates (receive re-checks; sleep re-checks the clock).
+//
+// Ownership of the fields (see docs/design.md, "Process states"):
+//   - generation, state, sched: written by the worker that starts or ends the process; read
+//     by anyone (atomics).
+//   - mailbox: its inbox is multi-producer; the cache belongs to the process.
+//   - fiber, stack, closure, budget, reason, deadline: the process itself, or the worker that
+//     is running it (one at a time, handed over by the switch).
+//   - link: whoever holds the record in a queue (global queue, a worker's inbox, a free list).
+//   - timer_*: the worker in timer_owner while it is set (see timer_wheel.hpp).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "ergon/detail/api.hpp"
+#include "ergon/mailbox/mailbox.hpp"
+#include "fiber.hpp"
+#include "stack_pool.hpp"
+
+namespace ergon::detail {
+
+class Worker;
+
+// Why a process switched back to its worker.
+enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit };
+
+enum class ProcessState : std::uint8_t { kFree, kAlive };
+
+struct Process {
+  // Identity. generation: written (release) by the worker that ends the process; read
+  // (acquire) by senders checking a Pid. Never 0.
+  std::atomic<std::uint32_t> generation{1};
+  std::uint32_t index = 0;
+  // Written when the slot is taken and when it is freed; read by the shutdown sweep.
+  // release/acquire: a sweep that sees kAlive also sees sched.
+  std::atomic<ProcessState> state{ProcessState::kFree};
+  std::atomic<Scheduler*> sched{nullptr};
+
+  mailbox::Mailbox mailbox;
+  Fiber fiber;
+  Stack stack;
+  Closure closure;
+
+  Process* link = nullptr;  // intrusive link for the queue that holds the record
+
+  // Set by the shutdown sweep (release); read by the process at every wait (acquire).
+  std::atomic<bool> killed{false};
+
+  Worker* home = nullptr;          // the worker it last ran on (written by that worker)
+  Worker* timer_owner = nullptr;   // non-null while a timer is armed for it (see above)
+  Process* timer_prev = nullptr;   // timer wheel links, owned by timer_owner
+  Process* timer_next = nullptr;
+  std::int64_t timer_deadline = 0;
+  bool timer_linked = false;       // in timer_owner's wheel (false once expired)
+
+  std::int64_t deadline = kNoDeadline;  // of the current wait
+  std::int32_t budget = 0;              // reductions left in this slice
+  SwitchReason reason = SwitchReason::kYield;
+
+  Pid pid() const noexcept {
+    // relaxed: the process reads its own generation, which only its worker changes at exit.
+    return Pid(index, generation.load(std::memory_order_relaxed));
+  }
+};
+
+}  // namespace ergon::detail

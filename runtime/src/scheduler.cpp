@@ -1,0 +1,188 @@
+// Scheduler: spawn, wake, shutdown and statistics across workers. See scheduler.hpp.
+#include "scheduler.hpp"
+
+#include <time.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "process_table.hpp"
+
+namespace ergon::detail {
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Scheduler::Scheduler(Options opts)
+    : opts_(std::move(opts)),
+      stacks_(opts_.stack_size),
+      idle_(opts_.workers) {
+  workers_.reserve(opts_.workers);
+  for (unsigned i = 0; i < opts_.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(*this, i));
+  }
+  for (auto& w : workers_) w->start();
+}
+
+Scheduler::~Scheduler() {
+  kill_all_and_wait();
+  // release: pairs with the acquire in stopping(); the workers exit once out of work.
+  stopping_.store(true, std::memory_order_release);
+  idle_.unpark_all();
+  for (auto& w : workers_) {
+    futex_wake(w->park_word_);
+    w->join();
+  }
+}
+
+std::int64_t Scheduler::live() const noexcept {
+  std::int64_t n = external_live.load(std::memory_order_relaxed);
+  for (auto& w : workers_) n += w->live();
+  return n;
+}
+
+void Scheduler::check_limit(Worker* w) {
+  const std::size_t max = opts_.max_processes;
+  // Exact below 65,536; above, checked every 256 spawns of a worker (the sum of the
+  // per-worker counts touches every worker's cache line, which a spawn should not).
+  if (max >= 65536 && w != nullptr && (w->spawned() & 255) != 0) return;
+  if (live() >= static_cast<std::int64_t>(max)) {
+    throw SpawnError("ergon::spawn: the process limit of " + std::to_string(max) +
+                     " live processes is reached. Raise ergon::Options::max_processes (or "
+                     "ERGON_MAX_PROCESSES), or end some processes.");
+  }
+}
+
+Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() != this) w = nullptr;
+  check_limit(w);
+  Process* p = w != nullptr ? w->take_record() : nullptr;
+  if (p == nullptr) {
+    std::vector<Process*> one;
+    ProcessTable::instance().take(one, 1);
+    p = one.front();
+  }
+  try {
+    p->stack = stacks_.acquire(so.stack_size, w != nullptr ? &w->stack_cache() : nullptr);
+  } catch (...) {
+    ProcessTable::instance().give(&p, 1);
+    throw;
+  }
+  p->closure = Closure{};
+  p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
+  *closure = &p->closure;
+  return p;
+}
+
+void Scheduler::spawn_abort(Process* p) noexcept {
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() != this) w = nullptr;
+  stacks_.release(p->stack, w != nullptr ? &w->stack_cache() : nullptr);
+  p->stack = Stack{};
+  p->sched.store(nullptr, std::memory_order_relaxed);
+  ProcessTable::instance().give(&p, 1);
+}
+
+Pid Scheduler::spawn_commit(Process* p) {
+  p->deadline = kNoDeadline;
+  p->reason = SwitchReason::kYield;
+  // acquire: sees the sweep's flag; a process born during shutdown is born killed.
+  p->killed.store(killing_.load(std::memory_order_acquire), std::memory_order_relaxed);
+  // release: a sweep that sees kAlive also sees sched (and the rest of the record).
+  p->state.store(ProcessState::kAlive, std::memory_order_release);
+  Pid pid = p->pid();
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() == this) {
+    w->counted_spawn();
+    w->push_spawn(p);
+    if (Process* self = w->current()) charge(self, 10);
+  } else {
+    external_live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+    external_spawned.fetch_add(1, std::memory_order_relaxed);
+    global_.push(p);
+    idle_.notify_one();
+  }
+  return pid;
+}
+
+void Scheduler::wake(Process* p) noexcept {
+  Worker* w = current_worker();
+  Worker* owner = p->timer_owner;
+  if (owner != nullptr && owner != w) {  // W1
+    owner->remote_wake(p);
+    return;
+  }
+  if (w != nullptr && &w->scheduler() == this) {  // W2
+    if (owner != nullptr) w->disarm_timer(p);
+    w->make_runnable(p, w->current() != nullptr);
+    return;
+  }
+  Worker* home = p->home;  // W3
+  if (home == nullptr) home = workers_[0].get();
+  home->remote_wake(p);
+}
+
+void Scheduler::report_crash(Process* p, const std::string& what) noexcept {
+  crashed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  try {
+    if (opts_.on_crash) {
+      opts_.on_crash(p->pid(), what);
+    } else {
+      std::string line = "ergon: process " + p->pid().to_string() +
+                         " ended by an uncaught exception: " + what + "\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+  } catch (...) {
+  }
+}
+
+void Scheduler::kill_all_and_wait() {
+  killing_.store(true, std::memory_order_release);  // release: pairs with spawn_commit
+  auto& table = ProcessTable::instance();
+  // Sweep until nothing is left: a process may be between its kill check and its block, or
+  // be spawned by a dying process; sweeping again catches both.
+  for (int round = 0; live() > 0; ++round) {
+    table.for_each([this](Process* p) {
+      if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
+      if (p->sched.load(std::memory_order_relaxed) != this) return;
+      p->killed.store(true, std::memory_order_release);  // release: pairs with wait()
+      if (p->mailbox.try_unblock()) wake(p);
+    });
+    if (live() <= 0) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(round < 10 ? 100 : 2000));
+  }
+  killing_.store(false, std::memory_order_release);
+}
+
+Stats Scheduler::stats() const {
+  Stats s;
+  s.processes_alive = static_cast<std::uint64_t>(std::max<std::int64_t>(0, live()));
+  s.processes_spawned = external_spawned.load(std::memory_order_relaxed);
+  s.messages_sent = external_sent.load(std::memory_order_relaxed);
+  s.messages_dropped = external_dropped.load(std::memory_order_relaxed);
+  s.processes_crashed = crashed.load(std::memory_order_relaxed);
+  s.stacks_mapped = stacks_.mapped();
+  std::int64_t in_use = stacks_.net_shared();
+  for (auto& w : workers_) {
+    WorkerStats ws;
+    ws.processes_run = w->processes_run();
+    ws.steals = w->steals();
+    ws.parks = w->parks();
+    ws.wakeups = w->wakeups();
+    ws.run_queue = w->queue_length();
+    s.workers.push_back(ws);
+    s.processes_spawned += w->spawned();
+    s.messages_sent += w->sent();
+    s.messages_dropped += w->dropped();
+    in_use += w->stacks_net();
+  }
+  s.stacks_in_use = static_cast<std::uint64_t>(std::max<std::int64_t>(0, in_use));
+  return s;
+}
+
+}  // namespace ergon::detail

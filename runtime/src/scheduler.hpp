@@ -1,0 +1,82 @@
+// Scheduler: all workers of one Runtime and the state they share.
+//
+// Design
+// ------
+// The scheduler owns the workers, the global queue, the idle protocol and the stack pool, and
+// implements the operations that cross workers: spawn, send's wake-up, and shutdown.
+//
+// Wake (the caller has won a process's wake-up: a push that found its mailbox blocked, a timer
+// or shutdown that unblocked it):
+//   W1 if the process has an armed timer on another worker, hand it to that worker's inbox:
+//      only the timer's owner may disarm it (timer_wheel.hpp);
+//   W2 else, if the caller is a worker of this scheduler, make it runnable right here
+//      (runnext if a process of ours sent the message): the woken process comes to the waker,
+//      so communicating processes gather on one worker;
+//   W3 else (a thread outside the runtime), hand it to the inbox of the worker it last ran on.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ergon/options.hpp"
+#include "ergon/stats.hpp"
+#include "global_queue.hpp"
+#include "idle.hpp"
+#include "process.hpp"
+#include "stack_pool.hpp"
+#include "worker.hpp"
+
+namespace ergon::detail {
+
+class Scheduler {
+ public:
+  explicit Scheduler(Options opts);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  Process* spawn_begin(const SpawnOptions& opts, Closure** closure);
+  Pid spawn_commit(Process* p);
+  void spawn_abort(Process* p) noexcept;
+
+  void wake(Process* p) noexcept;  // W1..W3
+  void notify() noexcept { idle_.notify_one(); }
+
+  // Ends every live process of this scheduler (each is unwound) and waits until none is left.
+  void kill_all_and_wait();
+  std::int64_t live() const noexcept;
+  Stats stats() const;
+  void report_crash(Process* p, const std::string& what) noexcept;
+
+  const Options& options() const noexcept { return opts_; }
+  unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  Worker& worker(unsigned i) noexcept { return *workers_[i]; }
+  GlobalQueue& global() noexcept { return global_; }
+  Idle& idle() noexcept { return idle_; }
+  StackPool& stacks() noexcept { return stacks_; }
+  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+
+  // Counters for threads that are not workers. relaxed: statistics.
+  std::atomic<std::int64_t> external_live{0};
+  std::atomic<std::uint64_t> external_spawned{0}, external_sent{0}, external_dropped{0};
+  std::atomic<std::uint64_t> crashed{0};
+
+ private:
+  void check_limit(Worker* w);
+
+  Options opts_;
+  StackPool stacks_;
+  GlobalQueue global_;
+  Idle idle_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  // Set (release) when the workers must exit; read (acquire) by them when out of work.
+  std::atomic<bool> stopping_{false};
+  // Set during kill_all_and_wait: processes spawned meanwhile are born killed.
+  std::atomic<bool> killing_{false};
+};
+
+std::int64_t monotonic_ns() noexcept;
+
+}  // namespace ergon::detail

@@ -1,0 +1,331 @@
+// Worker: the scheduler loop. See worker.hpp for the design.
+#include "worker.hpp"
+
+#include <algorithm>
+
+#include "overflow.hpp"
+#include "process_table.hpp"
+#include "scheduler.hpp"
+
+namespace ergon::detail {
+namespace {
+
+thread_local Worker* tls_worker = nullptr;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+void process_entry(Fiber* f) noexcept;
+
+}  // namespace
+
+// noipa: the compiler must not inline this, nor assume from its body that two calls return
+// the same value: a process may resume on another worker between them.
+[[gnu::noipa]] Worker* current_worker() noexcept { return tls_worker; }
+
+Worker::Worker(Scheduler& sched, unsigned id)
+    : sched_(sched), id_(id), rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
+  stack_cache_.free.reserve(StackPool::kCacheMax + 1);
+  free_records_.reserve(2 * ProcessTable::kBatch + 1);
+}
+
+Worker::~Worker() = default;
+
+void Worker::start() {
+  thread_ = std::thread([this] { main(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::main() {
+  tls_worker = this;
+  switch_point_.init_for_current_thread();
+  OverflowGuard::install_on_this_thread();
+  while (Process* p = find_work()) run(p);
+  // Return what this worker holds to the shared pools.
+  for (char* lo : stack_cache_.free) sched_.stacks().release(Stack{lo, sched_.stacks().default_size()}, nullptr);
+  stack_cache_.net.store(stack_cache_.net.load(std::memory_order_relaxed) +
+                             static_cast<std::int64_t>(stack_cache_.free.size()),
+                         std::memory_order_relaxed);
+  stack_cache_.free.clear();
+  if (!free_records_.empty()) {
+    ProcessTable::instance().give(free_records_.data(), free_records_.size());
+    free_records_.clear();
+  }
+  OverflowGuard::remove_from_this_thread();
+  tls_worker = nullptr;
+}
+
+Process* Worker::take_record() {
+  if (free_records_.empty()) ProcessTable::instance().take(free_records_, ProcessTable::kBatch);
+  Process* p = free_records_.back();
+  free_records_.pop_back();
+  return p;
+}
+
+void Worker::push_back(Process* p) noexcept {
+  if (!queue_.push_back(p)) {
+    // Full: move half of the queue and `p` to the global queue (Go's runqputslow).
+    Process* batch[RunQueue::kCapacity / 2 + 1];
+    std::uint32_t n = queue_.pop_half(batch);
+    batch[n++] = p;
+    sched_.global().push_batch(batch, n);
+  }
+}
+
+void Worker::push_spawn(Process* p) noexcept {
+  if (!queue_.push_front(p)) {
+    Process* batch[RunQueue::kCapacity / 2 + 1];
+    std::uint32_t n = queue_.pop_half(batch);
+    sched_.global().push_batch(batch, n);
+    if (!queue_.push_front(p)) sched_.global().push(p);
+  }
+  sched_.notify();
+}
+
+void Worker::make_runnable(Process* p, bool by_process) noexcept {
+  if (by_process) {
+    Process* old = runnext_;
+    runnext_ = p;
+    if (old == nullptr) return;
+    p = old;  // the displaced one goes to the back, where others may steal it
+  }
+  push_back(p);
+  sched_.notify();
+}
+
+void Worker::disarm_timer(Process* p) noexcept {
+  if (p->timer_linked) timers_.remove(p);
+  p->timer_owner = nullptr;
+}
+
+void Worker::remote_wake(Process* p) noexcept {
+  if (inbox_.push(p) == mailbox::PushResult::kUnblockedReader) sched_.idle().unpark(this);
+}
+
+void Worker::drain_inbox() noexcept {
+  Process* p = inbox_.take_all();
+  bool any = false;
+  while (p != nullptr) {
+    Process* next = p->link;
+    p->link = nullptr;
+    if (p->timer_owner == this) disarm_timer(p);
+    push_back(p);
+    any = true;
+    p = next;
+  }
+  if (any) sched_.notify();
+}
+
+void Worker::fire_timers(std::int64_t now) noexcept {
+  timers_.expire(now, [this](Process* p) {
+    // Whoever unblocks the mailbox owns the wake-up. If a sender got there first, it reads
+    // timer_owner (still us) and routes the process to our inbox, where drain_inbox clears
+    // it; expire() has already unlinked the timer (timer_linked is false).
+    if (p->mailbox.try_unblock()) {
+      p->timer_owner = nullptr;
+      push_back(p);
+    }
+  });
+  sched_.notify();
+}
+
+Process* Worker::find_work() {
+  for (;;) {
+    ++tick_;
+    if (timers_.size() != 0 && (tick_ & 15) == 0) fire_timers(monotonic_ns());
+    if (runnext_ != nullptr) {
+      Process* p = runnext_;
+      runnext_ = nullptr;
+      inherit_ = true;
+      return p;
+    }
+    inherit_ = false;
+    if (tick_ % 61 == 0) {
+      if (Process* p = sched_.global().pop()) return p;
+    }
+    if (!inbox_.empty()) drain_inbox();
+    if (Process* p = queue_.pop()) return p;
+    if (Process* p = sched_.global().pop()) return p;
+    if (timers_.size() != 0) {
+      fire_timers(monotonic_ns());
+      if (Process* p = queue_.pop()) return p;
+    }
+    if (Process* p = search()) return p;
+    if (sched_.stopping() && sched_.live() <= 0) return nullptr;
+    park();
+  }
+}
+
+Process* Worker::search() {
+  if (!searching_) {
+    if (!sched_.idle().try_begin_search()) return nullptr;
+    searching_ = true;
+  }
+  Process* found = nullptr;
+  const std::uint32_t rounds = sched_.options().spin_rounds;
+  for (std::uint32_t r = 0; r < rounds && found == nullptr; ++r) {
+    found = steal();
+    if (found == nullptr) found = sched_.global().pop();
+    if (found == nullptr && !inbox_.empty()) {
+      drain_inbox();
+      found = queue_.pop();
+    }
+    if (found == nullptr && sched_.stopping()) break;
+    if (found == nullptr) cpu_relax();
+  }
+  searching_ = false;
+  bool last = sched_.idle().end_search();
+  if (found != nullptr && last) sched_.notify();
+  return found;
+}
+
+Process* Worker::steal() {
+  const unsigned n = sched_.worker_count();
+  if (n < 2) return nullptr;
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  unsigned start = static_cast<unsigned>(rng_ % n);
+  Process* batch[RunQueue::kCapacity / 2 + 1];
+  for (unsigned k = 0; k < n; ++k) {
+    Worker& victim = sched_.worker((start + k) % n);
+    if (&victim == this) continue;
+    std::uint32_t got = victim.queue_.steal(batch);
+    if (got == 0) continue;
+    bump(steals_, got);
+    for (std::uint32_t i = 1; i < got; ++i) push_back(batch[i]);
+    return batch[0];
+  }
+  return nullptr;
+}
+
+bool Worker::work_visible() const noexcept {
+  if (sched_.global().size_seq_cst() != 0) return true;
+  for (unsigned i = 0; i < sched_.worker_count(); ++i) {
+    if (sched_.worker(i).queue_.size_seq_cst() != 0) return true;
+  }
+  return !inbox_.empty() || sched_.stopping();
+}
+
+void Worker::park() {
+  std::int64_t deadline = timers_.next_deadline();
+  if (deadline != INT64_MAX && deadline <= monotonic_ns()) return;  // fire first
+  sched_.idle().prepare_park(this);                                   // K1
+  if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
+    bump(parks_, 1);
+    futex_wait(park_word_, deadline);  // K3
+    // relaxed: only this thread resets the word; a waker's store after this is a new wake-up.
+    park_word_.store(0, std::memory_order_relaxed);
+    (void)inbox_.try_unblock();  // woken by a notify or a timer: reopen the inbox
+    bump(wakeups_, 1);
+  }
+  searching_ = sched_.idle().finish_park(this);  // K4
+}
+
+void Worker::run(Process* p) {
+  const std::int32_t full = static_cast<std::int32_t>(sched_.options().reductions);
+  p->budget = (inherit_ && slice_left_ > 0) ? slice_left_ : full;
+  p->home = this;
+  current_ = p;
+  if (!p->fiber.started()) p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
+  OverflowGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
+  for (;;) {
+    bump(runs_, 1);
+    p->fiber.resume(switch_point_);
+    switch (p->reason) {
+      case SwitchReason::kExit:
+        current_ = nullptr;
+        OverflowGuard::clear_running();
+        finish(p);
+        return;
+      case SwitchReason::kYield:
+        current_ = nullptr;
+        OverflowGuard::clear_running();
+        slice_left_ = 0;
+        push_back(p);
+        sched_.notify();
+        return;
+      case SwitchReason::kBlock: {
+        slice_left_ = p->budget;
+        const std::int64_t deadline = p->deadline;
+        if (deadline != kNoDeadline) {
+          if (deadline <= monotonic_ns()) continue;  // already due: let it time out
+          p->timer_owner = this;
+          timers_.add(p, deadline);
+        }
+        current_ = nullptr;
+        OverflowGuard::clear_running();
+        // After a successful block another thread may wake and resume p at once: from here
+        // on, p is not ours to touch.
+        if (p->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
+        if (p->timer_owner != nullptr) disarm_timer(p);
+        if (slice_left_ <= 0) {
+          push_back(p);
+          sched_.notify();
+          return;
+        }
+        current_ = p;
+        OverflowGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
+        continue;  // a message slipped in: run it again at once
+      }
+    }
+  }
+}
+
+void Worker::finish(Process* p) noexcept {
+  p->mailbox.close_and_clear();  // later sends fail with kClosed and are counted as dropped
+  std::uint32_t g = p->generation.load(std::memory_order_relaxed) + 1;
+  if (g == 0) g = 1;
+  // release: pairs with the acquire in send_envelope: a sender that sees the new generation
+  // also sees the closed mailbox.
+  p->generation.store(g, std::memory_order_release);
+  p->mailbox.reopen();
+  p->fiber.destroy();
+  sched_.stacks().release(p->stack, &stack_cache_);
+  p->stack = Stack{};
+  p->killed.store(false, std::memory_order_relaxed);  // relaxed: the record is private now
+  p->home = nullptr;
+  p->deadline = kNoDeadline;
+  p->sched.store(nullptr, std::memory_order_relaxed);
+  // release: a sweep that sees kFree does not touch the record further.
+  p->state.store(ProcessState::kFree, std::memory_order_release);
+  bump(live_, -1);
+  free_records_.push_back(p);
+  if (free_records_.size() > 2 * ProcessTable::kBatch) {
+    ProcessTable::instance().give(free_records_.data() + ProcessTable::kBatch, ProcessTable::kBatch);
+    free_records_.resize(ProcessTable::kBatch);
+  }
+}
+
+namespace {
+
+void process_entry(Fiber* f) noexcept {
+  Process* p = static_cast<Process*>(f->owner());
+  // acquire: pairs with the release store of the shutdown sweep.
+  if (!p->killed.load(std::memory_order_acquire)) {
+    try {
+      p->closure.invoke(p->closure.target);
+    } catch (const Shutdown&) {
+      // ended by the runtime: not a crash
+    } catch (const std::exception& e) {
+      p->sched.load(std::memory_order_relaxed)->report_crash(p, e.what());
+    } catch (...) {
+      p->sched.load(std::memory_order_relaxed)
+          ->report_crash(p, "an exception not derived from std::exception");
+    }
+  }
+  p->closure.destroy(p->closure.target);
+  if (p->closure.on_heap) ::operator delete(p->closure.target);
+  p->closure.target = nullptr;
+  p->reason = SwitchReason::kExit;
+  f->finish();
+}
+
+}  // namespace
+}  // namespace ergon::detail

@@ -1,0 +1,138 @@
+// Worker: one scheduler thread and its loop.
+//
+// Design
+// ------
+// A worker runs processes from, in order of preference:
+//   1. `runnext_`: the process that a process on this worker just woke by sending it a
+//      message. It runs next and inherits the rest of the sender's time slice (Go's runnext):
+//      a request/reply pair runs back to back on one core, with no queue traffic and no
+//      cross-core wake-up.
+//   2. every 61st pick, the global queue first (so it cannot starve behind busy local work);
+//   3. its inbox (processes woken from other threads), moved to the back of the local queue;
+//   4. its local RunQueue (spawns at the front, wakes and yields at the back);
+//   5. the global queue;
+//   6. as a searcher (see idle.hpp), half of another worker's queue;
+//   7. otherwise it parks (idle.hpp, steps K1..K4), with a timeout at its next timer.
+//
+// Running a process is one switch into its fiber; the process switches back with a reason:
+//   - kYield: its slice is spent or it called yield(): to the back of the queue.
+//   - kBlock: it waits for a message (and maybe a deadline). The worker, now on its own stack,
+//     arms the timer and blocks the mailbox (MpscInbox::try_block). Only now, after the
+//     process's context is saved, may another thread wake it and resume it elsewhere; if a
+//     message slipped in, the block fails and the process runs again at once.
+//   - kExit: the worker closes its mailbox, bumps the generation (stale pids stop reaching the
+//     slot) and recycles the record and the stack.
+//
+// Per-worker state is reached from process code only through current_worker(), a function
+// the compiler cannot inline or see through, because a process may resume on another worker.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "ergon/mailbox/mpsc_queue.hpp"
+#include "fiber.hpp"
+#include "process.hpp"
+#include "run_queue.hpp"
+#include "stack_pool.hpp"
+#include "timer_wheel.hpp"
+
+namespace ergon::detail {
+
+class Scheduler;
+
+class Worker {
+ public:
+  Worker(Scheduler& sched, unsigned id);
+  ~Worker();
+  void start();
+  void join();
+
+  // --- this worker's thread only -----------------------------------------------------------
+  // Makes a woken `p` runnable here. `by_process`: woken by a send from the running process
+  // (p goes to runnext); otherwise to the back of the queue.
+  void make_runnable(Process* p, bool by_process) noexcept;
+  // A newly spawned process: front of the queue.
+  void push_spawn(Process* p) noexcept;
+  void disarm_timer(Process* p) noexcept;
+  Process* current() const noexcept { return current_; }
+  StackCache& stack_cache() noexcept { return stack_cache_; }
+  Process* take_record();             // a free process record (throws SpawnError)
+  void counted_spawn() noexcept { bump(live_, 1); bump(spawned_, 1); }
+  void count_sent() noexcept { bump(sent_, 1); }
+  void count_dropped() noexcept { bump(dropped_, 1); }
+
+  // --- any thread --------------------------------------------------------------------------
+  // Hands `p` (whose wake-up the caller owns) to this worker through its inbox.
+  void remote_wake(Process* p) noexcept;
+  unsigned id() const noexcept { return id_; }
+  Scheduler& scheduler() const noexcept { return sched_; }
+
+  // Statistics. relaxed: single writer (this worker), read by stats().
+  std::int64_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
+  std::uint64_t spawned() const noexcept { return spawned_.load(std::memory_order_relaxed); }
+  std::uint64_t sent() const noexcept { return sent_.load(std::memory_order_relaxed); }
+  std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+  std::uint64_t processes_run() const noexcept { return runs_.load(std::memory_order_relaxed); }
+  std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
+  std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
+  std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
+  std::int64_t stacks_net() const noexcept { return stack_cache_.net.load(std::memory_order_relaxed); }
+  std::uint32_t queue_length() const noexcept { return queue_.size_relaxed(); }
+
+ private:
+  friend class Idle;
+  friend class Scheduler;
+
+  void main();
+  Process* find_work();
+  Process* search();
+  Process* steal();
+  void park();
+  void run(Process* p);
+  void finish(Process* p) noexcept;
+  void drain_inbox() noexcept;
+  void fire_timers(std::int64_t now) noexcept;
+  void push_back(Process* p) noexcept;  // to the back, overflowing to the global queue
+  bool work_visible() const noexcept;   // K2's re-check
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void bump(std::atomic<std::int64_t>& c, std::int64_t n) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  Scheduler& sched_;
+  const unsigned id_;
+  std::thread thread_;
+
+  RunQueue queue_;                                        // owner + thieves
+  mailbox::MpscInbox<Process, &Process::link> inbox_;     // any thread pushes; owner takes
+  Process* runnext_ = nullptr;                            // owner only
+  Process* current_ = nullptr;                            // owner only
+  TimerWheel timers_;                                     // owner only
+  SwitchPoint switch_point_;                              // owner only
+  StackCache stack_cache_;                                // owner only (but `net`)
+  std::vector<Process*> free_records_;                    // owner only
+  std::uint64_t tick_ = 0;                                // owner only
+  std::int32_t slice_left_ = 0;                           // owner only
+  bool inherit_ = false;                                  // owner only
+  bool searching_ = false;                                // owner only
+  std::uint64_t rng_;                                     // owner only
+
+  // Parking (idle.hpp). park_word_: set to 1 (release) by a waker, reset by the owner.
+  std::atomic<std::uint32_t> park_word_{0};
+  bool in_sleepers_ = false;      // guarded by Idle::mu_
+  bool woken_searching_ = false;  // guarded by Idle::mu_
+
+  std::atomic<std::int64_t> live_{0};  // spawned here minus ended here
+  std::atomic<std::uint64_t> spawned_{0}, sent_{0}, dropped_{0}, runs_{0}, steals_{0},
+      parks_{0}, wakeups_{0};
+};
+
+// The worker running on this thread, or nullptr. Never inlined (see above).
+Worker* current_worker() noexcept;
+
+}  // namespace ergon::detail
