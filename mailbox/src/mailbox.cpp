@@ -33,6 +33,11 @@ CounterRegistry& registry() {
   return *r;
 }
 
+struct ThreadCounter;
+void flush_envelope_cache() noexcept;
+extern thread_local CounterSlot* tls_slot;
+extern thread_local bool tls_exited;
+
 struct ThreadCounter {
   CounterSlot slot;
   ThreadCounter() {
@@ -46,32 +51,114 @@ struct ThreadCounter {
     auto& r = registry();
     std::lock_guard<std::mutex> g(r.mu);
     r.retired += slot.live.load(std::memory_order_relaxed);
+    tls_slot = nullptr;
+    tls_exited = true;
+    flush_envelope_cache();
     if (slot.prev != nullptr) slot.prev->next = slot.next;
     if (slot.next != nullptr) slot.next->prev = slot.prev;
     if (r.head == &slot) r.head = slot.next;
   }
 };
 
-[[gnu::noinline]] CounterSlot& my_counter() {
+// The slot pointer is a trivially-initialised thread_local (no guard on each access); the
+// registering object is created once per thread on the slow path.
+thread_local CounterSlot* tls_slot = nullptr;
+thread_local bool tls_exited = false;  // this thread's counter is gone (thread exit)
+
+[[gnu::noinline]] CounterSlot& register_counter() {
   thread_local ThreadCounter c;
+  tls_slot = &c.slot;
   return c.slot;
+}
+
+inline void count(std::int64_t delta) {
+  CounterSlot* s = tls_slot;
+  if (s == nullptr) {
+    if (tls_exited) {  // a thread_local destructor runs after ours: count it as retired
+      auto& r = registry();
+      std::lock_guard<std::mutex> g(r.mu);
+      r.retired += delta;
+      return;
+    }
+    s = &register_counter();
+  }
+  // relaxed: single writer; readers only sum for statistics.
+  s->live.store(s->live.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+namespace {
+
+// Per-thread envelope free lists. Size classes 64, 128 and 256 bytes. A list holds at most
+// kCacheDepth blocks: an envelope freed on another thread than it was allocated on lands in
+// that thread's list, so a one-way flow (producer thread -> consumer thread) would otherwise
+// pile blocks up on the consumer; past the depth they go back to the allocator. 256 blocks of
+// each class is 112 KiB per thread at most, and covers the bursts of the benchmarks.
+constexpr std::size_t kClasses = 3;
+constexpr std::size_t kCacheDepth = 256;
+constexpr std::size_t kClassSize[kClasses] = {64, 128, 256};
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+struct EnvelopeCache {
+  FreeBlock* head[kClasses] = {};
+  std::uint32_t depth[kClasses] = {};
+};
+// Trivially initialised, so each access is a plain thread-pointer-relative load. Flushed by
+// ThreadCounter's destructor at thread exit.
+thread_local EnvelopeCache tls_cache;
+
+inline int size_class(std::size_t size) noexcept {
+  return size <= 64 ? 0 : size <= 128 ? 1 : size <= 256 ? 2 : -1;
+}
+
+void flush_envelope_cache() noexcept {
+  for (std::size_t c = 0; c < kClasses; ++c) {
+    FreeBlock* b = tls_cache.head[c];
+    while (b != nullptr) {
+      FreeBlock* next = b->next;
+      std::free(b);
+      b = next;
+    }
+    tls_cache.head[c] = nullptr;
+    tls_cache.depth[c] = 0;
+  }
 }
 
 }  // namespace
 
 void* allocate_envelope(std::size_t size) {
+  count(1);
+  int c = size_class(size);
+  if (c >= 0) {
+    FreeBlock* b = tls_cache.head[c];
+    if (b != nullptr) {
+      tls_cache.head[c] = b->next;
+      --tls_cache.depth[c];
+      return b;
+    }
+    size = kClassSize[c];
+  }
   void* p = std::malloc(size);
-  if (p == nullptr) throw std::bad_alloc();
-  auto& c = my_counter().live;
-  // relaxed: single writer; readers only sum for statistics.
-  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (p == nullptr) {
+    count(-1);
+    throw std::bad_alloc();
+  }
   return p;
 }
 
-void free_envelope(void* p) noexcept {
-  auto& c = my_counter().live;
-  // relaxed: as above. A slot may go negative (freed on another thread); only the sum counts.
-  c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+void free_envelope(void* p, std::size_t size) noexcept {
+  count(-1);  // a slot may go negative (freed on another thread); only the sum counts
+  int c = size_class(size);
+  if (c >= 0 && !tls_exited && tls_cache.depth[c] < kCacheDepth) {
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = tls_cache.head[c];
+    tls_cache.head[c] = b;
+    ++tls_cache.depth[c];
+    return;
+  }
   std::free(p);
 }
 

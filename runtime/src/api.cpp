@@ -125,6 +125,20 @@ void charge(Process* p, std::uint32_t reductions) {
 
 void yield() { detail::yield_process(detail::current_process_or_throw("ergon::yield")); }
 
+unsigned worker_id() {
+  detail::current_process_or_throw("ergon::worker_id");
+  return detail::current_worker()->id();
+}
+
+void move_to_worker(unsigned worker) {
+  detail::Process* p = detail::current_process_or_throw("ergon::move_to_worker");
+  p->move_target = worker;
+  p->reason = detail::SwitchReason::kMove;
+  p->fiber.suspend();
+  // acquire: pairs with the release store of the shutdown sweep.
+  if (p->killed.load(std::memory_order_acquire)) throw detail::Shutdown{};
+}
+
 void reduce(std::uint32_t n) { detail::charge(detail::current_process_or_throw("ergon::reduce"), n); }
 
 void sleep_until_ns(std::int64_t deadline_ns) {

@@ -39,6 +39,7 @@ struct FiberAccess {
 };
 
 void SwitchPoint::init_for_current_thread() noexcept {
+  eh_globals = __cxa_get_globals();
 #ifdef ERGON_TSAN
   tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -70,7 +71,7 @@ void Fiber::resume(SwitchPoint& from) noexcept {
 #ifdef ERGON_TSAN
   __tsan_switch_to_fiber(tsan_fiber_, 0);
 #endif
-  EhGlobals* eh = __cxa_get_globals();
+  EhGlobals* eh = static_cast<EhGlobals*>(from.eh_globals);
   EhGlobals mine = *eh;  // the worker's own (normally empty)
   eh->caught_exceptions = eh_caught_;
   eh->uncaught_exceptions = eh_uncaught_;

@@ -32,6 +32,7 @@ struct SwitchPoint {
   void* tsan_fiber = nullptr;        // TSAN's handle for the thread's own context
   const void* stack_bottom = nullptr;  // for ASAN, learned at the first switch
   std::size_t stack_size = 0;
+  void* eh_globals = nullptr;  // this thread's C++ exception globals (__cxa_get_globals)
   void init_for_current_thread() noexcept;
 };
 

@@ -29,7 +29,7 @@ namespace ergon::detail {
 class Worker;
 
 // Why a process switched back to its worker.
-enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit };
+enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove };
 
 enum class ProcessState : std::uint8_t { kFree, kAlive };
 
@@ -63,6 +63,7 @@ struct Process {
   std::int64_t deadline = kNoDeadline;  // of the current wait
   std::int32_t budget = 0;              // reductions left in this slice
   SwitchReason reason = SwitchReason::kYield;
+  unsigned move_target = 0;             // with kMove: the worker to resume on
 
   Pid pid() const noexcept {
     // relaxed: the process reads its own generation, which only its worker changes at exit.

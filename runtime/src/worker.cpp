@@ -251,6 +251,18 @@ void Worker::run(Process* p) {
         push_back(p);
         sched_.notify();
         return;
+      case SwitchReason::kMove: {
+        current_ = nullptr;
+        OverflowGuard::clear_running();
+        slice_left_ = 0;
+        Worker& to = sched_.worker(p->move_target % sched_.worker_count());
+        if (&to == this) {
+          push_back(p);
+        } else {
+          to.remote_wake(p);
+        }
+        return;
+      }
       case SwitchReason::kBlock: {
         slice_left_ = p->budget;
         const std::int64_t deadline = p->deadline;

@@ -58,6 +58,16 @@ inline void sleep_until(std::chrono::steady_clock::time_point t) {
   sleep_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
+// The index (0 .. workers-1) of the worker running the calling process. A process may move
+// to another worker at any switch (yield, receive, send, spawn), so the answer can change
+// between two calls. Throws NotInProcess outside a process.
+unsigned worker_id();
+
+// Moves the calling process to worker `worker` (taken modulo the worker count): it suspends
+// here and resumes there. Used by tests and by load balancing code; ordinary programs never
+// need it. Throws NotInProcess outside a process.
+void move_to_worker(unsigned worker);
+
 // Charges `n` reductions to the calling process: long loops call it so that they yield when
 // their time slice is spent.
 void reduce(std::uint32_t n = 1);
