@@ -11,6 +11,14 @@
 
 namespace ergon::detail {
 
+// Reductions a spawn costs the spawner. With the default budget of 4000 a process spawns at
+// most 125 children per slice, half of a local run queue (RunQueue::kCapacity = 256): the
+// children run (and release their stacks) before the spawner's next slice, instead of
+// overflowing to the global queue where each would wait holding a stack. Chosen with
+// `ergon-bench spawn_many 0.1` (cost 10: 12.6 us per spawn, page-faulting fresh stacks; 32:
+// see docs/benchmarks.md).
+constexpr std::uint32_t kSpawnReductions = 32;
+
 std::int64_t monotonic_ns() noexcept {
   timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -100,7 +108,7 @@ Pid Scheduler::spawn_commit(Process* p) {
   if (w != nullptr && &w->scheduler() == this) {
     w->counted_spawn();
     w->push_spawn(p);
-    if (Process* self = w->current()) charge(self, 10);
+    if (Process* self = w->current()) charge(self, kSpawnReductions);
   } else {
     external_live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     external_spawned.fetch_add(1, std::memory_order_relaxed);

@@ -30,7 +30,7 @@ struct Options {
   std::size_t max_processes = std::size_t{1} << 24;
 
   // Reductions in one time slice. A process that spends them yields to the back of its run
-  // queue. send, receive and yield cost 1, spawn costs 10 (BEAM's spirit: a budget of about
+  // queue. send and receive cost 1, spawn costs 32 (BEAM's spirit: a budget of about
   // a millisecond of ordinary work). ERGON_REDUCTIONS.
   std::uint32_t reductions = 4000;
 
