@@ -103,7 +103,7 @@ void wait(Process* p, std::int64_t deadline_ns) {
   if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
   p->deadline = deadline_ns;
   p->reason = SwitchReason::kBlock;
-  p->fiber.suspend();
+  if (deadline_ns != kNoDeadline || !current_worker()->try_direct_switch(p)) p->fiber.suspend();
   if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
 }
 

@@ -2,6 +2,8 @@
 // See fiber.hpp for the design and the switch protocol (R1, F1, F2, R2).
 #include "fiber.hpp"
 
+#include <pthread.h>
+
 #include <boost/context/detail/fcontext.hpp>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -27,11 +29,27 @@ struct EhGlobals {
 extern "C" EhGlobals* __cxa_get_globals() noexcept;
 
 struct FiberAccess {
+  struct DirectArgs {
+    Fiber* from;
+    void* resumer_ctx;
+    void (*after)(void*);
+    void* arg;
+  };
+
+  // D, on the next fiber's stack: record where the previous fiber stopped, run `after`, and
+  // make the next fiber believe the resumer resumed it.
+  static bctx::transfer_t on_top(bctx::transfer_t t) noexcept {
+    auto* a = static_cast<DirectArgs*>(t.data);
+    a->from->ctx_ = t.fctx;
+    a->after(a->arg);
+    return bctx::transfer_t{a->resumer_ctx, nullptr};
+  }
+
   static void entry(bctx::transfer_t t) noexcept {
     auto* f = static_cast<Fiber*>(t.data);
     f->caller_ = t.fctx;  // F1
 #ifdef ERGON_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, &f->caller_bottom_, &f->caller_size_);
+    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
     f->entry_(f);
     __builtin_unreachable();  // entry_ ends with finish()
@@ -40,6 +58,16 @@ struct FiberAccess {
 
 void SwitchPoint::init_for_current_thread() noexcept {
   eh_globals = __cxa_get_globals();
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    std::size_t size = 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+      stack_bottom = addr;
+      stack_size = size;
+    }
+    pthread_attr_destroy(&attr);
+  }
 #ifdef ERGON_TSAN
   tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -62,7 +90,7 @@ void Fiber::start(char* lo, std::size_t size, Entry entry, void* owner) noexcept
   ctx_ = bctx::make_fcontext(lo + size, size, &FiberAccess::entry);
 }
 
-void Fiber::resume(SwitchPoint& from) noexcept {
+Fiber* Fiber::resume(SwitchPoint& from) noexcept {
   caller_sp_ = &from;
 #ifdef ERGON_ASAN
   void* fake = nullptr;
@@ -76,37 +104,61 @@ void Fiber::resume(SwitchPoint& from) noexcept {
   eh->caught_exceptions = eh_caught_;
   eh->uncaught_exceptions = eh_uncaught_;
   bctx::transfer_t t = bctx::jump_fcontext(ctx_, this);
-  ctx_ = t.fctx;  // R2
-  eh_caught_ = eh->caught_exceptions;
-  eh_uncaught_ = eh->uncaught_exceptions;
+  Fiber* back = static_cast<Fiber*>(t.data);  // this, or a fiber it switched to (D)
+  back->ctx_ = t.fctx;                        // R2
+  back->eh_caught_ = eh->caught_exceptions;
+  back->eh_uncaught_ = eh->uncaught_exceptions;
   *eh = mine;
 #ifdef ERGON_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+  return back;
+}
+
+void Fiber::switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept {
+  next.caller_sp_ = caller_sp_;
+#ifdef ERGON_ASAN
+  __sanitizer_start_switch_fiber(&asan_fake_stack_, next.stack_lo_, next.stack_size_);
+#endif
+#ifdef ERGON_TSAN
+  __tsan_switch_to_fiber(next.tsan_fiber_, 0);
+#endif
+  EhGlobals* eh = static_cast<EhGlobals*>(caller_sp_->eh_globals);
+  eh_caught_ = eh->caught_exceptions;
+  eh_uncaught_ = eh->uncaught_exceptions;
+  eh->caught_exceptions = next.eh_caught_;
+  eh->uncaught_exceptions = next.eh_uncaught_;
+  FiberAccess::DirectArgs args{this, caller_, after, arg};
+  bctx::transfer_t t = bctx::ontop_fcontext(next.ctx_, &args, &FiberAccess::on_top);
+  caller_ = t.fctx;  // resumed later, by any resumer (F1)
+#ifdef ERGON_ASAN
+  __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
 #endif
 }
 
 void Fiber::suspend() noexcept {
 #ifdef ERGON_ASAN
-  __sanitizer_start_switch_fiber(&asan_fake_stack_, caller_bottom_, caller_size_);  // F2
+  __sanitizer_start_switch_fiber(&asan_fake_stack_, caller_sp_->stack_bottom,
+                                 caller_sp_->stack_size);  // F2
 #endif
 #ifdef ERGON_TSAN
   __tsan_switch_to_fiber(caller_sp_->tsan_fiber, 0);
 #endif
-  bctx::transfer_t t = bctx::jump_fcontext(caller_, nullptr);
+  bctx::transfer_t t = bctx::jump_fcontext(caller_, this);
   caller_ = t.fctx;  // F1 of the next resume: possibly another worker
 #ifdef ERGON_ASAN
-  __sanitizer_finish_switch_fiber(asan_fake_stack_, &caller_bottom_, &caller_size_);
+  __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
 #endif
 }
 
 void Fiber::finish() noexcept {
 #ifdef ERGON_ASAN
-  __sanitizer_start_switch_fiber(nullptr, caller_bottom_, caller_size_);
+  __sanitizer_start_switch_fiber(nullptr, caller_sp_->stack_bottom, caller_sp_->stack_size);
 #endif
 #ifdef ERGON_TSAN
   __tsan_switch_to_fiber(caller_sp_->tsan_fiber, 0);
 #endif
-  bctx::jump_fcontext(caller_, nullptr);
+  bctx::jump_fcontext(caller_, this);
   __builtin_unreachable();
 }
 

@@ -18,6 +18,13 @@
 // finish() is the last switch of a fiber: ASAN drops its fake stack, and the resumer may reuse
 // the stack at once.
 //
+// Direct switch (D): a running fiber A may hand the thread straight to another suspended fiber
+// B of the same resumer, without going through the resumer's stack. A jumps to B with
+// ontop_fcontext; the `after` function runs first on B's stack, once A's context is saved
+// (that is where the worker completes A's block: until then no other thread may resume A).
+// B then continues as if the resumer had resumed it, and B inherits A's resumer. resume()
+// therefore reports which fiber came back, which need not be the one it resumed.
+//
 // Rejected: boost::context::fiber (callcc). It allocates the context record on the stack and
 // unwinds with forced_unwind exceptions on destruction; we pool stacks, decide the process
 // lifecycle ourselves, and need the raw switch to annotate it.
@@ -29,8 +36,8 @@ namespace ergon::detail {
 
 // The resumer's side of a switch: a worker's own thread stack.
 struct SwitchPoint {
-  void* tsan_fiber = nullptr;        // TSAN's handle for the thread's own context
-  const void* stack_bottom = nullptr;  // for ASAN, learned at the first switch
+  void* tsan_fiber = nullptr;          // TSAN's handle for the thread's own context
+  const void* stack_bottom = nullptr;  // the thread's stack, for ASAN
   std::size_t stack_size = 0;
   void* eh_globals = nullptr;  // this thread's C++ exception globals (__cxa_get_globals)
   void init_for_current_thread() noexcept;
@@ -48,8 +55,13 @@ class Fiber {
   void start(char* lo, std::size_t size, Entry entry, void* owner) noexcept;
   void* owner() const noexcept { return owner_; }
 
-  // R1..R2: runs the fiber until it suspends or finishes. Resumer only.
-  void resume(SwitchPoint& from) noexcept;
+  // R1..R2: runs the fiber until a fiber of this resumer suspends or finishes; returns that
+  // fiber (this one, or one it switched to directly). Resumer only.
+  Fiber* resume(SwitchPoint& from) noexcept;
+
+  // D: switches from this (running) fiber to `next` (suspended, started) on the same thread;
+  // `after(arg)` runs on next's stack right after this fiber's context is saved. Fiber only.
+  void switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept;
 
   // F2: back to the resumer. Fiber only.
   void suspend() noexcept;
@@ -72,8 +84,6 @@ class Fiber {
   char* stack_lo_ = nullptr;
   std::size_t stack_size_ = 0;
   void* asan_fake_stack_ = nullptr;
-  const void* caller_bottom_ = nullptr;
-  std::size_t caller_size_ = 0;
   void* tsan_fiber_ = nullptr;
   void* owner_ = nullptr;
   // The C++ runtime's per-thread exception state (caught exceptions, uncaught count) while

@@ -237,7 +237,9 @@ void Worker::run(Process* p) {
   OverflowGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
   for (;;) {
     bump(runs_, 1);
-    p->fiber.resume(switch_point_);
+    // The fiber that comes back may be another one: processes hand the thread to each other
+    // directly (try_direct_switch), and current_ follows them.
+    p = static_cast<Process*>(p->fiber.resume(switch_point_)->owner());
     switch (p->reason) {
       case SwitchReason::kExit:
         current_ = nullptr;
@@ -288,6 +290,28 @@ void Worker::run(Process* p) {
       }
     }
   }
+}
+
+bool Worker::try_direct_switch(Process* p) noexcept {
+  Process* next = runnext_;
+  if (next == nullptr || !next->fiber.started()) return false;
+  runnext_ = nullptr;
+  slice_left_ = p->budget;
+  next->budget = slice_left_ > 0 ? slice_left_ : static_cast<std::int32_t>(sched_.options().reductions);
+  next->home = this;
+  current_ = next;
+  OverflowGuard::set_running(next->stack.lo, next->stack.size, next->pid().raw());
+  bump(runs_, 1);
+  p->fiber.switch_to(next->fiber, &Worker::complete_block, p);
+  return true;  // p runs again, maybe on another worker: `this` is not p's worker any more
+}
+
+void Worker::complete_block(void* arg) noexcept {
+  // On the next process's stack, on the same thread; the previous process's context is saved.
+  auto* prev = static_cast<Process*>(arg);
+  if (prev->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
+  // A message slipped in: it is runnable again, next after the process now running.
+  current_worker()->make_runnable(prev, true);
 }
 
 void Worker::finish(Process* p) noexcept {

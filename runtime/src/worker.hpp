@@ -57,6 +57,11 @@ class Worker {
   // A newly spawned process: front of the queue.
   void push_spawn(Process* p) noexcept;
   void disarm_timer(Process* p) noexcept;
+  // Called by a process `p` of this worker that is about to block with no deadline: if
+  // runnext holds a started process, switches straight to it (Fiber::switch_to) and completes
+  // p's block there. Returns false, having done nothing, otherwise. On true, p has been
+  // resumed again (possibly on another worker): the caller must not touch `this` any more.
+  bool try_direct_switch(Process* p) noexcept;
   Process* current() const noexcept { return current_; }
   StackCache& stack_cache() noexcept { return stack_cache_; }
   Process* take_record();             // a free process record (throws SpawnError)
@@ -92,6 +97,7 @@ class Worker {
   Process* steal();
   void park();
   void run(Process* p);
+  static void complete_block(void* prev) noexcept;
   void finish(Process* p) noexcept;
   void drain_inbox() noexcept;
   void fire_timers(std::int64_t now) noexcept;
