@@ -79,11 +79,18 @@ void Worker::push_back(Process* p) noexcept {
 }
 
 void Worker::push_spawn(Process* p) noexcept {
-  if (!queue_.push_front(p)) {
+  // The newest child takes runnext (it runs as soon as the spawner blocks or yields: a
+  // spawn-and-wait costs no queue traffic and no wake-up of another worker). The child it
+  // displaces goes to the front of the queue, so a spawn tree is still walked depth-first,
+  // and becomes stealable: that is when another worker is woken.
+  Process* old = runnext_;
+  runnext_ = p;
+  if (old == nullptr) return;
+  if (!queue_.push_front(old)) {
     Process* batch[RunQueue::kCapacity / 2 + 1];
     std::uint32_t n = queue_.pop_half(batch);
     sched_.global().push_batch(batch, n);
-    if (!queue_.push_front(p)) sched_.global().push(p);
+    if (!queue_.push_front(old)) sched_.global().push(old);
   }
   sched_.notify();
 }
@@ -136,6 +143,19 @@ void Worker::fire_timers(std::int64_t now) noexcept {
 }
 
 Process* Worker::find_work() {
+  Process* p = next_process();
+  // A worker woken to search (Idle::notify_one counted it as searching) that found work
+  // anywhere else than search() must stop searching now, or every later notify would see "a
+  // searcher exists" and leave the other sleepers parked (Go's resetspinning). The last
+  // searcher to stop wakes another, in case there is more work.
+  if (p != nullptr && searching_) {
+    searching_ = false;
+    if (sched_.idle().end_search()) sched_.notify();
+  }
+  return p;
+}
+
+Process* Worker::next_process() {
   for (;;) {
     ++tick_;
     if (timers_.size() != 0 && (tick_ & 15) == 0) fire_timers(monotonic_ns());
@@ -157,7 +177,13 @@ Process* Worker::find_work() {
       if (Process* p = queue_.pop()) return p;
     }
     if (Process* p = search()) return p;
-    if (sched_.stopping() && sched_.live() <= 0) return nullptr;
+    if (sched_.stopping() && sched_.live() <= 0) {
+      if (searching_) {
+        searching_ = false;
+        (void)sched_.idle().end_search();
+      }
+      return nullptr;
+    }
     park();
   }
 }

@@ -93,6 +93,7 @@ class Worker {
 
   void main();
   Process* find_work();
+  Process* next_process();
   Process* search();
   Process* steal();
   void park();

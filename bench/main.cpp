@@ -1,0 +1,69 @@
+// ergon-bench: ergon's side of the compass comparison (../shared/peers, WORKLOADS.md).
+//
+//   ergon-bench <workload> [scale]
+//
+// Prints one line, `RESULT <workload> ergon wall_ms=<float> <metric>=<value> ...`, with the same
+// metrics as the peers, or `ERROR <workload> ergon <reason>` with exit status 2 when a
+// correctness check fails. scale (default 1.0) multiplies the counts exactly as in the peers
+// (README "what scale changes"); for the s_* workloads it only shortens the timed phase.
+//
+// Workloads: the 12 compass workloads plus hog_latency_checkpoint (compass.cpp), the 7 smolscale
+// workloads s_* (smolsuite.cpp) and mpsc_compare (mpsc_compare.cpp, ergon only).
+// Runs with ergon's default Options (one worker per hardware thread; ERGON_* overrides apply).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#include "harness.hpp"
+
+namespace {
+
+void usage() {
+  std::fprintf(stderr, "usage: ergon-bench <workload> [scale]\n\nworkloads:\n");
+  for (auto table : {bench::compass_workloads(), bench::smolsuite_workloads(),
+                     bench::mpsc_workloads()}) {
+    for (const bench::Workload& w : table) std::fprintf(stderr, "  %-24s %s\n", w.name, w.what);
+  }
+  std::fflush(stderr);
+}
+
+const bench::Workload* find(const std::string& name) {
+  for (auto table : {bench::compass_workloads(), bench::smolsuite_workloads(),
+                     bench::mpsc_workloads()}) {
+    for (const bench::Workload& w : table) {
+      if (name == w.name) return &w;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc > 3) {
+    usage();
+    return 2;
+  }
+  bench::g_workload = argv[1];
+  const bench::Workload* w = find(bench::g_workload);
+  if (w == nullptr) {
+    std::fprintf(stderr, "ergon-bench: unknown workload '%s'\n\n", argv[1]);
+    usage();
+    return 2;
+  }
+  double scale = 1.0;
+  if (argc == 3) {
+    char* end = nullptr;
+    scale = std::strtod(argv[2], &end);
+    if (end == argv[2] || *end != '\0' || !(scale > 0)) bench::fail(std::string("bad scale ") + argv[2]);
+  }
+  try {
+    w->run(scale);  // prints and _exits
+  } catch (const std::exception& e) {
+    bench::fail(std::string("exception: ") + e.what());
+  }
+  bench::fail("the workload ended without a result");
+}
