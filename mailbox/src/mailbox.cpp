@@ -188,8 +188,10 @@ bool Mailbox::fetch() noexcept {
   if (first == nullptr) return false;
   std::size_t n = 1;
   Envelope* last = first;
+  first->seq = next_seq_++;
   while (last->next != nullptr) {
     last = last->next;
+    last->seq = next_seq_++;
     ++n;
   }
   if (cache_tail_ == nullptr) {
@@ -227,11 +229,12 @@ Mailbox::MarkerId Mailbox::mark() noexcept {
       return i;
     }
   }
-  return kNoMarker;
+  fetch();
+  return kMaxMarkers + static_cast<MarkerId>(next_seq_);
 }
 
 void Mailbox::release(MarkerId m) noexcept {
-  if (m == kNoMarker) return;
+  if (m < 0 || m >= kMaxMarkers) return;
   marker_used_ &= static_cast<std::uint8_t>(~(1u << m));
   markers_[m] = nullptr;
 }

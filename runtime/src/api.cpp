@@ -64,7 +64,9 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
 void send_envelope(Pid to, mailbox::Envelope* e) {
   Worker* w = current_worker();
   Process* target = ProcessTable::instance().lookup(to.index());
-  Scheduler* s = target != nullptr ? target->sched.load(std::memory_order_relaxed) : nullptr;
+  // The scheduler the record belongs, or last belonged, to (finish() keeps it; a scheduler's
+  // destructor clears it): where a drop from a thread outside any worker is counted.
+  Scheduler* s = target != nullptr ? target->sched.load(std::memory_order_acquire) : nullptr;
   // acquire: pairs with the release store of the generation when a process ends.
   if (target == nullptr || !to || target->generation.load(std::memory_order_acquire) != to.generation()) {
     mailbox::dispose(e);
@@ -133,6 +135,7 @@ unsigned worker_id() {
 void move_to_worker(unsigned worker) {
   detail::Process* p = detail::current_process_or_throw("ergon::move_to_worker");
   p->move_target = worker;
+  p->pinned = true;  // the target takes it into runnext, where no thief can take it
   p->reason = detail::SwitchReason::kMove;
   p->fiber.suspend();
   // acquire: pairs with the release store of the shutdown sweep.
@@ -141,8 +144,8 @@ void move_to_worker(unsigned worker) {
 
 void reduce(std::uint32_t n) { detail::charge(detail::current_process_or_throw("ergon::reduce"), n); }
 
-void sleep_until_ns(std::int64_t deadline_ns) {
-  detail::Process* p = detail::current_process_or_throw("ergon::sleep_for");
+void sleep_until_ns(std::int64_t deadline_ns, const char* what) {
+  detail::Process* p = detail::current_process_or_throw(what);
   while (detail::monotonic_ns() < deadline_ns) {
     p->mailbox.fetch();  // messages stay in the mailbox; the inbox must be empty to block
     detail::wait(p, deadline_ns);
@@ -153,7 +156,8 @@ void sleep_until_ns(std::int64_t deadline_ns) {
 
 namespace {
 
-std::uint64_t parse_size(const char* name, const char* text, bool allow_suffix) {
+std::uint64_t parse_size(const char* name, const char* text, bool allow_suffix,
+                         std::uint64_t max) {
   std::string s(text);
   std::uint64_t mult = 1;
   if (allow_suffix && !s.empty()) {
@@ -163,16 +167,20 @@ std::uint64_t parse_size(const char* name, const char* text, bool allow_suffix) 
     if (c == 'g' || c == 'G') mult = 1024ull * 1024 * 1024;
     if (mult != 1) s.pop_back();
   }
-  std::size_t used = 0;
+  const std::string what = std::string(name) + "='" + text + "'";
+  // Digits only: std::stoull would accept a sign (and wrap "-1" around) or leading blanks.
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) {
+    throw ConfigError(what + " is not a number" +
+                      (allow_suffix ? " (a count of bytes, optionally with K, M or G)" : ""));
+  }
   unsigned long long v = 0;
   try {
-    v = std::stoull(s, &used);
+    v = std::stoull(s);
   } catch (...) {
-    used = 0;
+    throw ConfigError(what + " is too large (at most " + std::to_string(max) + ")");
   }
-  if (used == 0 || used != s.size()) {
-    throw ConfigError(std::string(name) + "='" + text + "' is not a number" +
-                      (allow_suffix ? " (a count of bytes, optionally with K, M or G)" : ""));
+  if (v > max / mult) {
+    throw ConfigError(what + " is too large (at most " + std::to_string(max) + ")");
   }
   return v * mult;
 }
@@ -181,19 +189,21 @@ std::uint64_t parse_size(const char* name, const char* text, bool allow_suffix) 
 
 Options Options::from_env(Options base) {
   if (const char* v = std::getenv("ERGON_WORKERS")) {
-    base.workers = static_cast<unsigned>(parse_size("ERGON_WORKERS", v, false));
+    base.workers = static_cast<unsigned>(parse_size("ERGON_WORKERS", v, false, 1024));
   }
   if (const char* v = std::getenv("ERGON_STACK_SIZE")) {
-    base.stack_size = parse_size("ERGON_STACK_SIZE", v, true);
+    base.stack_size = parse_size("ERGON_STACK_SIZE", v, true, std::uint64_t{1} << 40);
   }
   if (const char* v = std::getenv("ERGON_MAX_PROCESSES")) {
-    base.max_processes = parse_size("ERGON_MAX_PROCESSES", v, false);
+    base.max_processes = parse_size("ERGON_MAX_PROCESSES", v, false, SIZE_MAX);
   }
   if (const char* v = std::getenv("ERGON_REDUCTIONS")) {
-    base.reductions = static_cast<std::uint32_t>(parse_size("ERGON_REDUCTIONS", v, false));
+    base.reductions =
+        static_cast<std::uint32_t>(parse_size("ERGON_REDUCTIONS", v, false, INT32_MAX));
   }
   if (const char* v = std::getenv("ERGON_SPIN_ROUNDS")) {
-    base.spin_rounds = static_cast<std::uint32_t>(parse_size("ERGON_SPIN_ROUNDS", v, false));
+    base.spin_rounds =
+        static_cast<std::uint32_t>(parse_size("ERGON_SPIN_ROUNDS", v, false, UINT32_MAX));
   }
   return base;
 }
@@ -205,9 +215,11 @@ Options validated(Options o) {
   o = Options::from_env(std::move(o));
   if (o.workers == 0) o.workers = std::max(1u, std::thread::hardware_concurrency());
   if (o.workers > 1024) throw ConfigError("ergon::Options::workers must be at most 1024");
-  if (o.reductions == 0) throw ConfigError("ergon::Options::reductions must be at least 1");
-  if (o.stack_size < 8192) {
-    throw ConfigError("ergon::Options::stack_size must be at least 8192 bytes (8K)");
+  if (o.reductions == 0 || o.reductions > INT32_MAX) {
+    throw ConfigError("ergon::Options::reductions must be between 1 and 2147483647");
+  }
+  if (o.stack_size < 8192 || o.stack_size > (std::size_t{1} << 40)) {
+    throw ConfigError("ergon::Options::stack_size must be between 8192 bytes (8K) and 1 TiB");
   }
   if (o.max_processes == 0) throw ConfigError("ergon::Options::max_processes must be at least 1");
   return o;

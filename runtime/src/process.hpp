@@ -64,6 +64,7 @@ struct Process {
   std::int32_t budget = 0;              // reductions left in this slice
   SwitchReason reason = SwitchReason::kYield;
   unsigned move_target = 0;             // with kMove: the worker to resume on
+  bool pinned = false;                  // with kMove: the target runs it itself (runnext)
 
   Pid pid() const noexcept {
     // relaxed: the process reads its own generation, which only its worker changes at exit.

@@ -38,6 +38,13 @@ Scheduler::Scheduler(Options opts)
 
 Scheduler::~Scheduler() {
   kill_all_and_wait();
+  // Records keep a pointer to the scheduler they last belonged to (for counting drops to
+  // ended processes); forget it before this scheduler goes away.
+  ProcessTable::instance().for_each([this](Process* p) {
+    Scheduler* me = this;
+    p->sched.compare_exchange_strong(me, nullptr, std::memory_order_release,
+                                     std::memory_order_relaxed);
+  });
   // release: pairs with the acquire in stopping(); the workers exit once out of work.
   stopping_.store(true, std::memory_order_release);
   idle_.unpark_all();
@@ -54,7 +61,7 @@ std::int64_t Scheduler::live() const noexcept {
 }
 
 void Scheduler::check_limit(Worker* w) {
-  const std::size_t max = opts_.max_processes;
+  const std::size_t max = std::min<std::size_t>(opts_.max_processes, INT64_MAX);
   // Exact below 65,536; above, checked every 256 spawns of a worker (the sum of the
   // per-worker counts touches every worker's cache line, which a spawn should not).
   if (max >= 65536 && w != nullptr && (w->spawned() & 255) != 0) return;
@@ -75,6 +82,11 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     ProcessTable::instance().take(one, 1);
     p = one.front();
   }
+  // A record's inbox stays closed from its previous process's end until it is reused here, so
+  // a send that raced with that end fails (and is counted as dropped) instead of leaving an
+  // envelope in a free record. A sender that read the old generation and pushes after this
+  // reopen is caught by the stamp check of the new process (or disposed at its end).
+  p->mailbox.reopen();
   try {
     p->stack = stacks_.acquire(so.stack_size, w != nullptr ? &w->stack_cache() : nullptr);
   } catch (...) {
@@ -92,7 +104,7 @@ void Scheduler::spawn_abort(Process* p) noexcept {
   if (w != nullptr && &w->scheduler() != this) w = nullptr;
   stacks_.release(p->stack, w != nullptr ? &w->stack_cache() : nullptr);
   p->stack = Stack{};
-  p->sched.store(nullptr, std::memory_order_relaxed);
+  p->mailbox.close_and_clear();  // back to the closed state of a free record
   ProcessTable::instance().give(&p, 1);
 }
 

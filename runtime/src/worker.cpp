@@ -2,6 +2,7 @@
 #include "worker.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "overflow.hpp"
 #include "process_table.hpp"
@@ -122,8 +123,18 @@ void Worker::drain_inbox() noexcept {
     Process* next = p->link;
     p->link = nullptr;
     if (p->timer_owner == this) disarm_timer(p);
-    push_back(p);
-    any = true;
+    if (p->pinned) {  // moved here on purpose (move_to_worker): not for thieves
+      p->pinned = false;
+      if (pinned_tail_ == nullptr) {
+        pinned_head_ = p;
+      } else {
+        pinned_tail_->link = p;
+      }
+      pinned_tail_ = p;
+    } else {
+      push_back(p);
+      any = true;
+    }
     p = next;
   }
   if (any) sched_.notify();
@@ -166,10 +177,14 @@ Process* Worker::next_process() {
       return p;
     }
     inherit_ = false;
+    if (Process* p = pop_pinned()) return p;
     if (tick_ % 61 == 0) {
       if (Process* p = sched_.global().pop()) return p;
     }
-    if (!inbox_.empty()) drain_inbox();
+    if (!inbox_.empty()) {
+      drain_inbox();
+      if (Process* p = pop_pinned()) return p;  // a process moved here on purpose
+    }
     if (Process* p = queue_.pop()) return p;
     if (Process* p = sched_.global().pop()) return p;
     if (timers_.size() != 0) {
@@ -200,7 +215,8 @@ Process* Worker::search() {
     if (found == nullptr) found = sched_.global().pop();
     if (found == nullptr && !inbox_.empty()) {
       drain_inbox();
-      found = queue_.pop();
+      found = pop_pinned();
+      if (found == nullptr) found = queue_.pop();
     }
     if (found == nullptr && sched_.stopping()) break;
     if (found == nullptr) cpu_relax();
@@ -236,7 +252,16 @@ bool Worker::work_visible() const noexcept {
   for (unsigned i = 0; i < sched_.worker_count(); ++i) {
     if (sched_.worker(i).queue_.size_seq_cst() != 0) return true;
   }
-  return !inbox_.empty() || sched_.stopping();
+  return runnext_ != nullptr || pinned_head_ != nullptr || !inbox_.empty() || sched_.stopping();
+}
+
+Process* Worker::pop_pinned() noexcept {
+  Process* p = pinned_head_;
+  if (p == nullptr) return nullptr;
+  pinned_head_ = p->link;
+  if (pinned_head_ == nullptr) pinned_tail_ = nullptr;
+  p->link = nullptr;
+  return p;
 }
 
 void Worker::park() {
@@ -285,6 +310,7 @@ void Worker::run(Process* p) {
         slice_left_ = 0;
         Worker& to = sched_.worker(p->move_target % sched_.worker_count());
         if (&to == this) {
+          p->pinned = false;
           push_back(p);
         } else {
           to.remote_wake(p);
@@ -347,14 +373,13 @@ void Worker::finish(Process* p) noexcept {
   // release: pairs with the acquire in send_envelope: a sender that sees the new generation
   // also sees the closed mailbox.
   p->generation.store(g, std::memory_order_release);
-  p->mailbox.reopen();
   p->fiber.destroy();
   sched_.stacks().release(p->stack, &stack_cache_);
   p->stack = Stack{};
   p->killed.store(false, std::memory_order_relaxed);  // relaxed: the record is private now
   p->home = nullptr;
   p->deadline = kNoDeadline;
-  p->sched.store(nullptr, std::memory_order_relaxed);
+  // `sched` stays: a late send to this pid from outside the runtime is counted there.
   // release: a sweep that sees kFree does not touch the record further.
   p->state.store(ProcessState::kFree, std::memory_order_release);
   bump(live_, -1);

@@ -7,7 +7,8 @@
 //      message. It runs next and inherits the rest of the sender's time slice (Go's runnext):
 //      a request/reply pair runs back to back on one core, with no queue traffic and no
 //      cross-core wake-up.
-//   2. every 61st pick, the global queue first (so it cannot starve behind busy local work);
+//   2. processes moved here on purpose (move_to_worker), which thieves may not take;
+//   2b. every 61st pick, the global queue first (so it cannot starve behind busy local work);
 //   3. its inbox (processes woken from other threads), moved to the back of the local queue;
 //   4. its local RunQueue (spawns at the front, wakes and yields at the back);
 //   5. the global queue;
@@ -101,6 +102,7 @@ class Worker {
   static void complete_block(void* prev) noexcept;
   void finish(Process* p) noexcept;
   void drain_inbox() noexcept;
+  Process* pop_pinned() noexcept;
   void fire_timers(std::int64_t now) noexcept;
   void push_back(Process* p) noexcept;  // to the back, overflowing to the global queue
   bool work_visible() const noexcept;   // K2's re-check
@@ -118,6 +120,8 @@ class Worker {
   RunQueue queue_;                                        // owner + thieves
   mailbox::MpscInbox<Process, &Process::link> inbox_;     // any thread pushes; owner takes
   Process* runnext_ = nullptr;                            // owner only
+  Process* pinned_head_ = nullptr;                        // owner only: moved here on purpose,
+  Process* pinned_tail_ = nullptr;                        // never stolen (FIFO through link)
   Process* current_ = nullptr;                            // owner only
   TimerWheel timers_;                                     // owner only
   SwitchPoint switch_point_;                              // owner only

@@ -48,14 +48,17 @@ void yield();
 
 // Suspends the calling process for `d` (or until `t`). Messages that arrive meanwhile stay in
 // the mailbox.
-void sleep_until_ns(std::int64_t deadline_ns);
+// `what` names the call in the NotInProcess error.
+void sleep_until_ns(std::int64_t deadline_ns, const char* what = "ergon::sleep_until");
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
   sleep_until_ns(detail::now_ns() +
-                 std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+                     std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(),
+                 "ergon::sleep_for");
 }
 inline void sleep_until(std::chrono::steady_clock::time_point t) {
-  sleep_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+  sleep_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(),
+                 "ergon::sleep_until");
 }
 
 // The index (0 .. workers-1) of the worker running the calling process. A process may move

@@ -197,10 +197,16 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
   mailbox::Mailbox& mb = mailbox_of(p);
   const std::uint32_t gen = generation_of(p);
   mailbox::Envelope* prev = mb.marker_position(marker);
+  const bool by_number = marker >= mailbox::Mailbox::kMaxMarkers;
   for (;;) {
     mailbox::Envelope* e = prev != nullptr ? prev->next : mb.head();
     while (e != nullptr) {
       mailbox::Envelope* next = e->next;
+      if (by_number && mb.before_marker(marker, e)) {  // older than the marker: not ours
+        prev = e;
+        e = next;
+        continue;
+      }
       if (e->stamp != gen) {  // meant for an earlier process in this slot
         mb.remove(prev, e);
         drop_stale(e);

@@ -13,9 +13,12 @@
 // messages that came before the request. mark() fetches the inbox and records the current
 // tail: a scan that starts at the marker only sees messages that arrived after it. When the
 // marked envelope is removed, the marker moves to its predecessor, which keeps the meaning
-// "everything after here is new". A marker of nullptr means "from the head". At most
-// kMaxMarkers are live; when they are all in use mark() returns kNoMarker and the receive
-// scans from the head, which is slower but still correct.
+// "everything after here is new". A marker of nullptr means "from the head". kMaxMarkers
+// markers are kept as positions; further live markers are kept as arrival numbers: fetch()
+// numbers every envelope it moves to the cache, and a scan through such a marker starts at the
+// head and skips envelopes numbered before it (before_marker()). That is slower (old messages
+// are stepped over) but keeps the meaning. Arrival numbers are 32 bits and compared modulo
+// 2^32, so a marker stays exact while fewer than 2^31 messages arrive during its life.
 //
 // Invariants: cache_head_ == nullptr iff cache_tail_ == nullptr; every live marker points at
 // an envelope in the cache or is nullptr; cache_len_ counts the cache.
@@ -32,7 +35,8 @@ namespace ergon::mailbox {
 class Mailbox {
  public:
   using Inbox = MpscInbox<Envelope, &Envelope::next>;
-  using MarkerId = int;
+  // -1: no marker; 0 .. kMaxMarkers-1: a position slot; kMaxMarkers + n: arrival number n.
+  using MarkerId = std::int64_t;
   static constexpr MarkerId kNoMarker = -1;
   static constexpr int kMaxMarkers = 4;
 
@@ -57,7 +61,13 @@ class Mailbox {
 
   // Where a scan starting at `m` begins: the envelope after which to look (nullptr: head).
   Envelope* marker_position(MarkerId m) const noexcept {
-    return m == kNoMarker ? nullptr : markers_[m];
+    return m >= 0 && m < kMaxMarkers ? markers_[m] : nullptr;
+  }
+  // True if `e` arrived before marker `m` (only arrival-number markers say so; a scan from a
+  // position marker never meets older envelopes).
+  bool before_marker(MarkerId m, const Envelope* e) const noexcept {
+    return m >= kMaxMarkers &&
+           static_cast<std::int32_t>(e->seq - static_cast<std::uint32_t>(m - kMaxMarkers)) < 0;
   }
   [[nodiscard]] MarkerId mark() noexcept;
   void release(MarkerId m) noexcept;
@@ -80,6 +90,7 @@ class Mailbox {
   std::size_t cache_len_ = 0;
   Envelope* markers_[kMaxMarkers] = {};
   std::uint8_t marker_used_ = 0;  // bit i: markers_[i] is live
+  std::uint32_t next_seq_ = 0;    // arrival number of the next fetched envelope
 };
 
 }  // namespace ergon::mailbox

@@ -11,6 +11,8 @@
 //   - `destroy`: how to destroy and free the envelope without knowing T.
 //   - `stamp`: a word the mailbox never interprets. The runtime stores the addressee's
 //     generation in it, so a message pushed into a recycled mailbox is recognised as stale.
+//   - `seq`: the arrival number the receiver's mailbox gives it when it moves it to its cache
+//     (for receive markers beyond the ones kept as positions; see mailbox.hpp).
 //
 // Allocation goes through `allocate_envelope`/`free_envelope` (out of line, in mailbox.cpp).
 // Envelopes of up to 256 bytes are recycled through small per-thread free lists (three size
@@ -45,7 +47,8 @@ struct Envelope {
   Envelope* next = nullptr;
   const void* type = nullptr;
   void (*destroy)(Envelope*) = nullptr;
-  std::uint64_t stamp = 0;
+  std::uint32_t stamp = 0;
+  std::uint32_t seq = 0;
 
   template <class T>
   bool holds() const noexcept {

@@ -1,0 +1,143 @@
+// Shared helpers of the ergon test suite: which build variant runs the tests (tsan is about
+// ten times slower and caps live fibers, so heavy tests scale down there), the fixture that runs a
+// runtime test over several worker counts and checks on tear-down that no process, stack or
+// message envelope is left alive, and a bounded wait that turns a lost message into a test
+// failure instead of a hang.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+#include <utility>
+
+#include "ergon/ergon.hpp"
+
+namespace ergon_test {
+
+// The variant the SConstruct names in ERGON_VARIANT when it runs the suite ("" when the
+// binary is started by hand).
+inline std::string variant() {
+  const char* v = std::getenv("ERGON_VARIANT");
+  return v != nullptr ? v : "";
+}
+
+// True under asan or tsan: the sanitizers own SIGSEGV, and everything is slower.
+inline bool sanitized_variant() {
+  const std::string v = variant();
+  return v == "asan" || v == "tsan";
+}
+
+// True under tsan, which slows processes and context switches down about tenfold, and also
+// counts every live fiber as a thread and dies past 8128 of them.
+inline bool tsan_variant() { return variant() == "tsan"; }
+
+// `full` in release, debug, asan and ubsan builds; `reduced` under tsan.
+template <class T>
+T scaled(T full, T reduced) {
+  return tsan_variant() ? reduced : full;
+}
+
+// How long a test waits for a message that must come before it calls the run a failure.
+// Generous: it only exists to turn a lost message into a failure rather than a hang, and the
+// machine is shared.
+inline std::chrono::seconds patience() {
+  return std::chrono::seconds(sanitized_variant() ? 180 : 60);
+}
+
+// Receives the next message of type T, or throws (ending the runtime's run() with an
+// exception that the test reports) when none arrives within patience().
+template <class T>
+T await() {
+  std::optional<T> v = ergon::receive_for<T>(patience());
+  if (!v) {
+    throw std::runtime_error(std::string("timed out waiting for a message of type ") +
+                             typeid(T).name());
+  }
+  return std::move(*v);
+}
+
+// What `f` threw as E, or "" (and a failure) when it threw nothing.
+template <class E, class F>
+std::string what_of(F&& f) {
+  try {
+    std::forward<F>(f)();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception of type " << typeid(E).name();
+  return "";
+}
+
+// Names parameterized instances after their worker count: Receive.X/1worker.
+inline std::string worker_count_name(const testing::TestParamInfo<unsigned>& info) {
+  return std::to_string(info.param) + (info.param == 1 ? "worker" : "workers");
+}
+
+// The fixture of every runtime test. The parameter is the worker count. A test creates its
+// runtime with runtime() (or lets run() create it), and every run() and the tear-down check
+// that the runtime ended every process, returned every stack and freed every envelope that
+// this test allocated.
+class RuntimeTest : public testing::TestWithParam<unsigned> {
+ protected:
+  void SetUp() override { envelopes_at_start_ = ergon::mailbox::live_envelopes(); }
+
+  void TearDown() override {
+    if (rt_ != nullptr) {
+      expect_no_leaks();
+      rt_.reset();
+    }
+    EXPECT_EQ(ergon::mailbox::live_envelopes(), envelopes_at_start_)
+        << "message envelopes leaked by the runtime's shutdown";
+  }
+
+  // Options with this instance's worker count.
+  ergon::Options options() const {
+    ergon::Options o;
+    o.workers = GetParam();
+    return o;
+  }
+
+  // Replaces the runtime of this test with one made from `o`.
+  ergon::Runtime& runtime(ergon::Options o) {
+    if (rt_ != nullptr) expect_no_leaks();
+    rt_.reset();
+    rt_ = std::make_unique<ergon::Runtime>(std::move(o));
+    return *rt_;
+  }
+  ergon::Runtime& runtime() { return rt_ != nullptr ? *rt_ : runtime(options()); }
+
+  // Runs `main_fn` as the main process of this test's runtime, then checks for leaks.
+  template <class F>
+  void run(F&& main_fn) {
+    runtime().run(std::forward<F>(main_fn));
+    expect_no_leaks();
+  }
+
+  ergon::Stats stats() { return runtime().stats(); }
+
+  // After run() returned: no process, stack or envelope is left alive.
+  void expect_no_leaks() {
+    ergon::Stats s = rt_->stats();
+    EXPECT_EQ(s.processes_alive, 0u) << "processes left alive after run()";
+    EXPECT_EQ(s.stacks_in_use, 0u) << "stacks not returned after run()";
+    EXPECT_EQ(ergon::mailbox::live_envelopes(), envelopes_at_start_) << "message envelopes leaked";
+  }
+
+  std::int64_t envelopes_at_start_ = 0;
+
+ private:
+  std::unique_ptr<ergon::Runtime> rt_;
+};
+
+}  // namespace ergon_test
+
+// Instantiates a RuntimeTest-derived suite with 1, 2 and 4 workers.
+#define ERGON_INSTANTIATE_WORKERS(Suite)                                \
+  INSTANTIATE_TEST_SUITE_P(Workers, Suite, testing::Values(1u, 2u, 4u), \
+                           ergon_test::worker_count_name)
