@@ -8,7 +8,8 @@
 // (README "what scale changes"); for the s_* workloads it only shortens the timed phase.
 //
 // Workloads: the 12 compass workloads plus hog_latency_checkpoint (compass.cpp), the 7 smolscale
-// workloads s_* (smolsuite.cpp) and mpsc_compare (mpsc_compare.cpp, ergon only).
+// workloads s_* (smolsuite.cpp), mpsc_compare (mpsc_compare.cpp) and idle_blocked (idle.cpp),
+// the last two ergon only.
 // Runs with ergon's default Options (one worker per hardware thread; ERGON_* overrides apply).
 #include <unistd.h>
 
@@ -24,7 +25,7 @@ namespace {
 void usage() {
   std::fprintf(stderr, "usage: ergon-bench <workload> [scale]\n\nworkloads:\n");
   for (auto table : {bench::compass_workloads(), bench::smolsuite_workloads(),
-                     bench::mpsc_workloads()}) {
+                     bench::mpsc_workloads(), bench::idle_workloads()}) {
     for (const bench::Workload& w : table) std::fprintf(stderr, "  %-24s %s\n", w.name, w.what);
   }
   std::fflush(stderr);
@@ -32,7 +33,7 @@ void usage() {
 
 const bench::Workload* find(const std::string& name) {
   for (auto table : {bench::compass_workloads(), bench::smolsuite_workloads(),
-                     bench::mpsc_workloads()}) {
+                     bench::mpsc_workloads(), bench::idle_workloads()}) {
     for (const bench::Workload& w : table) {
       if (name == w.name) return &w;
     }
