@@ -77,8 +77,8 @@ TEST(NotInProcess, SelfYieldAndSleepOutsideAProcessThrowNamingTheCall) {
   EXPECT_TRUE(contains(w, "ergon::mark")) << w;
 }
 
-// BUG (reported): sleep_until outside a process says "ergon::sleep_for" (sleep_until_ns in
-// runtime/src/api.cpp passes that name to current_process_or_throw for both calls).
+// Regression (found by this suite, fixed in 8853824): sleep_until used to name
+// "ergon::sleep_for".
 TEST(NotInProcess, SleepUntilOutsideAProcessNamesSleepUntil) {
   std::string w = what_of<ergon::NotInProcess>(
       [] { ergon::sleep_until(std::chrono::steady_clock::now() + 1ms); });
@@ -204,12 +204,9 @@ TEST_P(Errors, BadOptionsThrowConfigError) {
   expect_config_error([](ergon::Options& o) { o.max_processes = 0; }, "max_processes");
 }
 
-// BUG (reported): parse_size (runtime/src/api.cpp) reads values with std::stoull, which
-// accepts a leading '-' and wraps it around, and it neither checks `v * mult` for overflow
-// nor the narrowing to unsigned / uint32_t. So ERGON_STACK_SIZE=-1 gives SIZE_MAX (which
-// StackPool::round_size then wraps to 8 KiB stacks), ERGON_REDUCTIONS=4294967297 gives 1,
-// ERGON_SPIN_ROUNDS=-5 gives 4294967291, ERGON_MAX_PROCESSES=-1 gives SIZE_MAX (see the next
-// test), all without an error.
+// Regression (found by this suite, fixed in 8853824): std::stoull accepted a '-' and wrapped
+// it around, and neither `v * mult` nor the narrowing to unsigned / uint32_t was checked, so
+// ERGON_STACK_SIZE=-1 gave 8 KiB stacks and ERGON_REDUCTIONS=4294967297 gave 1, silently.
 TEST_P(Errors, NegativeOrOutOfRangeEnvironmentValuesThrowConfigError) {
   struct Case {
     const char* name;
@@ -225,10 +222,9 @@ TEST_P(Errors, NegativeOrOutOfRangeEnvironmentValuesThrowConfigError) {
   }
 }
 
-// BUG (reported): Scheduler::check_limit (runtime/src/scheduler.cpp) compares
-// `live() >= static_cast<std::int64_t>(max)`; a max_processes above INT64_MAX (SIZE_MAX, the
-// natural "no limit", or ERGON_MAX_PROCESSES=-1) turns negative, and every spawn throws
-// SpawnError "the process limit of 18446744073709551615 live processes is reached".
+// Regression (found by this suite, fixed in 8853824): Scheduler::check_limit compared
+// against static_cast<std::int64_t>(max), so max_processes = SIZE_MAX (the natural "no limit")
+// turned negative and every spawn threw SpawnError.
 TEST_P(Errors, TheLargestMaxProcessesDoesNotLimitSpawning) {
   ergon::Options o = options();
   o.max_processes = SIZE_MAX;

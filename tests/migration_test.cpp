@@ -115,12 +115,9 @@ TEST_P(Migration, ManyProcessesMoveAtOnce) {
   for (const MoveReport& r : reports) expect_good_wander(r, GetParam());
 }
 
-// BUG (reported): move_to_worker(k) promises "it suspends here and resumes there", but the
-// process is handed to worker k's inbox (Worker::run, case kMove, worker.cpp), which
-// drain_inbox() moves to k's run queue and announces with notify(); from there any searching
-// worker may steal it, so it resumes on another worker and worker_id() != k % workers. With 2
-// or 4 workers a few in a thousand moves land elsewhere when the process moves alone, and
-// about a third when eight processes move at once.
+// Regression: a moved process was handed to worker k's run queue (and later its runnext, from
+// where it could be displaced) and a searching worker could steal it before it ran, so it
+// resumed elsewhere. Moved processes now wait in k's owner-only pinned list.
 TEST_P(Migration, AProcessResumesOnTheWorkerItMovedTo) {
   const int kMoves = ergon_test::scaled(2'000, 300);
   const int kMovers = 4;

@@ -216,8 +216,9 @@ TEST_P(Process, ProcessesOfTwoRuntimesTalkThroughPids) {
   });
   ASSERT_EQ(replies.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(replies[i], i + 1);
-  EXPECT_EQ(other.stats().processes_alive, 1u) << "the echo process belongs to the other runtime";
-  EXPECT_EQ(other.stats().messages_sent, 100u);
+  // The echo process belongs to the other runtime, which keeps it until its destructor.
+  EXPECT_EQ(other.stats().processes_spawned, 1u);
+  EXPECT_EQ(other.stats().processes_alive, 1u);
 }
 
 TEST_P(Process, YieldLetsOtherProcessesRun) {
@@ -503,10 +504,8 @@ TEST_P(Process, SendsToAnEndedProcessAreDroppedAndCounted) {
   EXPECT_EQ(dropped, 11u);
 }
 
-// BUG (reported): a send from a thread outside the runtime to a process that has ended is
-// dropped but counted nowhere: send_envelope (runtime/src/api.cpp) counts a drop in the
-// current worker or in the target record's scheduler, and finish() (worker.cpp) has already
-// set the freed record's `sched` to nullptr.
+// Regression (found by this suite, fixed in 8853824): a drop from a thread outside the
+// runtime was counted nowhere once finish() had cleared the record's `sched`.
 TEST_P(Process, ASendFromOutsideTheRuntimeToAnEndedProcessIsCounted) {
   ergon::Pid gone;
   run([&] {
@@ -580,14 +579,10 @@ namespace {
 // Senders keep sending to a process while it ends: each message is either received, dropped
 // at the send, or freed with the mailbox; none may stay behind in the freed record.
 //
-// BUG (reported): send_envelope (runtime/src/api.cpp) checks the target's generation, then
-// pushes; Worker::finish (runtime/src/worker.cpp) closes and clears the mailbox, bumps the
-// generation and reopens the mailbox at once. A sender that read the old generation before
-// the bump and pushes after the reopen leaves its envelope in the inbox of a free record
-// (counted as sent, never dropped, alive until a later process reuses the slot), so
-// live_envelopes() stays above its start value after run(), and later tests that reuse the
-// record see the count fall below their own start value. Fails in about half of the tsan runs
-// with 4 workers; rare in release.
+// Regression (found by this suite, fixed in 8853824): finish() reopened the mailbox right
+// after bumping the generation, so a sender that had read the old generation could push
+// into the free record's inbox, where the envelope stayed (counted as sent, never dropped)
+// until the slot was reused. Caught in about half of the tsan runs with 4 workers.
 TEST_P(Process, SendsRacingWithTheEndOfTheReceiverLeakNothing) {
   const int kRounds = ergon_test::scaled(300, 150);
   const int kSenders = 3;

@@ -6,6 +6,7 @@
 //
 // Checks: every message sent to a drainer is received exactly once (conservation); every
 // crash is reported; and, by the fixture, no process, stack or envelope leaks.
+// ERGON_STRESS_VERBOSE=1 prints each run's totals.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -167,9 +168,10 @@ void actor(World& w, int id, std::uint64_t seed) {
 TEST_P(Stress, ARandomMixConservesMessagesAndLeaksNothing) {
   const std::uint64_t seed = test_seed();
   RecordProperty("seed", std::to_string(seed));
+  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
   const std::string replay =
       "seed=" + std::to_string(seed) + " (replay: ERGON_SEED=" + std::to_string(seed) +
-      " --gtest_filter=" + testing::UnitTest::GetInstance()->current_test_info()->name() + ")";
+      " ergon-tests --gtest_filter='" + info->test_suite_name() + "." + info->name() + "')";
   SCOPED_TRACE(replay);
 
   std::mt19937_64 rng(seed);

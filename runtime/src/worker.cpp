@@ -125,12 +125,7 @@ void Worker::drain_inbox() noexcept {
     if (p->timer_owner == this) disarm_timer(p);
     if (p->pinned) {  // moved here on purpose (move_to_worker): not for thieves
       p->pinned = false;
-      if (pinned_tail_ == nullptr) {
-        pinned_head_ = p;
-      } else {
-        pinned_tail_->link = p;
-      }
-      pinned_tail_ = p;
+      push_pinned(p);
     } else {
       push_back(p);
       any = true;
@@ -255,6 +250,16 @@ bool Worker::work_visible() const noexcept {
   return runnext_ != nullptr || pinned_head_ != nullptr || !inbox_.empty() || sched_.stopping();
 }
 
+void Worker::push_pinned(Process* p) noexcept {
+  p->link = nullptr;
+  if (pinned_tail_ == nullptr) {
+    pinned_head_ = p;
+  } else {
+    pinned_tail_->link = p;
+  }
+  pinned_tail_ = p;
+}
+
 Process* Worker::pop_pinned() noexcept {
   Process* p = pinned_head_;
   if (p == nullptr) return nullptr;
@@ -309,9 +314,9 @@ void Worker::run(Process* p) {
         OverflowGuard::clear_running();
         slice_left_ = 0;
         Worker& to = sched_.worker(p->move_target % sched_.worker_count());
-        if (&to == this) {
+        if (&to == this) {  // already here: still not for thieves
           p->pinned = false;
-          push_back(p);
+          push_pinned(p);
         } else {
           to.remote_wake(p);
         }

@@ -103,6 +103,7 @@ class Worker {
   void finish(Process* p) noexcept;
   void drain_inbox() noexcept;
   Process* pop_pinned() noexcept;
+  void push_pinned(Process* p) noexcept;
   void fire_timers(std::int64_t now) noexcept;
   void push_back(Process* p) noexcept;  // to the back, overflowing to the global queue
   bool work_visible() const noexcept;   // K2's re-check
