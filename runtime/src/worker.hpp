@@ -7,7 +7,8 @@
 //      message. It runs next and inherits the rest of the sender's time slice (Go's runnext):
 //      a request/reply pair runs back to back on one core, with no queue traffic and no
 //      cross-core wake-up.
-//   2. processes moved here on purpose (move_to_worker), which thieves may not take;
+//   2. every 8th pick, processes moved here on purpose (move_to_worker), which thieves may
+//      not take (otherwise they come after the local queue);
 //   2b. every 61st pick, the global queue first (so it cannot starve behind busy local work);
 //   3. its inbox (processes woken from other threads), moved to the back of the local queue;
 //   4. its local RunQueue (spawns at the front, wakes and yields at the back);
