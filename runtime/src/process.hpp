@@ -41,6 +41,8 @@ struct Process {
   // Written when the slot is taken and when it is freed; read by the shutdown sweep.
   // release/acquire: a sweep that sees kAlive also sees sched.
   std::atomic<ProcessState> state{ProcessState::kFree};
+  // The scheduler the record belongs to, or last belonged to after its process ended (a late
+  // send from outside the runtime is counted there); cleared by that scheduler's destructor.
   std::atomic<Scheduler*> sched{nullptr};
 
   mailbox::Mailbox mailbox;
@@ -64,7 +66,7 @@ struct Process {
   std::int32_t budget = 0;              // reductions left in this slice
   SwitchReason reason = SwitchReason::kYield;
   unsigned move_target = 0;             // with kMove: the worker to resume on
-  bool pinned = false;                  // with kMove: the target runs it itself (runnext)
+  bool pinned = false;                  // with kMove: the target keeps it from thieves
 
   Pid pid() const noexcept {
     // relaxed: the process reads its own generation, which only its worker changes at exit.
