@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <mutex>
 
+#include "intrusive_fifo.hpp"
 #include "process.hpp"
 
 namespace ergon::detail {
@@ -28,11 +29,8 @@ class GlobalQueue {
     // relaxed: a hint; the lock below orders the real access.
     if (size_.load(std::memory_order_relaxed) == 0) return nullptr;
     std::lock_guard<std::mutex> g(mu_);
-    Process* p = head_;
+    Process* p = fifo_.pop();
     if (p == nullptr) return nullptr;
-    head_ = p->link;
-    if (head_ == nullptr) tail_ = nullptr;
-    p->link = nullptr;
     size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_seq_cst);
     return p;
   }
@@ -41,20 +39,13 @@ class GlobalQueue {
 
  private:
   void append(Process* p) noexcept {  // requires mu_
-    p->link = nullptr;
-    if (tail_ == nullptr) {
-      head_ = p;
-    } else {
-      tail_->link = p;
-    }
-    tail_ = p;
+    fifo_.push(p);
     // seq_cst: publishes the push before the pusher looks for sleepers (Idle::notify_one).
     size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
   }
 
   std::mutex mu_;
-  Process* head_ = nullptr;  // guarded by mu_
-  Process* tail_ = nullptr;  // guarded by mu_
+  IntrusiveFifo fifo_;  // guarded by mu_
   std::atomic<std::size_t> size_{0};  // written under mu_; read without it as a hint
 };
 

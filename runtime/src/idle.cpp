@@ -55,16 +55,18 @@ void Idle::prepare_park(Worker* w) {
   state_.fetch_sub(kUnparkedOne, std::memory_order_seq_cst);
 }
 
+bool Idle::remove_sleeper(Worker* w) {
+  if (!w->in_sleepers_) return false;
+  sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), w));
+  w->in_sleepers_ = false;
+  // seq_cst: the worker is back; pushers may skip waking others.
+  state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);
+  return true;
+}
+
 bool Idle::finish_park(Worker* w) {
   std::lock_guard<std::mutex> g(mu_);
-  if (w->in_sleepers_) {
-    auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
-    sleepers_.erase(it);
-    w->in_sleepers_ = false;
-    // seq_cst: the worker is back; pushers may skip waking others.
-    state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);
-    return false;
-  }
+  if (remove_sleeper(w)) return false;
   bool searching = w->woken_searching_;
   w->woken_searching_ = false;
   return searching;
@@ -93,12 +95,7 @@ void Idle::notify_one() {
 void Idle::unpark(Worker* w) {
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (w->in_sleepers_) {
-      auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
-      sleepers_.erase(it);
-      w->in_sleepers_ = false;
-      state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);  // seq_cst: as in finish_park
-    }
+    (void)remove_sleeper(w);
   }
   futex_wake(w->park_word_);
 }

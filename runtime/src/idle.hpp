@@ -55,6 +55,7 @@ class Idle {
   unsigned unparked() const noexcept;
 
  private:
+  bool remove_sleeper(Worker* w);  // requires mu_; true if `w` was a sleeper
   static constexpr std::uint64_t kSearchOne = 1;
   static constexpr std::uint64_t kUnparkedOne = std::uint64_t{1} << 32;
 

@@ -249,27 +249,12 @@ bool Worker::work_visible() const noexcept {
   for (unsigned i = 0; i < sched_.worker_count(); ++i) {
     if (sched_.worker(i).queue_.size_seq_cst() != 0) return true;
   }
-  return runnext_ != nullptr || pinned_head_ != nullptr || !inbox_.empty() || sched_.stopping();
+  return runnext_ != nullptr || !pinned_.empty() || !inbox_.empty() || sched_.stopping();
 }
 
-void Worker::push_pinned(Process* p) noexcept {
-  p->link = nullptr;
-  if (pinned_tail_ == nullptr) {
-    pinned_head_ = p;
-  } else {
-    pinned_tail_->link = p;
-  }
-  pinned_tail_ = p;
-}
+void Worker::push_pinned(Process* p) noexcept { pinned_.push(p); }
 
-Process* Worker::pop_pinned() noexcept {
-  Process* p = pinned_head_;
-  if (p == nullptr) return nullptr;
-  pinned_head_ = p->link;
-  if (pinned_head_ == nullptr) pinned_tail_ = nullptr;
-  p->link = nullptr;
-  return p;
-}
+Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();

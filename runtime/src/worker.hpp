@@ -36,6 +36,7 @@
 
 #include "ergon/mailbox/mpsc_queue.hpp"
 #include "fiber.hpp"
+#include "intrusive_fifo.hpp"
 #include "process.hpp"
 #include "run_queue.hpp"
 #include "stack_pool.hpp"
@@ -122,8 +123,7 @@ class Worker {
   RunQueue queue_;                                        // owner + thieves
   mailbox::MpscInbox<Process, &Process::link> inbox_;     // any thread pushes; owner takes
   Process* runnext_ = nullptr;                            // owner only
-  Process* pinned_head_ = nullptr;                        // owner only: moved here on purpose,
-  Process* pinned_tail_ = nullptr;                        // never stolen (FIFO through link)
+  IntrusiveFifo pinned_;                                  // owner only: moved here on purpose
   Process* current_ = nullptr;                            // owner only
   TimerWheel timers_;                                     // owner only
   SwitchPoint switch_point_;                              // owner only

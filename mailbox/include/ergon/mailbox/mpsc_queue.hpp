@@ -78,16 +78,7 @@ class MpscInbox {
     std::uintptr_t h = head_.load(std::memory_order_relaxed);
     if (h == 0 || h == kBlocked || h == kClosed) return nullptr;
     // acquire: pairs with the release CAS in push(), making each node's fields visible.
-    h = head_.exchange(0, std::memory_order_acquire);
-    Node* lifo = reinterpret_cast<Node*>(h);
-    Node* fifo = nullptr;
-    while (lifo != nullptr) {
-      Node* n = lifo->*Next;
-      lifo->*Next = fifo;
-      fifo = lifo;
-      lifo = n;
-    }
-    return fifo;
+    return reversed(head_.exchange(0, std::memory_order_acquire));
   }
 
   // C2. Consumer (or the thread acting for it, such as its worker after a context switch).
@@ -113,17 +104,7 @@ class MpscInbox {
   // X1. Consumer only. Later pushes fail with kClosed. Returns what was queued, in order.
   Node* close() noexcept {
     // acquire: pairs with the release CAS in push() for the nodes we take back.
-    std::uintptr_t h = head_.exchange(kClosed, std::memory_order_acquire);
-    if (h == 0 || h == kBlocked || h == kClosed) return nullptr;
-    Node* lifo = reinterpret_cast<Node*>(h);
-    Node* fifo = nullptr;
-    while (lifo != nullptr) {
-      Node* n = lifo->*Next;
-      lifo->*Next = fifo;
-      fifo = lifo;
-      lifo = n;
-    }
-    return fifo;
+    return reversed(head_.exchange(kClosed, std::memory_order_acquire));
   }
 
   // Consumer only, on a closed inbox that gets a new consumer.
@@ -143,6 +124,20 @@ class MpscInbox {
  private:
   static constexpr std::uintptr_t kBlocked = 1;
   static constexpr std::uintptr_t kClosed = 2;
+
+  // The chain in a head word (newest first), in push order; nullptr for a tag.
+  static Node* reversed(std::uintptr_t h) noexcept {
+    if (h == 0 || h == kBlocked || h == kClosed) return nullptr;
+    Node* lifo = reinterpret_cast<Node*>(h);
+    Node* fifo = nullptr;
+    while (lifo != nullptr) {
+      Node* n = lifo->*Next;
+      lifo->*Next = fifo;
+      fifo = lifo;
+      lifo = n;
+    }
+    return fifo;
+  }
 
   // Written by producers (P1), the consumer (C1, C2, X1) and unblockers (U1); see above.
   std::atomic<std::uintptr_t> head_{0};
