@@ -30,12 +30,11 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <ergon/ergon.hpp>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <ergon/ergon.hpp>
 
 #include "harness.hpp"
 

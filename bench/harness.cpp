@@ -95,7 +95,8 @@ std::string measure_line(std::vector<double> per, std::int64_t batch, double wal
   std::snprintf(buf, sizeof buf,
                 " ns_per_iter=%.3f iters=%lld samples=%lld batch=%lld ns_per_op=%.3f setup_ms=%.3f",
                 med, static_cast<long long>(n) * static_cast<long long>(batch),
-                static_cast<long long>(n), static_cast<long long>(batch), med / ops, setup_ns / 1e6);
+                static_cast<long long>(n), static_cast<long long>(batch), med / ops,
+                setup_ns / 1e6);
   return fmt_result(wall_ns, buf);
 }
 

@@ -4,9 +4,8 @@
 // multiplies the process count (the 10 s window does not shrink).
 #include <chrono>
 #include <cmath>
-#include <string>
-
 #include <ergon/ergon.hpp>
+#include <string>
 
 #include "harness.hpp"
 
@@ -34,7 +33,8 @@ void idle_blocked(double s) {
     const auto t0 = std::chrono::steady_clock::now();
     ergon::sleep_for(std::chrono::seconds(10));
     const double cpu = cpu_seconds() - cpu0;
-    const double wall_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    const double wall_ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
     finish(fmt_result(wall_ns, kvf("cpu_s", cpu) + kvf("cpu_pct", cpu / (wall_ns / 1e9) * 100) +
                                    kvi("procs", n) + kvi("workers", 4)));
   });

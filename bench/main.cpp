@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   if (argc == 3) {
     char* end = nullptr;
     scale = std::strtod(argv[2], &end);
-    if (end == argv[2] || *end != '\0' || !(scale > 0)) bench::fail(std::string("bad scale ") + argv[2]);
+    if (end == argv[2] || *end != '\0' || !(scale > 0))
+      bench::fail(std::string("bad scale ") + argv[2]);
   }
   try {
     w->run(scale);  // prints and _exits

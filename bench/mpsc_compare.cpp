@@ -33,14 +33,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/lockfree/queue.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/lockfree/queue.hpp>
 
 #include "ergon/mailbox/mailbox.hpp"
 #include "ergon/mailbox/message.hpp"
@@ -90,8 +89,8 @@ struct Run {
 
 // Runs one variant (fails the program on a check). `push` returns true if it had to wait.
 template <class PushFn, class ConsumeFn>
-Run run_variant(const std::vector<std::vector<Envelope*>>& msgs, std::int64_t total,
-                   PushFn push, ConsumeFn consume_some, const char* name) {
+Run run_variant(const std::vector<std::vector<Envelope*>>& msgs, std::int64_t total, PushFn push,
+                ConsumeFn consume_some, const char* name) {
   const int producers = static_cast<int>(msgs.size());
   std::atomic<bool> go{false};
   std::atomic<std::int64_t> full_waits{0};
@@ -149,12 +148,11 @@ void mpsc_compare(double s) {
       std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.ns < b.ns; });
       const Run& med = runs[runs.size() / 2];
       const double m = static_cast<double>(total);
-      emit(fmt_result(med.ns, kvs("queue", queue) + kvi("producers", producers) +
-                                  kvf("ns_per_msg", med.ns / m) +
-                                  kvf("min_ns_per_msg", runs.front().ns / m) +
-                                  kvf("max_ns_per_msg", runs.back().ns / m) +
-                                  kvi("messages", total) + kvi("reps", kReps) +
-                                  kvi("full_waits", med.full_waits)));
+      emit(fmt_result(
+          med.ns, kvs("queue", queue) + kvi("producers", producers) +
+                      kvf("ns_per_msg", med.ns / m) + kvf("min_ns_per_msg", runs.front().ns / m) +
+                      kvf("max_ns_per_msg", runs.back().ns / m) + kvi("messages", total) +
+                      kvi("reps", kReps) + kvi("full_waits", med.full_waits)));
     };
     std::vector<Run> inbox_ns, boost_ns;
     for (int rep = 0; rep < kReps; ++rep) {  // interleaved, so drifting load hits both alike

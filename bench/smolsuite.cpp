@@ -33,10 +33,9 @@
 //   - responders, forwarders, background yielders and fanout workers are never stopped: the
 //     program _exits right after printing.
 #include <cstdint>
+#include <ergon/ergon.hpp>
 #include <string>
 #include <vector>
-
-#include <ergon/ergon.hpp>
 
 #include "harness.hpp"
 

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-
 #include <ergon/ergon.hpp>
 
 struct Ping {
@@ -30,8 +29,9 @@ int main(int argc, char** argv) {
     auto t1 = std::chrono::steady_clock::now();
     ergon::send(ponger, Stop{});
     double ns = std::chrono::duration<double, std::nano>(t1 - t0).count();
-    std::printf("pingpong: %ld round trips in %.1f ms: %.1f ns per round trip, %.2f M round trips/s\n",
-                n, ns / 1e6, ns / n, n / ns * 1e3);
+    std::printf(
+        "pingpong: %ld round trips in %.1f ms: %.1f ns per round trip, %.2f M round trips/s\n", n,
+        ns / 1e6, ns / n, n / ns * 1e3);
   });
   return 0;
 }

@@ -2,9 +2,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <vector>
-
 #include <ergon/ergon.hpp>
+#include <vector>
 
 struct Next {
   ergon::Pid pid;
@@ -44,8 +43,8 @@ int main(int argc, char** argv) {
     auto t2 = std::chrono::steady_clock::now();
     double create_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     double ns = std::chrono::duration<double, std::nano>(t2 - t1).count();
-    std::printf("ring: %ld processes created in %.1f ms; %ld hops in %.1f ms: %.1f ns per hop\n",
-                n, create_ms, hops, ns / 1e6, ns / hops);
+    std::printf("ring: %ld processes created in %.1f ms; %ld hops in %.1f ms: %.1f ns per hop\n", n,
+                create_ms, hops, ns / 1e6, ns / hops);
   });
   return 0;
 }

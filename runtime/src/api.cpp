@@ -68,7 +68,8 @@ void send_envelope(Pid to, mailbox::Envelope* e) {
   // destructor clears it): where a drop from a thread outside any worker is counted.
   Scheduler* s = target != nullptr ? target->sched.load(std::memory_order_acquire) : nullptr;
   // acquire: pairs with the release store of the generation when a process ends.
-  if (target == nullptr || !to || target->generation.load(std::memory_order_acquire) != to.generation()) {
+  if (target == nullptr || !to ||
+      target->generation.load(std::memory_order_acquire) != to.generation()) {
     mailbox::dispose(e);
     count_drop(w, s);
     return;
@@ -142,7 +143,9 @@ void move_to_worker(unsigned worker) {
   if (p->killed.load(std::memory_order_acquire)) throw detail::Shutdown{};
 }
 
-void reduce(std::uint32_t n) { detail::charge(detail::current_process_or_throw("ergon::reduce"), n); }
+void reduce(std::uint32_t n) {
+  detail::charge(detail::current_process_or_throw("ergon::reduce"), n);
+}
 
 void sleep_until_ns(std::int64_t deadline_ns, const char* what) {
   detail::Process* p = detail::current_process_or_throw(what);
@@ -156,8 +159,7 @@ void sleep_until_ns(std::int64_t deadline_ns, const char* what) {
 
 namespace {
 
-std::uint64_t parse_size(const char* name, const char* text, bool allow_suffix,
-                         std::uint64_t max) {
+std::uint64_t parse_size(const char* name, const char* text, bool allow_suffix, std::uint64_t max) {
   std::string s(text);
   std::uint64_t mult = 1;
   if (allow_suffix && !s.empty()) {
@@ -226,7 +228,8 @@ Options validated(Options o) {
 }
 }  // namespace
 
-Runtime::Runtime(Options opts) : sched_(std::make_unique<detail::Scheduler>(validated(std::move(opts)))) {}
+Runtime::Runtime(Options opts)
+    : sched_(std::make_unique<detail::Scheduler>(validated(std::move(opts)))) {}
 
 Runtime::~Runtime() = default;
 

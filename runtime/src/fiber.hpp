@@ -77,8 +77,8 @@ class Fiber {
  private:
   friend struct FiberAccess;
 
-  void* ctx_ = nullptr;       // the fiber's saved context while it is not running
-  void* caller_ = nullptr;    // the resumer's saved context while the fiber runs
+  void* ctx_ = nullptr;     // the fiber's saved context while it is not running
+  void* caller_ = nullptr;  // the resumer's saved context while the fiber runs
   SwitchPoint* caller_sp_ = nullptr;
   Entry entry_ = nullptr;
   char* stack_lo_ = nullptr;

@@ -45,7 +45,7 @@ class GlobalQueue {
   }
 
   std::mutex mu_;
-  IntrusiveFifo fifo_;  // guarded by mu_
+  IntrusiveFifo fifo_;                // guarded by mu_
   std::atomic<std::size_t> size_{0};  // written under mu_; read without it as a hint
 };
 

@@ -45,10 +45,10 @@ class Idle {
   // Returns true if the caller was the last searcher.
   [[nodiscard]] bool end_search() noexcept;
 
-  void prepare_park(Worker* w);                 // K1
-  [[nodiscard]] bool finish_park(Worker* w);    // K4: true if woken as a searcher
-  void notify_one();                            // N2..N3
-  void unpark(Worker* w);                       // U1
+  void prepare_park(Worker* w);               // K1
+  [[nodiscard]] bool finish_park(Worker* w);  // K4: true if woken as a searcher
+  void notify_one();                          // N2..N3
+  void unpark(Worker* w);                     // U1
   void unpark_all();
 
   unsigned searching() const noexcept;

@@ -52,8 +52,9 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
     put_u64(o, r.pid >> 32);
     put(o, "> overflowed its stack of ");
     put_u64(o, r.size / 1024);
-    put(o, " KiB. Give it a larger stack: SpawnOptions::stack_size for this spawn, or "
-           "ergon::Options::stack_size / ERGON_STACK_SIZE for every process (for example ");
+    put(o,
+        " KiB. Give it a larger stack: SpawnOptions::stack_size for this spawn, or "
+        "ergon::Options::stack_size / ERGON_STACK_SIZE for every process (for example ");
     put_u64(o, r.size * 4 / 1024);
     put(o, "K).\n");
     ssize_t ignored = ::write(2, buf, static_cast<std::size_t>(o - buf));
@@ -84,8 +85,8 @@ void install_handlers() {
 
 void OverflowGuard::install_on_this_thread() noexcept {
   std::call_once(g_installed, install_handlers);
-  void* mem = ::mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+  void* mem =
+      ::mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
   stack_t ss;
   ss.ss_sp = mem;
@@ -108,7 +109,8 @@ void OverflowGuard::remove_from_this_thread() noexcept {
   tls_altstack = nullptr;
 }
 
-void OverflowGuard::set_running(const char* stack_lo, std::size_t size, std::uint64_t pid) noexcept {
+void OverflowGuard::set_running(const char* stack_lo, std::size_t size,
+                                std::uint64_t pid) noexcept {
   tls_running = Running{stack_lo, size, pid};
 }
 

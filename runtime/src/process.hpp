@@ -55,18 +55,18 @@ struct Process {
   // Set by the shutdown sweep (release); read by the process at every wait (acquire).
   std::atomic<bool> killed{false};
 
-  Worker* home = nullptr;          // the worker it last ran on (written by that worker)
-  Worker* timer_owner = nullptr;   // non-null while a timer is armed for it (see above)
-  Process* timer_prev = nullptr;   // timer wheel links, owned by timer_owner
+  Worker* home = nullptr;         // the worker it last ran on (written by that worker)
+  Worker* timer_owner = nullptr;  // non-null while a timer is armed for it (see above)
+  Process* timer_prev = nullptr;  // timer wheel links, owned by timer_owner
   Process* timer_next = nullptr;
   std::int64_t timer_deadline = 0;
-  bool timer_linked = false;       // in timer_owner's wheel (false once expired)
+  bool timer_linked = false;  // in timer_owner's wheel (false once expired)
 
   std::int64_t deadline = kNoDeadline;  // of the current wait
   std::int32_t budget = 0;              // reductions left in this slice
   SwitchReason reason = SwitchReason::kYield;
-  unsigned move_target = 0;             // with kMove: the worker to resume on
-  bool pinned = false;                  // with kMove: the target keeps it from thieves
+  unsigned move_target = 0;  // with kMove: the worker to resume on
+  bool pinned = false;       // with kMove: the target keeps it from thieves
 
   Pid pid() const noexcept {
     // relaxed: the process reads its own generation, which only its worker changes at exit.

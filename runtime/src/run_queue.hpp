@@ -83,8 +83,8 @@ class RunQueue {
       if (index(h) == t) return nullptr;
       Process* p = slots_[index(h) % kCapacity].load(std::memory_order_relaxed);
       // acq_rel: claims the slot against thieves (they CAS the same word).
-      if (head_.compare_exchange_weak(h, pack(tag(h) + 1, index(h) + 1),
-                                      std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (head_.compare_exchange_weak(h, pack(tag(h) + 1, index(h) + 1), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
         return p;
       }
     }

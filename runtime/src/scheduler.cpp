@@ -26,9 +26,7 @@ std::int64_t monotonic_ns() noexcept {
 }
 
 Scheduler::Scheduler(Options opts)
-    : opts_(std::move(opts)),
-      stacks_(opts_.stack_size),
-      idle_(opts_.workers) {
+    : opts_(std::move(opts)), stacks_(opts_.stack_size), idle_(opts_.workers) {
   workers_.reserve(opts_.workers);
   for (unsigned i = 0; i < opts_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i));

@@ -94,7 +94,8 @@ Stack StackPool::acquire(std::size_t size, StackCache* cache) {
       auto& list = free_[size];
       if (list.empty()) map_slab(size, list);
       std::size_t n = std::min(kBatch, list.size());
-      cache->free.insert(cache->free.end(), list.end() - static_cast<std::ptrdiff_t>(n), list.end());
+      cache->free.insert(cache->free.end(), list.end() - static_cast<std::ptrdiff_t>(n),
+                         list.end());
       list.resize(list.size() - n);
     }
     char* lo = cache->free.back();

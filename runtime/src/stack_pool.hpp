@@ -32,8 +32,8 @@
 namespace ergon::detail {
 
 struct Stack {
-  char* lo = nullptr;     // lowest usable byte; the guard page is [lo - page, lo)
-  std::size_t size = 0;   // usable bytes, a multiple of the page size
+  char* lo = nullptr;    // lowest usable byte; the guard page is [lo - page, lo)
+  std::size_t size = 0;  // usable bytes, a multiple of the page size
 };
 
 // A worker's private stash of default-size stacks. Owner worker only, except `net`.
@@ -64,9 +64,9 @@ class StackPool {
   // Stacks handed out through the shared pool (not a cache) minus returned there.
   std::int64_t net_shared() const noexcept { return net_shared_.load(std::memory_order_relaxed); }
 
-  static constexpr std::size_t kCacheMax = 64;   // per worker, default size
-  static constexpr std::size_t kBatch = 32;      // moved between a cache and the pool at once
-  static constexpr std::size_t kSlabStacks = 64; // stacks per mapping (small sizes)
+  static constexpr std::size_t kCacheMax = 64;    // per worker, default size
+  static constexpr std::size_t kBatch = 32;       // moved between a cache and the pool at once
+  static constexpr std::size_t kSlabStacks = 64;  // stacks per mapping (small sizes)
 
  private:
   void map_slab(std::size_t size, std::vector<char*>& out);  // requires mu_

@@ -49,7 +49,8 @@ void Worker::main() {
   OverflowGuard::install_on_this_thread();
   while (Process* p = find_work()) run(p);
   // Return what this worker holds to the shared pools.
-  for (char* lo : stack_cache_.free) sched_.stacks().release(Stack{lo, sched_.stacks().default_size()}, nullptr);
+  for (char* lo : stack_cache_.free)
+    sched_.stacks().release(Stack{lo, sched_.stacks().default_size()}, nullptr);
   stack_cache_.net.store(stack_cache_.net.load(std::memory_order_relaxed) +
                              static_cast<std::int64_t>(stack_cache_.free.size()),
                          std::memory_order_relaxed);
@@ -258,8 +259,8 @@ Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
-  if (deadline != INT64_MAX && deadline <= monotonic_ns()) return;  // fire first
-  sched_.idle().prepare_park(this);                                   // K1
+  if (deadline != INT64_MAX && deadline <= monotonic_ns()) return;                // fire first
+  sched_.idle().prepare_park(this);                                               // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
     futex_wait(park_word_, deadline);  // K3
@@ -341,7 +342,8 @@ bool Worker::try_direct_switch(Process* p) noexcept {
   if (next == nullptr || !next->fiber.started()) return false;
   runnext_ = nullptr;
   slice_left_ = p->budget;
-  next->budget = slice_left_ > 0 ? slice_left_ : static_cast<std::int32_t>(sched_.options().reductions);
+  next->budget =
+      slice_left_ > 0 ? slice_left_ : static_cast<std::int32_t>(sched_.options().reductions);
   next->home = this;
   current_ = next;
   OverflowGuard::set_running(next->stack.lo, next->stack.size, next->pid().raw());
@@ -377,7 +379,8 @@ void Worker::finish(Process* p) noexcept {
   bump(live_, -1);
   free_records_.push_back(p);
   if (free_records_.size() > 2 * ProcessTable::kBatch) {
-    ProcessTable::instance().give(free_records_.data() + ProcessTable::kBatch, ProcessTable::kBatch);
+    ProcessTable::instance().give(free_records_.data() + ProcessTable::kBatch,
+                                  ProcessTable::kBatch);
     free_records_.resize(ProcessTable::kBatch);
   }
 }

@@ -67,8 +67,11 @@ class Worker {
   bool try_direct_switch(Process* p) noexcept;
   Process* current() const noexcept { return current_; }
   StackCache& stack_cache() noexcept { return stack_cache_; }
-  Process* take_record();             // a free process record (throws SpawnError)
-  void counted_spawn() noexcept { bump(live_, 1); bump(spawned_, 1); }
+  Process* take_record();  // a free process record (throws SpawnError)
+  void counted_spawn() noexcept {
+    bump(live_, 1);
+    bump(spawned_, 1);
+  }
   void count_sent() noexcept { bump(sent_, 1); }
   void count_dropped() noexcept { bump(dropped_, 1); }
 
@@ -87,7 +90,9 @@ class Worker {
   std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
   std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
   std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
-  std::int64_t stacks_net() const noexcept { return stack_cache_.net.load(std::memory_order_relaxed); }
+  std::int64_t stacks_net() const noexcept {
+    return stack_cache_.net.load(std::memory_order_relaxed);
+  }
   std::uint32_t queue_length() const noexcept { return queue_.size_relaxed(); }
 
  private:
@@ -120,20 +125,20 @@ class Worker {
   const unsigned id_;
   std::thread thread_;
 
-  RunQueue queue_;                                        // owner + thieves
-  mailbox::MpscInbox<Process, &Process::link> inbox_;     // any thread pushes; owner takes
-  Process* runnext_ = nullptr;                            // owner only
-  IntrusiveFifo pinned_;                                  // owner only: moved here on purpose
-  Process* current_ = nullptr;                            // owner only
-  TimerWheel timers_;                                     // owner only
-  SwitchPoint switch_point_;                              // owner only
-  StackCache stack_cache_;                                // owner only (but `net`)
-  std::vector<Process*> free_records_;                    // owner only
-  std::uint64_t tick_ = 0;                                // owner only
-  std::int32_t slice_left_ = 0;                           // owner only
-  bool inherit_ = false;                                  // owner only
-  bool searching_ = false;                                // owner only
-  std::uint64_t rng_;                                     // owner only
+  RunQueue queue_;                                     // owner + thieves
+  mailbox::MpscInbox<Process, &Process::link> inbox_;  // any thread pushes; owner takes
+  Process* runnext_ = nullptr;                         // owner only
+  IntrusiveFifo pinned_;                               // owner only: moved here on purpose
+  Process* current_ = nullptr;                         // owner only
+  TimerWheel timers_;                                  // owner only
+  SwitchPoint switch_point_;                           // owner only
+  StackCache stack_cache_;                             // owner only (but `net`)
+  std::vector<Process*> free_records_;                 // owner only
+  std::uint64_t tick_ = 0;                             // owner only
+  std::int32_t slice_left_ = 0;                        // owner only
+  bool inherit_ = false;                               // owner only
+  bool searching_ = false;                             // owner only
+  std::uint64_t rng_;                                  // owner only
 
   // Parking (idle.hpp). park_word_: set to 1 (release) by a waker, reset by the owner.
   std::atomic<std::uint32_t> park_word_{0};
@@ -141,8 +146,8 @@ class Worker {
   bool woken_searching_ = false;  // guarded by Idle::mu_
 
   std::atomic<std::int64_t> live_{0};  // spawned here minus ended here
-  std::atomic<std::uint64_t> spawned_{0}, sent_{0}, dropped_{0}, runs_{0}, steals_{0},
-      parks_{0}, wakeups_{0};
+  std::atomic<std::uint64_t> spawned_{0}, sent_{0}, dropped_{0}, runs_{0}, steals_{0}, parks_{0},
+      wakeups_{0};
 };
 
 // The worker running on this thread, or nullptr. Never inlined (see above).

@@ -2,7 +2,6 @@
 // (scons install into build/install-check, then g++ with pkg-config). It must compile with
 // only the installed headers and libraries and print "outside: ok 10".
 #include <cstdio>
-
 #include <ergon/ergon.hpp>
 
 int main() {

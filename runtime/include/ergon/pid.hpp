@@ -51,5 +51,7 @@ class Pid {
 
 template <>
 struct std::hash<ergon::Pid> {
-  std::size_t operator()(ergon::Pid p) const noexcept { return std::hash<std::uint64_t>{}(p.raw()); }
+  std::size_t operator()(ergon::Pid p) const noexcept {
+    return std::hash<std::uint64_t>{}(p.raw());
+  }
 };

@@ -52,8 +52,7 @@ void yield();
 void sleep_until_ns(std::int64_t deadline_ns, const char* what = "ergon::sleep_until");
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
-  sleep_until_ns(detail::now_ns() +
-                     std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(),
+  sleep_until_ns(detail::now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(),
                  "ergon::sleep_for");
 }
 inline void sleep_until(std::chrono::steady_clock::time_point t) {

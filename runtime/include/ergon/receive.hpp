@@ -35,11 +35,11 @@ namespace detail {
 // --- what a callable takes and returns ---------------------------------------------------
 template <class F>
 struct CallableTraits : CallableTraits<decltype(&std::decay_t<F>::operator())> {};
-#define ERGON_CALLABLE_TRAITS(QUALS)                    \
-  template <class C, class R, class A>                  \
-  struct CallableTraits<R (C::*)(A) QUALS> {            \
-    using Arg = A;                                      \
-    using Ret = R;                                      \
+#define ERGON_CALLABLE_TRAITS(QUALS)         \
+  template <class C, class R, class A>       \
+  struct CallableTraits<R (C::*)(A) QUALS> { \
+    using Arg = A;                           \
+    using Ret = R;                           \
   };
 ERGON_CALLABLE_TRAITS()
 ERGON_CALLABLE_TRAITS(const)
@@ -86,9 +86,8 @@ struct Plain {
   bool matches(mailbox::Envelope* e) { return e->holds<Type>(); }
   template <class R>
   R invoke(mailbox::Envelope* e) {
-    return invoke_as<R>([&]() -> decltype(auto) {
-      return call_with<Arg>(fn, mailbox::payload<Type>(e));
-    });
+    return invoke_as<R>(
+        [&]() -> decltype(auto) { return call_with<Arg>(fn, mailbox::payload<Type>(e)); });
   }
 };
 
@@ -105,7 +104,8 @@ struct Guarded {
   }
   template <class R>
   R invoke(mailbox::Envelope* e) {
-    return invoke_as<R>([&]() -> decltype(auto) { return call_with<Arg>(fn, mailbox::payload<T>(e)); });
+    return invoke_as<R>(
+        [&]() -> decltype(auto) { return call_with<Arg>(fn, mailbox::payload<T>(e)); });
   }
 };
 
@@ -250,7 +250,7 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
 template <class T, class P, class F>
 auto on(P&& guard, F&& fn) {
   return detail::Guarded<T, std::decay_t<P>, std::decay_t<F>>{std::forward<P>(guard),
-                                                             std::forward<F>(fn)};
+                                                              std::forward<F>(fn)};
 }
 
 // A handler that runs when no message matched within `timeout` (zero: only look, never wait).

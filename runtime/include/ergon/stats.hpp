@@ -17,11 +17,11 @@ struct WorkerStats {
 struct Stats {
   std::uint64_t processes_alive = 0;
   std::uint64_t processes_spawned = 0;
-  std::uint64_t processes_crashed = 0;    // ended by an uncaught exception
+  std::uint64_t processes_crashed = 0;  // ended by an uncaught exception
   std::uint64_t messages_sent = 0;
-  std::uint64_t messages_dropped = 0;     // sent to a dead or stale pid
-  std::uint64_t stacks_mapped = 0;        // stacks the pool has created
-  std::uint64_t stacks_in_use = 0;        // stacks held by live processes
+  std::uint64_t messages_dropped = 0;  // sent to a dead or stale pid
+  std::uint64_t stacks_mapped = 0;     // stacks the pool has created
+  std::uint64_t stacks_in_use = 0;     // stacks held by live processes
   std::vector<WorkerStats> workers;
 };
 
