@@ -23,9 +23,6 @@ namespace {
 using namespace std::chrono_literals;
 using ergon_test::await;
 
-class Migration : public ergon_test::RuntimeTest {};
-ERGON_INSTANTIATE_WORKERS(Migration);
-
 // The thread running the caller, read afresh on every call: pthread_self() is declared
 // `const`, so the compiler may reuse one call's result across a switch; this wrapper is opaque.
 [[gnu::noipa]] std::thread::id current_thread_id() { return std::this_thread::get_id(); }
@@ -76,6 +73,26 @@ MoveReport wander(unsigned workers, int moves, unsigned salt) {
   return r;
 }
 
+class Migration : public ergon_test::RuntimeTest {
+ protected:
+  // Runs `movers` processes that each wander `moves` times at once; returns their reports.
+  std::vector<MoveReport> wander_together(int movers, int moves) {
+    std::vector<MoveReport> reports;
+    run([&] {
+      ergon::Pid me = ergon::self();
+      const unsigned workers = GetParam();
+      for (int m = 0; m < movers; ++m) {
+        ergon::spawn([me, workers, moves, m] {
+          ergon::send(me, wander(workers, moves, static_cast<unsigned>(m)));
+        });
+      }
+      for (int m = 0; m < movers; ++m) reports.push_back(ergon_test::await<MoveReport>());
+    });
+    return reports;
+  }
+};
+ERGON_INSTANTIATE_WORKERS(Migration);
+
 // What must hold after a wander: the stack survived, every worker was visited, worker ids
 // and threads correspond one to one. (Where the process resumed is checked separately, in
 // DISABLED_AProcessResumesOnTheWorkerItMovedTo.)
@@ -100,17 +117,7 @@ TEST_P(Migration, AProcessKeepsItsStackAcrossMovesBetweenWorkers) {
 TEST_P(Migration, ManyProcessesMoveAtOnce) {
   const int kMovers = 8;
   const int kMoves = ergon_test::scaled(500, 100);
-  std::vector<MoveReport> reports;
-  run([&] {
-    ergon::Pid me = ergon::self();
-    const unsigned workers = GetParam();
-    for (int m = 0; m < kMovers; ++m) {
-      ergon::spawn([me, workers, kMoves, m] {
-        ergon::send(me, wander(workers, kMoves, static_cast<unsigned>(m)));
-      });
-    }
-    for (int m = 0; m < kMovers; ++m) reports.push_back(await<MoveReport>());
-  });
+  std::vector<MoveReport> reports = wander_together(kMovers, kMoves);
   ASSERT_EQ(reports.size(), static_cast<std::size_t>(kMovers));
   for (const MoveReport& r : reports) expect_good_wander(r, GetParam());
 }
@@ -121,17 +128,7 @@ TEST_P(Migration, ManyProcessesMoveAtOnce) {
 TEST_P(Migration, AProcessResumesOnTheWorkerItMovedTo) {
   const int kMoves = ergon_test::scaled(2'000, 300);
   const int kMovers = 4;
-  std::vector<MoveReport> reports;
-  run([&] {
-    ergon::Pid me = ergon::self();
-    const unsigned workers = GetParam();
-    for (int m = 0; m < kMovers; ++m) {
-      ergon::spawn([me, workers, kMoves, m] {
-        ergon::send(me, wander(workers, kMoves, static_cast<unsigned>(m)));
-      });
-    }
-    for (int m = 0; m < kMovers; ++m) reports.push_back(await<MoveReport>());
-  });
+  std::vector<MoveReport> reports = wander_together(kMovers, kMoves);
   for (const MoveReport& r : reports) {
     EXPECT_EQ(r.wrong_worker, 0) << "moves that resumed on another worker than requested";
   }

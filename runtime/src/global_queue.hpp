@@ -31,6 +31,7 @@ class GlobalQueue {
     std::lock_guard<std::mutex> g(mu_);
     Process* p = fifo_.pop();
     if (p == nullptr) return nullptr;
+    // seq_cst: ordered like the store in append() (the parking re-check reads size_).
     size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_seq_cst);
     return p;
   }
