@@ -1,5 +1,7 @@
 // The entry points behind the public headers: the detail:: functions that the templates call,
 // the non-template calls of process.hpp, and Runtime.
+#include <chrono>
+#include <climits>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -11,14 +13,43 @@
 namespace ergon {
 namespace detail {
 
+// Runtime code on behalf of the calling process: E1/E2 (carrier.hpp) when it starts, E3 when it
+// ends. `w` is the worker the carrier owns until the next switch; nullptr on a thread that is
+// not a carrier, or inside ergon::blocking. Runtime code on a carrier's own stack (its loop,
+// a message destructor run by finish()) owns its worker without entering.
+class InRuntime {
+ public:
+  InRuntime() noexcept {
+    Carrier* c = current_carrier();
+    if (c == nullptr || c->in_blocking()) return;
+    p = c->current();
+    w = p != nullptr ? c->enter(p) : c->worker();
+  }
+  ~InRuntime() {
+    if (p != nullptr) current_carrier()->leave();  // wherever p runs now
+  }
+  InRuntime(const InRuntime&) = delete;
+  InRuntime& operator=(const InRuntime&) = delete;
+
+  Process* p = nullptr;  // the calling process, or nullptr
+  Worker* w = nullptr;
+};
+
 Process* current_process() noexcept {
-  Worker* w = current_worker();
-  return w != nullptr ? w->current() : nullptr;
+  Carrier* c = current_carrier();
+  return c != nullptr && !c->in_blocking() ? c->current() : nullptr;
 }
 
 Process* current_process_or_throw(const char* what) {
   Process* p = current_process();
   if (p == nullptr) {
+    Carrier* c = current_carrier();
+    if (c != nullptr && c->in_blocking()) {
+      throw NotInProcess(std::string(what) +
+                         " was called inside ergon::blocking(...). The function given to "
+                         "blocking runs on a thread of its own, outside the process: call " +
+                         what + " before or after blocking, not inside it.");
+    }
     throw NotInProcess(std::string(what) +
                        " was called outside a process. Call it from a function run by "
                        "ergon::spawn or ergon::Runtime::run (from another thread, use "
@@ -34,6 +65,7 @@ Pid pid_of(Process* p) noexcept { return p->pid(); }
 std::int64_t now_ns() noexcept { return monotonic_ns(); }
 
 Process* spawn_begin(Scheduler* sched, const SpawnOptions& opts, Closure** closure) {
+  InRuntime in;
   if (sched == nullptr) {
     Process* self = current_process_or_throw("ergon::spawn");
     sched = self->sched.load(std::memory_order_relaxed);
@@ -42,11 +74,13 @@ Process* spawn_begin(Scheduler* sched, const SpawnOptions& opts, Closure** closu
 }
 
 Pid spawn_commit(Process* p) {
+  InRuntime in;
   // The record is not published yet, so nobody else reads sched: relaxed is enough.
   return p->sched.load(std::memory_order_relaxed)->spawn_commit(p);
 }
 
 void spawn_abort(Process* p) noexcept {
+  InRuntime in;
   Scheduler* s = p->sched.load(std::memory_order_relaxed);
   if (s != nullptr) s->spawn_abort(p);
 }
@@ -59,10 +93,21 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
     s->external_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }
 }
+
+void yield_process(Process* p) {
+  p->reason = SwitchReason::kYield;
+  p->fiber.suspend();
+  // acquire: pairs with the release store of the shutdown sweep.
+  if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
+}
+
+// The reductions given to code outside any process, so that its checkpoints stay cheap.
+constexpr std::int32_t kOutsideBudget = INT32_MAX;
 }  // namespace
 
 void send_envelope(Pid to, mailbox::Envelope* e) {
-  Worker* w = current_worker();
+  InRuntime in;
+  Worker* w = in.w;
   Process* target = ProcessTable::instance().lookup(to.index());
   // The scheduler the record belongs, or last belonged, to (finish() keeps it; a scheduler's
   // destructor clears it): where a drop from a thread outside any worker is counted.
@@ -90,43 +135,93 @@ void send_envelope(Pid to, mailbox::Envelope* e) {
   }
   if (w != nullptr) {
     w->count_sent();
-    if (Process* self = w->current()) charge(self, 1);
+    if (in.p != nullptr) charge_entered(in.p, 1);
   } else if (s != nullptr) {
     s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }
 }
 
 void drop_stale(mailbox::Envelope* e) noexcept {
+  InRuntime in;
   mailbox::dispose(e);
-  count_drop(current_worker(), nullptr);
+  count_drop(in.w, nullptr);
 }
 
 void wait(Process* p, std::int64_t deadline_ns) {
   // acquire (both): pairs with the release store of the shutdown sweep.
   if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
-  p->deadline = deadline_ns;
-  p->reason = SwitchReason::kBlock;
-  if (deadline_ns != kNoDeadline || !current_worker()->try_direct_switch(p)) p->fiber.suspend();
+  {
+    InRuntime in;
+    p->deadline = deadline_ns;
+    p->reason = SwitchReason::kBlock;
+    if (deadline_ns != kNoDeadline || !in.w->try_direct_switch(*current_carrier(), p)) {
+      p->fiber.suspend();
+    }
+  }
   if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
 }
 
-namespace {
-void yield_process(Process* p) {
-  p->reason = SwitchReason::kYield;
-  p->fiber.suspend();
-  // acquire: pairs with the release store of the shutdown sweep.
-  if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
+void charge_entered(Process* p, std::uint32_t reductions) {
+  std::int32_t* b = budget_slot();
+  const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
+  store_budget(b, left);
+  if (left <= 0) yield_process(p);
 }
-}  // namespace
 
 void charge(Process* p, std::uint32_t reductions) {
-  p->budget -= static_cast<std::int32_t>(reductions);
-  if (p->budget <= 0) yield_process(p);
+  std::int32_t* b = budget_slot();
+  const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
+  store_budget(b, left);
+  if (left > 0) return;
+  InRuntime in;
+  yield_process(p);
+}
+
+void checkpoint_slow() {
+  Process* p = current_process();
+  if (p == nullptr) {  // outside a process (or inside ergon::blocking): nothing to yield
+    store_budget(budget_slot(), kOutsideBudget);
+    return;
+  }
+  InRuntime in;
+  yield_process(p);
+}
+
+void checkpoint_portable() {
+  std::int32_t* b = budget_slot();
+  const std::int32_t left = load_budget(b) - 1;
+  store_budget(b, left);
+  if (left <= 0) checkpoint_slow();
+}
+
+void blocking_begin() {
+  Carrier* c = current_carrier();
+  if (c == nullptr || c->in_blocking() || c->current() == nullptr) {
+    if (c != nullptr && c->in_blocking()) c->enter_nested_blocking();
+    return;  // not in a process (or nested): the call just runs
+  }
+  InRuntime in;
+  current_carrier()->release_for_blocking();
+}
+
+void blocking_end() noexcept {
+  Carrier* c = current_carrier();
+  if (c == nullptr || !c->in_blocking()) return;
+  if (c->leave_nested_blocking()) return;
+  Process* p = c->current();
+  c->reclaim_after_blocking(p);  // may move p to the carrier that now has its worker
+  Carrier* now = current_carrier();
+  (void)now->enter(p);
+  now->leave();
 }
 
 }  // namespace detail
 
-void yield() { detail::yield_process(detail::current_process_or_throw("ergon::yield")); }
+void yield() {
+  detail::Process* p = detail::current_process_or_throw("ergon::yield");
+  detail::InRuntime in;
+  detail::yield_process(p);
+}
 
 unsigned worker_id() {
   detail::current_process_or_throw("ergon::worker_id");
@@ -135,10 +230,13 @@ unsigned worker_id() {
 
 void move_to_worker(unsigned worker) {
   detail::Process* p = detail::current_process_or_throw("ergon::move_to_worker");
-  p->move_target = worker;
-  p->pinned = true;  // the target takes it into runnext, where no thief can take it
-  p->reason = detail::SwitchReason::kMove;
-  p->fiber.suspend();
+  {
+    detail::InRuntime in;
+    p->move_target = worker;
+    p->pinned = true;  // the target takes it into runnext, where no thief can take it
+    p->reason = detail::SwitchReason::kMove;
+    p->fiber.suspend();
+  }
   // acquire: pairs with the release store of the shutdown sweep.
   if (p->killed.load(std::memory_order_acquire)) throw detail::Shutdown{};
 }
@@ -187,6 +285,45 @@ std::uint64_t parse_size(const char* name, const char* text, bool allow_suffix, 
   return v * mult;
 }
 
+// A duration with a unit: "250us", "2ms", "10s" (also "ns", "m" for minutes is not accepted).
+std::chrono::nanoseconds parse_duration(const char* name, const char* text) {
+  std::string s(text);
+  std::size_t digits = s.find_first_not_of("0123456789");
+  const std::string what = std::string(name) + "='" + text + "'";
+  if (digits == 0 || digits == std::string::npos) {
+    throw ConfigError(what + " is not a duration: give a whole number with a unit, ns, us, ms "
+                             "or s (for example 250us or 2ms)");
+  }
+  const std::string unit = s.substr(digits);
+  std::uint64_t mult = 0;
+  if (unit == "ns") mult = 1;
+  if (unit == "us") mult = 1000;
+  if (unit == "ms") mult = 1000 * 1000;
+  if (unit == "s") mult = 1000 * 1000 * 1000;
+  if (mult == 0) {
+    throw ConfigError(what + " has an unknown unit '" + unit + "': use ns, us, ms or s");
+  }
+  const std::uint64_t max = std::uint64_t{1} << 62;
+  std::uint64_t v = 0;
+  try {
+    v = std::stoull(s.substr(0, digits));
+  } catch (...) {
+    throw ConfigError(what + " is too large");
+  }
+  if (v > max / mult) throw ConfigError(what + " is too large");
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(v * mult));
+}
+
+template <class D>
+D parse_duration_as(const char* name, const char* text) {
+  const auto ns = parse_duration(name, text);
+  const auto d = std::chrono::duration_cast<D>(ns);
+  if (std::chrono::duration_cast<std::chrono::nanoseconds>(d) != ns) {
+    throw ConfigError(std::string(name) + "='" + text + "' is finer than this setting's unit");
+  }
+  return d;
+}
+
 }  // namespace
 
 Options Options::from_env(Options base) {
@@ -207,6 +344,24 @@ Options Options::from_env(Options base) {
     base.spin_rounds =
         static_cast<std::uint32_t>(parse_size("ERGON_SPIN_ROUNDS", v, false, UINT32_MAX));
   }
+  using std::chrono::microseconds;
+  using std::chrono::milliseconds;
+  if (const char* v = std::getenv("ERGON_WATCHDOG_TICK")) {
+    base.watchdog_tick = parse_duration_as<microseconds>("ERGON_WATCHDOG_TICK", v);
+  }
+  if (const char* v = std::getenv("ERGON_PREEMPT_AFTER")) {
+    base.preempt_after = parse_duration_as<microseconds>("ERGON_PREEMPT_AFTER", v);
+  }
+  if (const char* v = std::getenv("ERGON_HANDOFF_AFTER")) {
+    base.handoff_after = parse_duration_as<microseconds>("ERGON_HANDOFF_AFTER", v);
+  }
+  if (const char* v = std::getenv("ERGON_MAX_SPARE_CARRIERS")) {
+    base.max_spare_carriers =
+        static_cast<unsigned>(parse_size("ERGON_MAX_SPARE_CARRIERS", v, false, 100000));
+  }
+  if (const char* v = std::getenv("ERGON_SPARE_KEEPALIVE")) {
+    base.spare_keepalive = parse_duration_as<milliseconds>("ERGON_SPARE_KEEPALIVE", v);
+  }
   return base;
 }
 
@@ -224,6 +379,23 @@ Options validated(Options o) {
     throw ConfigError("ergon::Options::stack_size must be between 8192 bytes (8K) and 1 TiB");
   }
   if (o.max_processes == 0) throw ConfigError("ergon::Options::max_processes must be at least 1");
+  using std::chrono::microseconds;
+  if (o.watchdog_tick < microseconds(0) || o.watchdog_tick > std::chrono::seconds(10)) {
+    throw ConfigError(
+        "ergon::Options::watchdog_tick must be between 0 (watchdog off) and 10 s "
+        "(ERGON_WATCHDOG_TICK)");
+  }
+  if (o.preempt_after < microseconds(1) || o.handoff_after < o.preempt_after) {
+    throw ConfigError(
+        "ergon::Options::preempt_after must be at least 1 us, and handoff_after at least "
+        "preempt_after (ERGON_PREEMPT_AFTER, ERGON_HANDOFF_AFTER)");
+  }
+  if (o.max_spare_carriers > 100000) {
+    throw ConfigError("ergon::Options::max_spare_carriers must be at most 100000");
+  }
+  if (o.spare_keepalive < std::chrono::milliseconds(1)) {
+    throw ConfigError("ergon::Options::spare_keepalive must be at least 1 ms (ERGON_SPARE_KEEPALIVE)");
+  }
   return o;
 }
 }  // namespace

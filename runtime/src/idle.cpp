@@ -25,6 +25,11 @@ unsigned Idle::unparked() const noexcept {
   return static_cast<unsigned>(state_.load(std::memory_order_relaxed) >> 32);
 }
 
+unsigned Idle::unparked_seq_cst() const noexcept {
+  // seq_cst: D1 of the watchdog's sleep (watchdog.hpp).
+  return static_cast<unsigned>(state_.load(std::memory_order_seq_cst) >> 32);
+}
+
 bool Idle::try_begin_search() noexcept {
   // relaxed: the CAS re-validates; searching is a throttle, not a correctness condition.
   std::uint64_t s = state_.load(std::memory_order_relaxed);

@@ -53,6 +53,7 @@ class Idle {
 
   unsigned searching() const noexcept;
   unsigned unparked() const noexcept;
+  unsigned unparked_seq_cst() const noexcept;  // for the watchdog's D1 (watchdog.hpp)
 
  private:
   bool remove_sleeper(Worker* w);  // requires mu_; true if `w` was a sleeper

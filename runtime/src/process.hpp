@@ -10,7 +10,7 @@
 //   - generation, state, sched: written by the worker that starts or ends the process; read
 //     by anyone (atomics).
 //   - mailbox: its inbox is multi-producer; the cache belongs to the process.
-//   - fiber, stack, closure, budget, reason, deadline: the process itself, or the worker that
+//   - fiber, stack, closure, reason, deadline: the process itself, or the worker that
 //     is running it (one at a time, handed over by the switch).
 //   - link: whoever holds the record in a queue (global queue, a worker's inbox, a free list).
 //   - timer_*: the worker in timer_owner while it is set (see timer_wheel.hpp).
@@ -29,7 +29,8 @@ namespace ergon::detail {
 class Worker;
 
 // Why a process switched back to its worker.
-enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove };
+// kLost: its carrier lost the worker while it ran (carrier.hpp); it is requeued there.
+enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove, kLost };
 
 enum class ProcessState : std::uint8_t { kFree, kAlive };
 
@@ -63,7 +64,6 @@ struct Process {
   bool timer_linked = false;  // in timer_owner's wheel (false once expired)
 
   std::int64_t deadline = kNoDeadline;  // of the current wait
-  std::int32_t budget = 0;              // reductions left in this slice
   SwitchReason reason = SwitchReason::kYield;
   unsigned move_target = 0;  // with kMove: the worker to resume on
   bool pinned = false;       // with kMove: the target keeps it from thieves

@@ -25,13 +25,25 @@ std::int64_t monotonic_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+namespace {
+std::vector<std::unique_ptr<Worker>> make_workers(Scheduler& s, unsigned n) {
+  std::vector<std::unique_ptr<Worker>> v;
+  v.reserve(n);
+  for (unsigned i = 0; i < n; ++i) v.push_back(std::make_unique<Worker>(s, i));
+  return v;
+}
+}  // namespace
+
 Scheduler::Scheduler(Options opts)
-    : opts_(std::move(opts)), stacks_(opts_.stack_size), idle_(opts_.workers) {
-  workers_.reserve(opts_.workers);
-  for (unsigned i = 0; i < opts_.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(*this, i));
-  }
-  for (auto& w : workers_) w->start();
+    : opts_(std::move(opts)),
+      stacks_(opts_.stack_size),
+      idle_(opts_.workers),
+      workers_(make_workers(*this, opts_.workers)),
+      carriers_(*this, opts_.max_spare_carriers,
+                std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.spare_keepalive)),
+      watchdog_(*this) {
+  carriers_.start(opts_.workers);
+  watchdog_.start();
 }
 
 Scheduler::~Scheduler() {
@@ -45,11 +57,11 @@ Scheduler::~Scheduler() {
   });
   // release: pairs with the acquire in stopping(); the workers exit once out of work.
   stopping_.store(true, std::memory_order_release);
+  watchdog_.stop();
   idle_.unpark_all();
-  for (auto& w : workers_) {
-    futex_wake(w->park_word_);
-    w->join();
-  }
+  for (auto& w : workers_) futex_wake(w->park_word_);
+  carriers_.stop();
+  for (auto& w : workers_) w->release_caches();
 }
 
 std::int64_t Scheduler::live() const noexcept {
@@ -114,11 +126,12 @@ Pid Scheduler::spawn_commit(Process* p) {
   // release: a sweep that sees kAlive also sees sched (and the rest of the record).
   p->state.store(ProcessState::kAlive, std::memory_order_release);
   Pid pid = p->pid();
-  Worker* w = current_worker();
+  Carrier* c = current_carrier();
+  Worker* w = c != nullptr ? c->worker() : nullptr;
   if (w != nullptr && &w->scheduler() == this) {
     w->counted_spawn();
     w->push_spawn(p);
-    if (Process* self = w->current()) charge(self, kSpawnReductions);
+    if (Process* self = c->current()) charge_entered(self, kSpawnReductions);
   } else {
     external_live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     external_spawned.fetch_add(1, std::memory_order_relaxed);
@@ -129,7 +142,8 @@ Pid Scheduler::spawn_commit(Process* p) {
 }
 
 void Scheduler::wake(Process* p) noexcept {
-  Worker* w = current_worker();
+  Carrier* c = current_carrier();
+  Worker* w = c != nullptr ? c->worker() : nullptr;
   Worker* owner = p->timer_owner;
   if (owner != nullptr && owner != w) {  // W1
     owner->remote_wake(p);
@@ -137,7 +151,7 @@ void Scheduler::wake(Process* p) noexcept {
   }
   if (w != nullptr && &w->scheduler() == this) {  // W2
     if (owner != nullptr) w->disarm_timer(p);
-    w->make_runnable(p, w->current() != nullptr);
+    w->make_runnable(p, c->current() != nullptr);
     return;
   }
   Worker* home = p->home;  // W3
@@ -200,6 +214,11 @@ Stats Scheduler::stats() const {
     in_use += w->stacks_net();
   }
   s.stacks_in_use = static_cast<std::uint64_t>(std::max<std::int64_t>(0, in_use));
+  s.yield_requests = watchdog_.yield_requests();
+  s.stalls = watchdog_.stalls();
+  s.handoffs = carriers_.handoffs();
+  s.carrier_cap_hits = carriers_.cap_hits();
+  s.carriers = carriers_.carriers();
   return s;
 }
 

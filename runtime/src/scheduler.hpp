@@ -22,10 +22,12 @@
 
 #include "ergon/options.hpp"
 #include "ergon/stats.hpp"
+#include "carrier.hpp"
 #include "global_queue.hpp"
 #include "idle.hpp"
 #include "process.hpp"
 #include "stack_pool.hpp"
+#include "watchdog.hpp"
 #include "worker.hpp"
 
 namespace ergon::detail {
@@ -56,6 +58,8 @@ class Scheduler {
   GlobalQueue& global() noexcept { return global_; }
   Idle& idle() noexcept { return idle_; }
   StackPool& stacks() noexcept { return stacks_; }
+  CarrierPool& carriers() noexcept { return carriers_; }
+  Watchdog& watchdog() noexcept { return watchdog_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
   // Counters for threads that are not workers. relaxed: statistics.
@@ -71,6 +75,8 @@ class Scheduler {
   GlobalQueue global_;
   Idle idle_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  CarrierPool carriers_;  // after workers_: its carriers run them
+  Watchdog watchdog_;
   // Set (release) when the workers must exit; read (acquire) by them when out of work.
   std::atomic<bool> stopping_{false};
   // Set during kill_all_and_wait: processes spawned meanwhile are born killed.
@@ -78,5 +84,8 @@ class Scheduler {
 };
 
 std::int64_t monotonic_ns() noexcept;
+
+// charge() for runtime code that has entered the runtime already (Carrier::enter).
+void charge_entered(Process* p, std::uint32_t reductions);
 
 }  // namespace ergon::detail

@@ -11,8 +11,6 @@
 namespace ergon::detail {
 namespace {
 
-thread_local Worker* tls_worker = nullptr;
-
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -25,7 +23,10 @@ void process_entry(Fiber* f) noexcept;
 
 // noipa: the compiler must not inline this, nor assume from its body that two calls return
 // the same value: a process may resume on another worker between them.
-[[gnu::noipa]] Worker* current_worker() noexcept { return tls_worker; }
+[[gnu::noipa]] Worker* current_worker() noexcept {
+  Carrier* c = current_carrier();
+  return c != nullptr ? c->worker() : nullptr;
+}
 
 Worker::Worker(Scheduler& sched, unsigned id)
     : sched_(sched), id_(id), rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
@@ -35,20 +36,14 @@ Worker::Worker(Scheduler& sched, unsigned id)
 
 Worker::~Worker() = default;
 
-void Worker::start() {
-  thread_ = std::thread([this] { main(); });
+void Worker::loop(Carrier& c) {
+  while (Process* p = find_work()) {
+    run(c, p);
+    if (c.lost() != nullptr) return;  // not ours any more: touch nothing
+  }
 }
 
-void Worker::join() {
-  if (thread_.joinable()) thread_.join();
-}
-
-void Worker::main() {
-  tls_worker = this;
-  switch_point_.init_for_current_thread();
-  OverflowGuard::install_on_this_thread();
-  while (Process* p = find_work()) run(p);
-  // Return what this worker holds to the shared pools.
+void Worker::release_caches() noexcept {
   for (char* lo : stack_cache_.free)
     sched_.stacks().release(Stack{lo, sched_.stacks().default_size()}, nullptr);
   stack_cache_.net.store(stack_cache_.net.load(std::memory_order_relaxed) +
@@ -59,8 +54,11 @@ void Worker::main() {
     ProcessTable::instance().give(free_records_.data(), free_records_.size());
     free_records_.clear();
   }
-  OverflowGuard::remove_from_this_thread();
-  tls_worker = nullptr;
+}
+
+bool Worker::has_work() const noexcept {
+  return runnext_ != nullptr || queue_.size_relaxed() != 0 || !inbox_.empty() ||
+         !pinned_.empty() || timers_.size() != 0;
 }
 
 Process* Worker::take_record() {
@@ -270,35 +268,44 @@ void Worker::park() {
     bump(wakeups_, 1);
   }
   searching_ = sched_.idle().finish_park(this);  // K4
+  sched_.watchdog().poke();                      // D2 (watchdog.hpp)
 }
 
-void Worker::run(Process* p) {
+void Worker::run(Carrier& c, Process* p) {
   const std::int32_t full = static_cast<std::int32_t>(sched_.options().reductions);
-  p->budget = (inherit_ && slice_left_ > 0) ? slice_left_ : full;
+  std::int32_t* budget = c.budget();
+  store_budget(budget, (inherit_ && slice_left_ > 0) ? slice_left_ : full);
   p->home = this;
-  current_ = p;
+  c.set_current(p);
   if (!p->fiber.started()) p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
   OverflowGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
   for (;;) {
     bump(runs_, 1);
     // The fiber that comes back may be another one: processes hand the thread to each other
-    // directly (try_direct_switch), and current_ follows them.
-    p = static_cast<Process*>(p->fiber.resume(switch_point_)->owner());
+    // directly (try_direct_switch), and the carrier's current process follows them.
+    p = static_cast<Process*>(p->fiber.resume(c.switch_point())->owner());
+    if (c.lost() != nullptr) {  // kLost: the worker runs on another carrier now
+      c.set_current(nullptr);
+      OverflowGuard::clear_running();
+      return;
+    }
     switch (p->reason) {
+      case SwitchReason::kLost:  // handled above
+        return;
       case SwitchReason::kExit:
-        current_ = nullptr;
+        c.set_current(nullptr);
         OverflowGuard::clear_running();
         finish(p);
         return;
       case SwitchReason::kYield:
-        current_ = nullptr;
+        c.set_current(nullptr);
         OverflowGuard::clear_running();
         slice_left_ = 0;
         push_back(p);
         sched_.notify();
         return;
       case SwitchReason::kMove: {
-        current_ = nullptr;
+        c.set_current(nullptr);
         OverflowGuard::clear_running();
         slice_left_ = 0;
         Worker& to = sched_.worker(p->move_target % sched_.worker_count());
@@ -311,14 +318,14 @@ void Worker::run(Process* p) {
         return;
       }
       case SwitchReason::kBlock: {
-        slice_left_ = p->budget;
+        slice_left_ = load_budget(budget);
         const std::int64_t deadline = p->deadline;
         if (deadline != kNoDeadline) {
           if (deadline <= monotonic_ns()) continue;  // already due: let it time out
           p->timer_owner = this;
           timers_.add(p, deadline);
         }
-        current_ = nullptr;
+        c.set_current(nullptr);
         OverflowGuard::clear_running();
         // After a successful block another thread may wake and resume p at once: from here
         // on, p is not ours to touch.
@@ -329,7 +336,7 @@ void Worker::run(Process* p) {
           sched_.notify();
           return;
         }
-        current_ = p;
+        c.set_current(p);
         OverflowGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
         continue;  // a message slipped in: run it again at once
       }
@@ -337,15 +344,15 @@ void Worker::run(Process* p) {
   }
 }
 
-bool Worker::try_direct_switch(Process* p) noexcept {
+bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
   Process* next = runnext_;
   if (next == nullptr || !next->fiber.started()) return false;
   runnext_ = nullptr;
-  slice_left_ = p->budget;
-  next->budget =
-      slice_left_ > 0 ? slice_left_ : static_cast<std::int32_t>(sched_.options().reductions);
+  std::int32_t* budget = c.budget();
+  slice_left_ = load_budget(budget);
+  if (slice_left_ <= 0) store_budget(budget, static_cast<std::int32_t>(sched_.options().reductions));
   next->home = this;
-  current_ = next;
+  c.set_current(next);
   OverflowGuard::set_running(next->stack.lo, next->stack.size, next->pid().raw());
   bump(runs_, 1);
   p->fiber.switch_to(next->fiber, &Worker::complete_block, p);
@@ -389,6 +396,7 @@ namespace {
 
 void process_entry(Fiber* f) noexcept {
   Process* p = static_cast<Process*>(f->owner());
+  current_carrier()->leave();  // E3: process code from here
   // acquire: pairs with the release store of the shutdown sweep.
   if (!p->killed.load(std::memory_order_acquire)) {
     try {
@@ -405,6 +413,7 @@ void process_entry(Fiber* f) noexcept {
   p->closure.destroy(p->closure.target);
   if (p->closure.on_heap) ::operator delete(p->closure.target);
   p->closure.target = nullptr;
+  (void)current_carrier()->enter(p);  // E1/E2: may move p to the carrier that has its worker
   p->reason = SwitchReason::kExit;
   f->finish();
 }

@@ -1,7 +1,9 @@
-// Worker: one scheduler thread and its loop.
+// Worker: the scheduling state of one scheduler thread, and its loop.
 //
 // Design
 // ------
+// A worker is run by one carrier (an OS thread, carrier.hpp) at a time; owner_ names it. The
+// watchdog may hand the worker to another carrier while its carrier is stuck in a process.
 // A worker runs processes from, in order of preference:
 //   1. `runnext_`: the process that a process on this worker just woke by sending it a
 //      message. It runs next and inherits the rest of the sender's time slice (Go's runnext):
@@ -24,6 +26,8 @@
 //     message slipped in, the block fails and the process runs again at once.
 //   - kExit: the worker closes its mailbox, bumps the generation (stale pids stop reaching the
 //     slot) and recycles the record and the stack.
+//   - kLost: the carrier lost this worker while the process ran (carrier.hpp): the loop
+//     returns at once, without touching the worker, and the carrier requeues the process.
 //
 // Per-worker state is reached from process code only through current_worker(), a function
 // the compiler cannot inline or see through, because a process may resume on another worker.
@@ -34,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "carrier.hpp"
 #include "ergon/mailbox/mpsc_queue.hpp"
 #include "fiber.hpp"
 #include "intrusive_fifo.hpp"
@@ -50,10 +55,14 @@ class Worker {
  public:
   Worker(Scheduler& sched, unsigned id);
   ~Worker();
-  void start();
-  void join();
 
-  // --- this worker's thread only -----------------------------------------------------------
+  // --- the owner carrier only --------------------------------------------------------------
+  // Runs processes until the carrier loses the worker or the scheduler stops.
+  void loop(Carrier& c);
+  // Returns what the worker caches (stacks, records) to the shared pools; after the loop.
+  void release_caches() noexcept;
+  // Whether anything waits to run here (for ergon::blocking's hand-off).
+  bool has_work() const noexcept;
   // Makes a woken `p` runnable here. `by_process`: woken by a send from the running process
   // (p goes to runnext); otherwise to the back of the queue.
   void make_runnable(Process* p, bool by_process) noexcept;
@@ -64,8 +73,7 @@ class Worker {
   // runnext holds a started process, switches straight to it (Fiber::switch_to) and completes
   // p's block there. Returns false, having done nothing, otherwise. On true, p has been
   // resumed again (possibly on another worker): the caller must not touch `this` any more.
-  bool try_direct_switch(Process* p) noexcept;
-  Process* current() const noexcept { return current_; }
+  bool try_direct_switch(Carrier& c, Process* p) noexcept;
   StackCache& stack_cache() noexcept { return stack_cache_; }
   Process* take_record();  // a free process record (throws SpawnError)
   void counted_spawn() noexcept {
@@ -99,13 +107,16 @@ class Worker {
   friend class Idle;
   friend class Scheduler;
 
-  void main();
+  friend class Carrier;
+  friend class CarrierPool;
+  friend class Watchdog;
+
   Process* find_work();
   Process* next_process();
   Process* search();
   Process* steal();
   void park();
-  void run(Process* p);
+  void run(Carrier& c, Process* p);
   static void complete_block(void* prev) noexcept;
   void finish(Process* p) noexcept;
   void drain_inbox() noexcept;
@@ -123,15 +134,14 @@ class Worker {
 
   Scheduler& sched_;
   const unsigned id_;
-  std::thread thread_;
+  // The carrier that runs this worker, or Carrier::kDeciding / kReleased (carrier.hpp).
+  std::atomic<Carrier*> owner_{nullptr};
 
   RunQueue queue_;                                     // owner + thieves
   mailbox::MpscInbox<Process, &Process::link> inbox_;  // any thread pushes; owner takes
   Process* runnext_ = nullptr;                         // owner only
   IntrusiveFifo pinned_;                               // owner only: moved here on purpose
-  Process* current_ = nullptr;                         // owner only
   TimerWheel timers_;                                  // owner only
-  SwitchPoint switch_point_;                           // owner only
   StackCache stack_cache_;                             // owner only (but `net`)
   std::vector<Process*> free_records_;                 // owner only
   std::uint64_t tick_ = 0;                             // owner only
@@ -150,7 +160,8 @@ class Worker {
       wakeups_{0};
 };
 
-// The worker running on this thread, or nullptr. Never inlined (see above).
+// The worker of the carrier running on this thread, or nullptr. Never inlined (see above).
+// From process code, valid only between Carrier::enter and the next switch.
 Worker* current_worker() noexcept;
 
 }  // namespace ergon::detail

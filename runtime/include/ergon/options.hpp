@@ -5,6 +5,7 @@
 // constructor calls it, so the environment can always override a program's settings.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,20 @@
 #include "ergon/pid.hpp"
 
 namespace ergon {
+
+// What the watchdog tells about a process that ran one time slice for longer than
+// Options::handoff_after (see Options::on_stall).
+struct StallReport {
+  Pid pid;                              // the process
+  unsigned worker = 0;                  // the worker it was running on
+  std::chrono::nanoseconds running_for{0};  // how long its slice has run so far
+  // Where its thread is, when that is cheap to learn: "in <system call> ... at <function>"
+  // for a thread blocked in a system call, "running" otherwise.
+  std::string where;
+  bool handed_off = false;    // its worker's other processes moved to another thread
+  bool at_cap = false;        // no spare thread could be started (Options::max_spare_carriers)
+  std::uint64_t suppressed = 0;  // reports left out since the last one (at most one a second)
+};
 
 struct Options {
   // Scheduler threads. 0 means one per hardware thread. ERGON_WORKERS.
@@ -42,6 +57,35 @@ struct Options {
   // through the kernel); 16 to 256 measure the same; 64 is the middle of that range
   // (docs/benchmarks.md, "spin_rounds"). ERGON_SPIN_ROUNDS.
   std::uint32_t spin_rounds = 64;
+
+  // --- preemption (docs/design.md, "Preemption") -------------------------------------------
+  // How often the watchdog samples the workers while any of them is awake; 0 turns the
+  // watchdog off. It sleeps when every worker is parked. 250 us: with handoff_after it bounds
+  // how long a blocked worker holds its processes (blocking_latency worst 1.3 ms), for about
+  // 0.1 % of a core while the runtime is busy (docs/benchmarks.md, "watchdog").
+  // ERGON_WATCHDOG_TICK (a duration: 250us, 1ms, ...).
+  std::chrono::microseconds watchdog_tick{250};
+
+  // A process slice older than this is asked to yield at its next reduction point
+  // (ergon::checkpoint, reduce, send, receive, spawn). ERGON_PREEMPT_AFTER.
+  std::chrono::microseconds preempt_after{500};
+
+  // A process slice older than this, still in process code, loses its worker: the watchdog
+  // hands the worker's other processes to a spare thread, and reports the stall (on_stall).
+  // Chosen by the sweep in docs/benchmarks.md ("handoff_after"). ERGON_HANDOFF_AFTER.
+  std::chrono::microseconds handoff_after{1000};
+
+  // Spare threads the runtime may start beyond `workers`: each one carries a worker while
+  // another thread is stuck in a process (or in ergon::blocking). At the cap, stuck workers
+  // wait and the stall report says so. ERGON_MAX_SPARE_CARRIERS.
+  unsigned max_spare_carriers = 256;
+
+  // How long a spare thread waits for a worker before it exits. ERGON_SPARE_KEEPALIVE.
+  std::chrono::milliseconds spare_keepalive{10000};
+
+  // Called by the watchdog (on its own thread) with each stall report, at most once a
+  // second. The default prints one line to stderr. Must not block.
+  std::function<void(const StallReport&)> on_stall;
 
   // Called when a process ends with an uncaught exception, with its pid and what(). The
   // default prints one line to stderr. Runs on the dying process's stack.

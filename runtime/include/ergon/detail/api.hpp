@@ -102,4 +102,13 @@ void wait(Process* p, std::int64_t deadline_ns);
 // Charges reductions to the calling process; yields when its slice is spent.
 void charge(Process* p, std::uint32_t reductions);
 
+// checkpoint()'s slow path: the budget ran out (or the watchdog emptied it).
+void checkpoint_slow();
+// checkpoint() where the inline x86-64 path is not available.
+void checkpoint_portable();
+
+// Around the call in ergon::blocking: release the worker / take it back.
+void blocking_begin();
+void blocking_end() noexcept;
+
 }  // namespace ergon::detail
