@@ -291,8 +291,9 @@ std::chrono::nanoseconds parse_duration(const char* name, const char* text) {
   std::size_t digits = s.find_first_not_of("0123456789");
   const std::string what = std::string(name) + "='" + text + "'";
   if (digits == 0 || digits == std::string::npos) {
-    throw ConfigError(what + " is not a duration: give a whole number with a unit, ns, us, ms "
-                             "or s (for example 250us or 2ms)");
+    throw ConfigError(what +
+                      " is not a duration: give a whole number with a unit, ns, us, ms "
+                      "or s (for example 250us or 2ms)");
   }
   const std::string unit = s.substr(digits);
   std::uint64_t mult = 0;
@@ -394,7 +395,8 @@ Options validated(Options o) {
     throw ConfigError("ergon::Options::max_spare_carriers must be at most 100000");
   }
   if (o.spare_keepalive < std::chrono::milliseconds(1)) {
-    throw ConfigError("ergon::Options::spare_keepalive must be at least 1 ms (ERGON_SPARE_KEEPALIVE)");
+    throw ConfigError(
+        "ergon::Options::spare_keepalive must be at least 1 ms (ERGON_SPARE_KEEPALIVE)");
   }
   return o;
 }

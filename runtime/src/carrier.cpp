@@ -75,7 +75,8 @@ Worker* Carrier::enter(Process* p) noexcept {
   }
   // relaxed: E2. Only this carrier installs itself as owner (or the pool, before this
   // carrier ran the worker, under its lock).
-  if (w->owner_.load(std::memory_order_relaxed) == this) [[likely]] return w;
+  if (w->owner_.load(std::memory_order_relaxed) == this) [[likely]]
+    return w;
   return enter_slow(p, w);
 }
 

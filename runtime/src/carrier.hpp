@@ -122,16 +122,16 @@ class Carrier {
   Scheduler& sched_;
   const unsigned id_;
   std::thread thread_;
-  SwitchPoint switch_point_;            // this thread only
-  Worker* worker_ = nullptr;            // this thread only: the worker it believes it owns
-  Worker* blocked_worker_ = nullptr;    // this thread only: released by ergon::blocking
-  Process* lost_ = nullptr;             // this thread only
-  bool blocking_ = false;               // this thread only: inside ergon::blocking
-  unsigned blocking_depth_ = 0;         // this thread only: nested blocking calls
+  SwitchPoint switch_point_;               // this thread only
+  Worker* worker_ = nullptr;               // this thread only: the worker it believes it owns
+  Worker* blocked_worker_ = nullptr;       // this thread only: released by ergon::blocking
+  Process* lost_ = nullptr;                // this thread only
+  bool blocking_ = false;                  // this thread only: inside ergon::blocking
+  unsigned blocking_depth_ = 0;            // this thread only: nested blocking calls
   std::atomic<std::uint32_t> in_user_{0};  // E1/E3 (see above)
   std::atomic<Process*> current_{nullptr};
   std::int32_t* budget_slot_ = nullptr;  // &ergon_budget of this thread; set before it is pooled
-  std::atomic<int> tid_{0};             // relaxed: for the stall report's /proc lookup
+  std::atomic<int> tid_{0};              // relaxed: for the stall report's /proc lookup
 
   // Guarded by the pool's lock.
   Worker* assigned_ = nullptr;  // the worker handed to this spare carrier

@@ -20,9 +20,9 @@
 #include <memory>
 #include <vector>
 
+#include "carrier.hpp"
 #include "ergon/options.hpp"
 #include "ergon/stats.hpp"
-#include "carrier.hpp"
 #include "global_queue.hpp"
 #include "idle.hpp"
 #include "process.hpp"

@@ -140,8 +140,7 @@ void Watchdog::report(const StallReport& r0) {
                   "ergon: process %s ran %.1f ms on worker %u without a reduction point (%s), "
                   "and no spare thread may be started (Options::max_spare_carriers = %u, "
                   "ERGON_MAX_SPARE_CARRIERS): the worker's other processes wait.",
-                  r.pid.to_string().c_str(), ms, r.worker, r.where.c_str(),
-                  o.max_spare_carriers);
+                  r.pid.to_string().c_str(), ms, r.worker, r.where.c_str(), o.max_spare_carriers);
   }
   std::string out = line;
   if (r.suppressed != 0) out += " (" + std::to_string(r.suppressed) + " more reports left out)";
@@ -153,29 +152,52 @@ namespace {
 
 const char* syscall_name(long nr) {
   switch (nr) {
-    case 0: return "read";
-    case 1: return "write";
-    case 7: return "poll";
-    case 17: return "pread64";
-    case 18: return "pwrite64";
-    case 23: return "select";
-    case 35: return "nanosleep";
-    case 42: return "connect";
-    case 43: return "accept";
-    case 45: return "recvfrom";
-    case 47: return "recvmsg";
-    case 61: return "wait4";
-    case 73: return "flock";
-    case 74: return "fsync";
-    case 202: return "futex";
-    case 230: return "clock_nanosleep";
-    case 232: return "epoll_wait";
-    case 257: return "openat";
-    case 270: return "pselect6";
-    case 271: return "ppoll";
-    case 281: return "epoll_pwait";
-    case 288: return "accept4";
-    default: return nullptr;
+    case 0:
+      return "read";
+    case 1:
+      return "write";
+    case 7:
+      return "poll";
+    case 17:
+      return "pread64";
+    case 18:
+      return "pwrite64";
+    case 23:
+      return "select";
+    case 35:
+      return "nanosleep";
+    case 42:
+      return "connect";
+    case 43:
+      return "accept";
+    case 45:
+      return "recvfrom";
+    case 47:
+      return "recvmsg";
+    case 61:
+      return "wait4";
+    case 73:
+      return "flock";
+    case 74:
+      return "fsync";
+    case 202:
+      return "futex";
+    case 230:
+      return "clock_nanosleep";
+    case 232:
+      return "epoll_wait";
+    case 257:
+      return "openat";
+    case 270:
+      return "pselect6";
+    case 271:
+      return "ppoll";
+    case 281:
+      return "epoll_pwait";
+    case 288:
+      return "accept4";
+    default:
+      return nullptr;
   }
 }
 

@@ -75,9 +75,9 @@ class Watchdog {
   const std::int64_t tick_ns_, preempt_ns_, handoff_ns_;
   std::vector<Seen> seen_;  // watchdog thread only
   std::thread thread_;
-  std::atomic<std::uint32_t> word_{0};      // futex word: 1 = woken
-  std::atomic<std::uint32_t> sleeping_{0};  // D1/D2
-  std::atomic<bool> stop_{false};           // release/acquire: stop() and the loop
+  std::atomic<std::uint32_t> word_{0};           // futex word: 1 = woken
+  std::atomic<std::uint32_t> sleeping_{0};       // D1/D2
+  std::atomic<bool> stop_{false};                // release/acquire: stop() and the loop
   std::int64_t last_report_ns_ = INT64_MIN / 2;  // watchdog thread only
   std::uint64_t suppressed_ = 0;                 // watchdog thread only
   std::atomic<std::uint64_t> stalls_{0}, yield_requests_{0};

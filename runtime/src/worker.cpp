@@ -57,8 +57,8 @@ void Worker::release_caches() noexcept {
 }
 
 bool Worker::has_work() const noexcept {
-  return runnext_ != nullptr || queue_.size_relaxed() != 0 || !inbox_.empty() ||
-         !pinned_.empty() || timers_.size() != 0;
+  return runnext_ != nullptr || queue_.size_relaxed() != 0 || !inbox_.empty() || !pinned_.empty() ||
+         timers_.size() != 0;
 }
 
 Process* Worker::take_record() {
@@ -350,7 +350,8 @@ bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
   runnext_ = nullptr;
   std::int32_t* budget = c.budget();
   slice_left_ = load_budget(budget);
-  if (slice_left_ <= 0) store_budget(budget, static_cast<std::int32_t>(sched_.options().reductions));
+  if (slice_left_ <= 0)
+    store_budget(budget, static_cast<std::int32_t>(sched_.options().reductions));
   next->home = this;
   c.set_current(next);
   OverflowGuard::set_running(next->stack.lo, next->stack.size, next->pid().raw());

@@ -18,14 +18,14 @@ namespace ergon {
 // What the watchdog tells about a process that ran one time slice for longer than
 // Options::handoff_after (see Options::on_stall).
 struct StallReport {
-  Pid pid;                              // the process
-  unsigned worker = 0;                  // the worker it was running on
+  Pid pid;                                  // the process
+  unsigned worker = 0;                      // the worker it was running on
   std::chrono::nanoseconds running_for{0};  // how long its slice has run so far
   // Where its thread is, when that is cheap to learn: "in <system call> ... at <function>"
   // for a thread blocked in a system call, "running" otherwise.
   std::string where;
-  bool handed_off = false;    // its worker's other processes moved to another thread
-  bool at_cap = false;        // no spare thread could be started (Options::max_spare_carriers)
+  bool handed_off = false;       // its worker's other processes moved to another thread
+  bool at_cap = false;           // no spare thread could be started (Options::max_spare_carriers)
   std::uint64_t suppressed = 0;  // reports left out since the last one (at most one a second)
 };
 

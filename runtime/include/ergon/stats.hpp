@@ -23,11 +23,11 @@ struct Stats {
   std::uint64_t stacks_mapped = 0;     // stacks the pool has created
   std::uint64_t stacks_in_use = 0;     // stacks held by live processes
   // Preemption (docs/design.md, "Preemption").
-  std::uint64_t yield_requests = 0;  // watchdog asks to yield at the next reduction point
-  std::uint64_t stalls = 0;          // slices that ran past Options::handoff_after
-  std::uint64_t handoffs = 0;        // workers moved to another thread (watchdog or blocking)
+  std::uint64_t yield_requests = 0;    // watchdog asks to yield at the next reduction point
+  std::uint64_t stalls = 0;            // slices that ran past Options::handoff_after
+  std::uint64_t handoffs = 0;          // workers moved to another thread (watchdog or blocking)
   std::uint64_t carrier_cap_hits = 0;  // hand-offs refused: max_spare_carriers reached
-  std::uint64_t carriers = 0;        // OS threads carrying workers, spares included
+  std::uint64_t carriers = 0;          // OS threads carrying workers, spares included
   std::vector<WorkerStats> workers;
 };
 
