@@ -13,11 +13,13 @@
 //   - "wait for a process" = the child sends a done message to the waiter (ergon has no join).
 //   - yield = ergon::yield() (back of the worker's run queue).
 //   - hog_latency: the hogs run a pure LCG loop with no ergon call, checking the clock every
-//     1,000 iterations.  ergon has no preemption watchdog yet, so the hogs hold their workers
-//     (the expected result is a Tokio-like stall).  hog_latency_checkpoint is the same with
-//     ergon::reduce(1) on every LCG step (BEAM charges one reduction per call of its
-//     tail-recursive loop), so a hog yields when its time slice is spent.
-//   - blocking_latency: ::nanosleep(500 ms) inside a process (blocks its worker thread).
+//     1,000 iterations: only the watchdog can stop them (it hands their workers to spare
+//     threads).  hog_latency_checkpoint is the same with ergon::checkpoint() on every LCG step
+//     (BEAM charges one reduction per call of its tail-recursive loop), so a hog yields when
+//     its time slice is spent.
+//   - blocking_latency: ::nanosleep(500 ms) inside a process (blocks its worker thread; the
+//     watchdog hands the worker off).  blocking_latency_wrapped (ergon only) makes the same
+//     call inside ergon::blocking, which hands the worker off before the call.
 //   - idle_cpu: ergon::sleep_until(start + k x 10 ms) (absolute deadlines); cpu_s = getrusage
 //     user+sys over the timed region.
 //   - memory: VmRSS is read before spawning and after every process has signalled "started"
@@ -380,16 +382,15 @@ std::uint64_t hog_loop(std::chrono::nanoseconds d) {
   }
 }
 
-// The same loop with ergon::reduce(1) on every iteration, so that the hog yields when its
+// The same loop with ergon::checkpoint() on every iteration, so that the hog yields when its
 // slice is spent.
-// TODO(checkpoint): use ergon::checkpoint() (a later issue adds it) instead of reduce(1).
 std::uint64_t hog_loop_checkpoint(std::chrono::nanoseconds d) {
   const clk::time_point end = clk::now() + d;
   std::uint64_t acc = 1;
   for (;;) {
     for (int i = 0; i < 1000; ++i) {
       acc = (acc * 1103515245u + 12345u) & 0x7fffffffu;
-      ergon::reduce(1);
+      ergon::checkpoint();
     }
     if (clk::now() >= end) return acc;
   }
@@ -421,7 +422,7 @@ void start_lat_pair(ergon::Pid main, std::chrono::nanoseconds dur) {
   });
 }
 
-enum class Disturber { kHog, kHogCheckpoint, kBlocker };
+enum class Disturber { kHog, kHogCheckpoint, kBlocker, kBlockerWrapped };
 
 void latency(Disturber kind) {
   in_runtime([kind] {
@@ -444,6 +445,13 @@ void latency(Disturber kind) {
             }
             break;
           }
+          case Disturber::kBlockerWrapped:
+            ergon::blocking([] {
+              timespec ts{0, 500'000'000};
+              while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+              }
+            });
+            break;
         }
         ergon::send(main, Done{1});
       });
@@ -454,17 +462,20 @@ void latency(Disturber kind) {
     const std::int64_t ns = ns_since(t0);
     check(lat.n > 0, "no samples");
     check(done == nh, "done=" + std::to_string(done));
-    finish(fmt_result(ns, kvf("max_rt_us", double(lat.max) / 1e3) +
-                              kvf("p50_us", double(lat.p50) / 1e3) +
-                              kvf("p99_us", double(lat.p99) / 1e3) +
-                              kvi("samples", static_cast<long long>(lat.n)) +
-                              kvi(kind == Disturber::kBlocker ? "blockers" : "hogs", nh)));
+    finish(fmt_result(
+        ns, kvf("max_rt_us", double(lat.max) / 1e3) + kvf("p50_us", double(lat.p50) / 1e3) +
+                kvf("p99_us", double(lat.p99) / 1e3) +
+                kvi("samples", static_cast<long long>(lat.n)) +
+                kvi(kind == Disturber::kBlocker || kind == Disturber::kBlockerWrapped ? "blockers"
+                                                                                      : "hogs",
+                    nh)));
   });
 }
 
 void hog_latency(double) { latency(Disturber::kHog); }
 void hog_latency_checkpoint(double) { latency(Disturber::kHogCheckpoint); }
 void blocking_latency(double) { latency(Disturber::kBlocker); }
+void blocking_latency_wrapped(double) { latency(Disturber::kBlockerWrapped); }
 
 // ------------------------------------------------------------------ idle_cpu
 constexpr std::int64_t kIdleTicks = 500;
@@ -534,8 +545,10 @@ constexpr Workload kCompass[] = {
     {"memory", memory, "1,000,000 processes blocked in receive: RSS per process"},
     {"hog_latency", hog_latency, "pingpong latency while 4 x nproc hogs compute 1.5 s"},
     {"hog_latency_checkpoint", hog_latency_checkpoint,
-     "hog_latency with ergon::reduce(1) in the hog loop"},
+     "hog_latency with ergon::checkpoint() in the hog loop"},
     {"blocking_latency", blocking_latency, "pingpong latency while 4 x nproc processes nanosleep"},
+    {"blocking_latency_wrapped", blocking_latency_wrapped,
+     "blocking_latency with the nanosleep inside ergon::blocking"},
     {"idle_cpu", idle_cpu, "1,000 pairs ticking every 10 ms for 5 s: cpu seconds"},
 };
 

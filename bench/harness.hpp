@@ -134,5 +134,6 @@ std::span<const Workload> compass_workloads();
 std::span<const Workload> smolsuite_workloads();
 std::span<const Workload> mpsc_workloads();
 std::span<const Workload> idle_workloads();
+std::span<const Workload> checkpoint_workloads();
 
 }  // namespace bench

@@ -7,9 +7,10 @@
 // correctness check fails. scale (default 1.0) multiplies the counts exactly as in the peers
 // (README "what scale changes"); for the s_* workloads it only shortens the timed phase.
 //
-// Workloads: the 12 compass workloads plus hog_latency_checkpoint (compass.cpp), the 7 smolscale
-// workloads s_* (smolsuite.cpp), mpsc_compare (mpsc_compare.cpp) and idle_blocked (idle.cpp),
-// the last two ergon only.
+// Workloads: the 12 compass workloads plus hog_latency_checkpoint and blocking_latency_wrapped
+// (compass.cpp), the 7 smolscale workloads s_* (smolsuite.cpp), and the ergon-only
+// mpsc_compare (mpsc_compare.cpp), idle_blocked (idle.cpp) and checkpoint_cost
+// (checkpoint.cpp).
 // Runs with ergon's default Options (one worker per hardware thread; ERGON_* overrides apply).
 #include <unistd.h>
 
@@ -24,16 +25,18 @@ namespace {
 
 void usage() {
   std::fprintf(stderr, "usage: ergon-bench <workload> [scale]\n\nworkloads:\n");
-  for (auto table : {bench::compass_workloads(), bench::smolsuite_workloads(),
-                     bench::mpsc_workloads(), bench::idle_workloads()}) {
+  for (auto table :
+       {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
+        bench::idle_workloads(), bench::checkpoint_workloads()}) {
     for (const bench::Workload& w : table) std::fprintf(stderr, "  %-24s %s\n", w.name, w.what);
   }
   std::fflush(stderr);
 }
 
 const bench::Workload* find(const std::string& name) {
-  for (auto table : {bench::compass_workloads(), bench::smolsuite_workloads(),
-                     bench::mpsc_workloads(), bench::idle_workloads()}) {
+  for (auto table :
+       {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
+        bench::idle_workloads(), bench::checkpoint_workloads()}) {
     for (const bench::Workload& w : table) {
       if (name == w.name) return &w;
     }

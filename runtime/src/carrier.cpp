@@ -127,7 +127,9 @@ void Carrier::reclaim_after_blocking(Process* p) noexcept {
     if (expected != kDeciding) break;  // taken by a spare carrier
     ::sched_yield();
   }
-  // The worker went on without us: resume p there (as in enter_slow).
+  // The worker went on without us: resume p there (as in enter_slow). relaxed: E1; this
+  // carrier is back in runtime code (its loop, then the spare pool), never process code.
+  in_user_.store(0, std::memory_order_relaxed);
   worker_ = w;  // what our loop returns through; it does not touch the worker
   lost_ = p;
   p->reason = SwitchReason::kLost;
@@ -205,6 +207,9 @@ Carrier* CarrierPool::spare_for(Worker* w) {
   if (!idle_.empty()) {
     Carrier* c = idle_.back();
     idle_.pop_back();
+    // relaxed: an idle carrier runs no process code; the watchdog, which reads this only for
+    // the owner of a worker, reads it after our owner_ store below (and under this lock).
+    c->in_user_.store(0, std::memory_order_relaxed);
     c->idle_ = false;
     c->assigned_ = w;
     c->cv_.notify_one();
@@ -230,6 +235,7 @@ Carrier* CarrierPool::spare_for(Worker* w) {
   }
   c->exited_ = false;
   c->assigned_ = w;
+  c->in_user_.store(0, std::memory_order_relaxed);  // relaxed: as above (a recycled record)
   try {
     c->thread_ = std::thread([c] { c->main(); });
   } catch (const std::system_error&) {

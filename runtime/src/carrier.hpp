@@ -28,6 +28,9 @@
 //   T2 (D) load O's in_user_ (acquire) and the worker's slice counter: if O is in process
 //      code and has not switched since D's sample, owner_ = the spare carrier (commit);
 //      otherwise owner_ = O again (abort).
+// A carrier runs its loop and waits in the pool with in_user_ = 0: the pool clears it when it
+// hands a worker over, and a carrier that learns it lost its worker clears it before it
+// switches back to its loop.
 // Invariant: after a commit, O does not touch the worker. Proof: if D read in_user_ = 1, O's
 // last E1 that D did not see came after the fence that T1 forced on O's thread, so O's E2
 // after it sees kDeciding or the new owner. The acquire in T2 pairs with O's E3: everything O
