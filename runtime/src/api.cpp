@@ -360,6 +360,9 @@ Options Options::from_env(Options base) {
     base.max_spare_carriers =
         static_cast<unsigned>(parse_size("ERGON_MAX_SPARE_CARRIERS", v, false, 100000));
   }
+  if (const char* v = std::getenv("ERGON_STALL_NICE")) {
+    base.stall_nice = static_cast<int>(parse_size("ERGON_STALL_NICE", v, false, 19));
+  }
   if (const char* v = std::getenv("ERGON_SPARE_KEEPALIVE")) {
     base.spare_keepalive = parse_duration_as<milliseconds>("ERGON_SPARE_KEEPALIVE", v);
   }
@@ -390,6 +393,9 @@ Options validated(Options o) {
     throw ConfigError(
         "ergon::Options::preempt_after must be at least 1 us, and handoff_after at least "
         "preempt_after (ERGON_PREEMPT_AFTER, ERGON_HANDOFF_AFTER)");
+  }
+  if (o.stall_nice < 0 || o.stall_nice > 19) {
+    throw ConfigError("ergon::Options::stall_nice must be between 0 and 19 (ERGON_STALL_NICE)");
   }
   if (o.max_spare_carriers > 100000) {
     throw ConfigError("ergon::Options::max_spare_carriers must be at most 100000");

@@ -4,6 +4,7 @@
 
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -250,6 +251,12 @@ Carrier* CarrierPool::spare_for(Worker* w) {
 
 Worker* CarrierPool::wait_for_work(Carrier* c) {
   std::unique_lock<std::mutex> lk(mu_);
+  if (c->demoted_) {
+    // Back to the priority of the other carriers before carrying a worker again. Raising it
+    // needs CAP_SYS_NICE (or RLIMIT_NICE): without, this carrier exits instead.
+    c->demoted_ = false;
+    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(c->tid()), 0) != 0) return nullptr;
+  }
   for (;;) {
     if (c->assigned_ != nullptr) {
       Worker* w = c->assigned_;
@@ -320,6 +327,13 @@ bool CarrierPool::hand_off_now(Worker* w, Carrier* c) {
   w->owner_.store(s, std::memory_order_release);
   handoffs_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   return true;
+}
+
+void CarrierPool::demote(Carrier* c, int nice) {
+  std::lock_guard<std::mutex> g(mu_);
+  // Not once it is back in the pool (it would carry a worker at the low priority).
+  if (c->idle_ || c->exited_ || c->demoted_) return;
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(c->tid()), nice) == 0) c->demoted_ = true;
 }
 
 void CarrierPool::request_yield(Worker* w, Carrier* owner) {

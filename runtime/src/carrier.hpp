@@ -140,6 +140,7 @@ class Carrier {
   Worker* assigned_ = nullptr;  // the worker handed to this spare carrier
   bool idle_ = false;           // in the spare pool
   bool exited_ = false;         // its thread has returned (joinable)
+  bool demoted_ = false;        // its priority was lowered (demote)
   std::condition_variable cv_;
 };
 
@@ -166,6 +167,10 @@ class CarrierPool {
   // Asks the process running on `owner` (which owns `w`) to yield at its next reduction
   // point, if `owner` still owns `w`.
   void request_yield(Worker* w, Carrier* owner);
+  // Lowers the priority of a carrier that lost its worker to a loop with no reduction point
+  // (nice `nice`), so that the workers' threads win the cores from it. The carrier restores
+  // its priority before it carries a worker again, or exits if the system refuses.
+  void demote(Carrier* c, int nice);
 
   // Statistics. relaxed: counters.
   std::uint64_t handoffs() const noexcept { return handoffs_.load(std::memory_order_relaxed); }

@@ -93,6 +93,12 @@ void Watchdog::tick(std::int64_t now) {
     const std::uint64_t cap_hits = pool.cap_hits();
     const bool moved = pool.retake(&w, o, runs);
     if (!moved && pool.cap_hits() == cap_hits) continue;  // it moved on by itself
+    std::string where = where_is(tid);
+    // A carrier left computing (not waiting in a system call) competes with the workers for
+    // the cores: lower its priority.
+    if (moved && where == "running" && sched_.options().stall_nice > 0) {
+      pool.demote(o, sched_.options().stall_nice);
+    }
     if (!s.reported) {
       stalls_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
       s.reported = true;
@@ -100,7 +106,7 @@ void Watchdog::tick(std::int64_t now) {
       r.pid = pid;
       r.worker = w.id();
       r.running_for = std::chrono::nanoseconds(age);
-      r.where = where_is(tid);
+      r.where = std::move(where);
       r.handed_off = moved;
       r.at_cap = !moved;
       report(r);

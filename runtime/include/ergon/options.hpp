@@ -80,6 +80,14 @@ struct Options {
   // wait and the stall report says so. ERGON_MAX_SPARE_CARRIERS.
   unsigned max_spare_carriers = 256;
 
+  // The nice value (0..19) given to a thread whose process lost its worker while computing
+  // (not while blocked in a system call): the workers' threads then win the cores from it,
+  // and the process still runs whenever a core is free. Its thread takes its normal priority
+  // back before it carries a worker again, or exits when the system refuses (raising a
+  // priority needs CAP_SYS_NICE). 0 leaves priorities alone. 19: hog_latency worst round
+  // trip (docs/benchmarks.md, "stall_nice"). ERGON_STALL_NICE.
+  int stall_nice = 19;
+
   // How long a spare thread waits for a worker before it exits. ERGON_SPARE_KEEPALIVE.
   std::chrono::milliseconds spare_keepalive{10000};
 
