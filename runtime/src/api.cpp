@@ -23,7 +23,13 @@ class InRuntime {
     Carrier* c = current_carrier();
     if (c == nullptr || c->in_blocking()) return;
     p = c->current();
-    w = p != nullptr ? c->enter(p) : c->worker();
+    if (p == nullptr) {
+      w = c->worker();
+      return;
+    }
+    Carrier* now = c;
+    w = c->enter(p, &now);   // `now`: the carrier running p after E2 (another one if p moved)
+    budget = now->budget();  // valid until the next switch
   }
   ~InRuntime() {
     if (p != nullptr) current_carrier()->leave();  // wherever p runs now
@@ -33,6 +39,7 @@ class InRuntime {
 
   Process* p = nullptr;  // the calling process, or nullptr
   Worker* w = nullptr;
+  std::int32_t* budget = nullptr;  // the carrier's reduction budget, with p
 };
 
 Process* current_process() noexcept {
@@ -135,7 +142,11 @@ void send_envelope(Pid to, mailbox::Envelope* e) {
   }
   if (w != nullptr) {
     w->count_sent();
-    if (in.p != nullptr) charge_entered(in.p, 1);
+    if (in.p != nullptr) {
+      const std::int32_t left = load_budget(in.budget) - 1;
+      store_budget(in.budget, left);
+      if (left <= 0) yield_process(in.p);
+    }
   } else if (s != nullptr) {
     s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }

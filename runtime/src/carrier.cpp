@@ -34,12 +34,13 @@ bool query_membarrier() noexcept {
   return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-// Read once, before any carrier starts (a static initialised on first use, under the
-// C++ runtime's guard).
-bool membarrier_available() noexcept {
-  static const bool ok = query_membarrier();
-  return ok;
-}
+// Whether membarrier(PRIVATE_EXPEDITED) is registered: set once by the first CarrierPool, before
+// it starts any carrier (thread creation publishes it to them); later pools find it set. A
+// plain bool, read on every runtime entry (E1) without a guard.
+bool g_membarrier = false;
+std::once_flag g_membarrier_once;
+
+bool membarrier_available() noexcept { return g_membarrier; }
 
 }  // namespace
 
@@ -63,7 +64,7 @@ void heavy_fence() noexcept {
 
 Carrier::Carrier(Scheduler& sched, unsigned id) : sched_(sched), id_(id) {}
 
-Worker* Carrier::enter(Process* p) noexcept {
+Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
   Worker* w = worker_;
   if (w == nullptr) return nullptr;  // inside ergon::blocking: no worker
   // relaxed + fence: E1 (see carrier.hpp). With membarrier the watchdog's T1 supplies the
@@ -78,10 +79,10 @@ Worker* Carrier::enter(Process* p) noexcept {
   // carrier ran the worker, under its lock).
   if (w->owner_.load(std::memory_order_relaxed) == this) [[likely]]
     return w;
-  return enter_slow(p, w);
+  return enter_slow(p, w, now);
 }
 
-Worker* Carrier::enter_slow(Process* p, Worker* w) noexcept {
+Worker* Carrier::enter_slow(Process* p, Worker* w, Carrier** now) noexcept {
   for (;;) {
     // acquire: pairs with the watchdog's store of its decision.
     Carrier* o = w->owner_.load(std::memory_order_acquire);
@@ -97,7 +98,9 @@ Worker* Carrier::enter_slow(Process* p, Worker* w) noexcept {
   lost_ = p;
   p->reason = SwitchReason::kLost;
   p->fiber.suspend();
-  return current_carrier()->enter(p);
+  Carrier* c = current_carrier();
+  if (now != nullptr) *now = c;
+  return c->enter(p, now);
 }
 
 void Carrier::release_for_blocking() noexcept {
@@ -168,7 +171,7 @@ void Carrier::main() {
 
 CarrierPool::CarrierPool(Scheduler& sched, unsigned max_spare, std::chrono::nanoseconds keepalive)
     : sched_(sched), max_spare_(max_spare), keepalive_(keepalive) {
-  (void)membarrier_available();  // register before any carrier runs
+  std::call_once(g_membarrier_once, [] { g_membarrier = query_membarrier(); });
 }
 
 CarrierPool::~CarrierPool() { stop(); }

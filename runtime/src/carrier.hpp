@@ -88,7 +88,8 @@ class Carrier {
   bool in_blocking() const noexcept { return blocking_; }
   // E1 + E2: the worker this carrier owns, ready for runtime code; on a lost worker, sends
   // the calling process `p` back to its worker and returns the worker it then runs on.
-  Worker* enter(Process* p) noexcept;
+  // `now`, if given, receives the carrier that runs p when enter returns.
+  Worker* enter(Process* p, Carrier** now = nullptr) noexcept;
   // E3.
   void leave() noexcept {
     // release: pairs with the watchdog's acquire in T2 (see above).
@@ -120,7 +121,7 @@ class Carrier {
  private:
   friend class CarrierPool;
   void main();
-  Worker* enter_slow(Process* p, Worker* w) noexcept;
+  Worker* enter_slow(Process* p, Worker* w, Carrier** now) noexcept;
 
   Scheduler& sched_;
   const unsigned id_;
