@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +66,40 @@ void spin_until(const std::atomic<bool>& release) {
 }
 
 // Tests over 1, 2 and 4 workers.
+// A pipe that a process blocks on with a raw read. release() writes 'y'; if nobody released it
+// within the escape hatch, a thread writes 'x' (so a missing hand-off fails instead of hanging).
+class BlockingPipe {
+ public:
+  BlockingPipe() {
+    if (::pipe(fds_) != 0) throw std::runtime_error("pipe");
+    escape_ = std::thread([this] {
+      const auto end = std::chrono::steady_clock::now() + kEscape;
+      while (!released_.load() && std::chrono::steady_clock::now() < end) {
+        std::this_thread::sleep_for(10ms);
+      }
+      if (!released_.exchange(true)) (void)::write(fds_[1], "x", 1);
+    });
+  }
+  ~BlockingPipe() {
+    escape_.join();
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  char read_one() {  // blocks its thread
+    char c = 0;
+    (void)::read(fds_[0], &c, 1);
+    return c;
+  }
+  void release() {
+    if (!released_.exchange(true)) (void)::write(fds_[1], "y", 1);
+  }
+
+ private:
+  int fds_[2];
+  std::atomic<bool> released_{false};
+  std::thread escape_;
+};
+
 class Preempt : public RuntimeTest {};
 // Tests about one worker held by one process: on one worker nobody else can steal the rest.
 class OneWorker : public RuntimeTest {};
@@ -180,36 +215,22 @@ TEST_P(OneWorker, ASpinningProcessDoesNotStopAPingpongPairOnItsWorker) {
 TEST_P(OneWorker, AProcessBlockedInReadOnAPipeDoesNotStopAPingpongPair) {
   ergon::Options o = options();
   runtime(o);
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  std::atomic<bool> pair_done{false};
-  // The escape hatch: writes the pipe if the pair never finishes.
-  std::thread escape([&] {
-    const auto end = std::chrono::steady_clock::now() + kEscape;
-    while (!pair_done.load() && std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(10ms);
-    }
-    if (!pair_done.load()) (void)::write(fds[1], "x", 1);
-  });
-  bool finished_first = false;
-  run([&] {
-    const ergon::Pid main = ergon::self();
-    ergon::spawn([&] {
-      char c;
-      (void)::read(fds[0], &c, 1);  // a raw blocking system call
-      ergon::send(main, Done{0});
+  char got = 0;
+  {
+    BlockingPipe pipe;
+    run([&] {
+      const ergon::Pid main = ergon::self();
+      ergon::spawn([&] {
+        got = pipe.read_one();  // a raw blocking system call
+        ergon::send(main, Done{0});
+      });
+      ergon::yield();  // the reader blocks the only worker's thread
+      pingpong(200);
+      pipe.release();
+      await<Done>();
     });
-    ergon::yield();  // the reader blocks the only worker's thread
-    pingpong(200);
-    finished_first = true;
-    pair_done.store(true);
-    (void)::write(fds[1], "y", 1);
-    await<Done>();
-  });
-  escape.join();
-  ::close(fds[0]);
-  ::close(fds[1]);
-  EXPECT_TRUE(finished_first);
+  }
+  EXPECT_EQ(got, 'y') << "the pair should finish before the escape hatch wrote 'x'";
 }
 
 TEST_P(OneWorker, AProcessInSleepDoesNotStopAPingpongPair) {
@@ -292,36 +313,21 @@ TEST_P(OneWorker, BlockingHandsTheWorkerOffAtOnceWhenItHasWork) {
   ergon::Options o = options();
   o.watchdog_tick = 0us;  // no watchdog: only blocking() can free the worker
   runtime(o);
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  std::atomic<bool> pair_done{false};
-  std::thread escape([&] {
-    const auto end = std::chrono::steady_clock::now() + kEscape;
-    while (!pair_done.load() && std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(10ms);
-    }
-    if (!pair_done.load()) (void)::write(fds[1], "x", 1);
-  });
   char got = 0;
-  run([&] {
-    const ergon::Pid main = ergon::self();
-    ergon::spawn([&] {
-      got = ergon::blocking([&] {
-        char c = 0;
-        (void)::read(fds[0], &c, 1);
-        return c;
+  {
+    BlockingPipe pipe;
+    run([&] {
+      const ergon::Pid main = ergon::self();
+      ergon::spawn([&] {
+        got = ergon::blocking([&] { return pipe.read_one(); });
+        ergon::send(main, Done{0});  // back in the process, on whichever thread has its worker
       });
-      ergon::send(main, Done{0});  // back in the process, on whichever thread has its worker
+      ergon::yield();  // the reader runs first and blocks in read, with main waiting: work
+      pingpong(100);
+      pipe.release();
+      await<Done>();
     });
-    ergon::yield();  // the reader runs first and blocks in read, with main waiting: work
-    pingpong(100);
-    pair_done.store(true);
-    (void)::write(fds[1], "y", 1);
-    await<Done>();
-  });
-  escape.join();
-  ::close(fds[0]);
-  ::close(fds[1]);
+  }
   EXPECT_EQ(got, 'y') << "the pair should finish before the escape hatch wrote 'x'";
   EXPECT_GE(stats().handoffs, 1u);
   EXPECT_EQ(stats().stalls, 0u);
