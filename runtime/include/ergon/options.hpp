@@ -60,14 +60,16 @@ struct Options {
 
   // --- preemption (docs/design.md, "Preemption") -------------------------------------------
   // How often the watchdog samples the workers while any of them is awake; 0 turns the
-  // watchdog off. It sleeps when every worker is parked. 250 us: with handoff_after it bounds
-  // how long a blocked worker holds its processes (blocking_latency worst 1.3 ms), for about
-  // 0.1 % of a core while the runtime is busy (docs/benchmarks.md, "watchdog").
-  // ERGON_WATCHDOG_TICK (a duration: 250us, 1ms, ...).
+  // watchdog off. It sleeps when every worker is parked. 250 us: a quarter of handoff_after,
+  // so a stuck worker is handed off between 1 and 1.25 ms after its slice began; with it
+  // blocking_latency's worst round trip is 0.8 ms (docs/benchmarks.md, "Preemption"). Not
+  // swept yet. ERGON_WATCHDOG_TICK (a duration: 250us, 1ms, ...).
   std::chrono::microseconds watchdog_tick{250};
 
   // A process slice older than this is asked to yield at its next reduction point
-  // (ergon::checkpoint, reduce, send, receive, spawn). ERGON_PREEMPT_AFTER.
+  // (ergon::checkpoint, reduce, send, receive, spawn): half of handoff_after, so that code with
+  // sparse reduction points yields before it loses its worker. Not swept yet.
+  // ERGON_PREEMPT_AFTER.
   std::chrono::microseconds preempt_after{500};
 
   // A process slice older than this, still in process code, loses its worker: the watchdog
