@@ -4,7 +4,9 @@
 #include <climits>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "ergon/ergon.hpp"
 #include "process_table.hpp"
@@ -158,11 +160,12 @@ void drop_stale(mailbox::Envelope* e) noexcept {
   count_drop(in.w, nullptr);
 }
 
-void wait(Process* p, std::int64_t deadline_ns) {
+bool wait(Process* p, std::int64_t deadline_ns) {
   // acquire (both): pairs with the release store of the shutdown sweep.
   if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
   {
     InRuntime in;
+    p->timed_out = false;
     p->deadline = deadline_ns;
     p->reason = SwitchReason::kBlock;
     if (deadline_ns != kNoDeadline || !in.w->try_direct_switch(*current_carrier(), p)) {
@@ -170,6 +173,7 @@ void wait(Process* p, std::int64_t deadline_ns) {
     }
   }
   if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
+  return p->timed_out;
 }
 
 void charge_entered(Process* p, std::uint32_t reductions) {
@@ -252,15 +256,41 @@ void move_to_worker(unsigned worker) {
   if (p->killed.load(std::memory_order_acquire)) throw detail::Shutdown{};
 }
 
+Pool pool(std::string_view name) {
+  detail::Process* p = detail::current_process_or_throw("ergon::pool");
+  return Pool::from_index(p->sched.load(std::memory_order_relaxed)->pool_named(name).index);
+}
+
+Pool current_pool() {
+  detail::Process* p = detail::current_process_or_throw("ergon::current_pool");
+  return Pool::from_index(p->pool->index);
+}
+
+std::string pool_name(Pool handle) {
+  detail::Process* p = detail::current_process_or_throw("ergon::pool_name");
+  return p->sched.load(std::memory_order_relaxed)->pool_of(handle, "ergon::pool_name").name;
+}
+
+void move_to(Pool handle) {
+  detail::Process* p = detail::current_process_or_throw("ergon::move_to");
+  detail::WorkerPool& to =
+      p->sched.load(std::memory_order_relaxed)->pool_of(handle, "ergon::move_to");
+  if (&to == p->pool) return;
+  // Spread movers over the target's active workers by pid.
+  move_to_worker(to.first + p->index % std::max(1u, to.active()));
+}
+
 void reduce(std::uint32_t n) {
   detail::charge(detail::current_process_or_throw("ergon::reduce"), n);
 }
 
 void sleep_until_ns(std::int64_t deadline_ns, const char* what) {
   detail::Process* p = detail::current_process_or_throw(what);
-  while (detail::monotonic_ns() < deadline_ns) {
+  if (detail::monotonic_ns() >= deadline_ns) return;
+  for (;;) {
     p->mailbox.fetch();  // messages stay in the mailbox; the inbox must be empty to block
-    detail::wait(p, deadline_ns);
+    if (detail::wait(p, deadline_ns)) return;  // its timer fired: no clock read needed
+    if (detail::monotonic_ns() >= deadline_ns) return;
   }
 }
 
@@ -338,6 +368,61 @@ D parse_duration_as(const char* name, const char* text) {
 
 }  // namespace
 
+const char* to_string(Policy p) noexcept {
+  switch (p) {
+    case Policy::kBalance:
+      return "balance";
+    case Policy::kSteal:
+      return "steal";
+    case Policy::kBalanceSteal:
+      return "balance+steal";
+  }
+  return "?";
+}
+
+namespace {
+Policy parse_policy(const std::string& what, std::string_view v) {
+  if (v == "balance") return Policy::kBalance;
+  if (v == "steal") return Policy::kSteal;
+  if (v == "balance+steal") return Policy::kBalanceSteal;
+  throw ConfigError(what + " is not a policy: use balance, steal or balance+steal");
+}
+
+bool parse_bool(const char* name, const char* v) {
+  const std::string_view t(v);
+  if (t == "1" || t == "true" || t == "yes" || t == "on") return true;
+  if (t == "0" || t == "false" || t == "no" || t == "off") return false;
+  throw ConfigError(std::string(name) + "='" + v + "' is not a boolean: use 0 or 1");
+}
+
+// "name:workers[:policy],..."
+std::vector<PoolOptions> parse_pools(const char* v) {
+  std::vector<PoolOptions> pools;
+  const std::string all(v);
+  const std::string what = std::string("ERGON_POOLS='") + v + "'";
+  std::size_t at = 0;
+  while (at <= all.size()) {
+    std::size_t end = all.find(',', at);
+    if (end == std::string::npos) end = all.size();
+    const std::string item = all.substr(at, end - at);
+    const std::size_t c1 = item.find(':');
+    if (c1 == std::string::npos || c1 == 0) {
+      throw ConfigError(what + ": each pool is name:workers[:policy], e.g. cheap:3,slow:1:steal");
+    }
+    const std::size_t c2 = item.find(':', c1 + 1);
+    PoolOptions po;
+    po.name = item.substr(0, c1);
+    const std::string n =
+        item.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);
+    po.workers = static_cast<unsigned>(parse_size("ERGON_POOLS", n.c_str(), false, 1024));
+    if (c2 != std::string::npos) po.policy = parse_policy(what, item.substr(c2 + 1));
+    pools.push_back(std::move(po));
+    at = end + 1;
+  }
+  return pools;
+}
+}  // namespace
+
 Options Options::from_env(Options base) {
   if (const char* v = std::getenv("ERGON_WORKERS")) {
     base.workers = static_cast<unsigned>(parse_size("ERGON_WORKERS", v, false, 1024));
@@ -377,6 +462,19 @@ Options Options::from_env(Options base) {
   if (const char* v = std::getenv("ERGON_SPARE_KEEPALIVE")) {
     base.spare_keepalive = parse_duration_as<milliseconds>("ERGON_SPARE_KEEPALIVE", v);
   }
+  if (const char* v = std::getenv("ERGON_POLICY")) {
+    base.policy = parse_policy(std::string("ERGON_POLICY='") + v + "'", v);
+  }
+  if (const char* v = std::getenv("ERGON_BALANCE_INTERVAL")) {
+    base.balance_interval = parse_duration_as<microseconds>("ERGON_BALANCE_INTERVAL", v);
+  }
+  if (const char* v = std::getenv("ERGON_COMPACTION")) {
+    base.compaction = parse_bool("ERGON_COMPACTION", v);
+  }
+  if (const char* v = std::getenv("ERGON_FORCE_MIGRATION")) {
+    base.force_migration = parse_bool("ERGON_FORCE_MIGRATION", v);
+  }
+  if (const char* v = std::getenv("ERGON_POOLS")) base.pools = parse_pools(v);
   return base;
 }
 
@@ -385,6 +483,29 @@ Options Options::from_env(Options base) {
 namespace {
 Options validated(Options o) {
   o = Options::from_env(std::move(o));
+  if (!o.pools.empty()) {
+    unsigned sum = 0;
+    for (std::size_t i = 0; i < o.pools.size(); ++i) {
+      const PoolOptions& po = o.pools[i];
+      if (po.name.empty()) throw ConfigError("ergon::Options::pools: a pool has no name");
+      if (po.workers == 0 || po.workers > 1024) {
+        throw ConfigError("ergon::Options::pools: pool \"" + po.name +
+                          "\" must have between 1 and 1024 workers");
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        if (o.pools[j].name == po.name) {
+          throw ConfigError("ergon::Options::pools: two pools are named \"" + po.name + "\"");
+        }
+      }
+      sum += po.workers;
+    }
+    if (o.workers != 0 && o.workers != sum) {
+      throw ConfigError("ergon::Options::workers is " + std::to_string(o.workers) +
+                        " but the pools hold " + std::to_string(sum) +
+                        " workers: leave workers at 0 with pools, or make them agree");
+    }
+    o.workers = sum;
+  }
   if (o.workers == 0) o.workers = std::max(1u, std::thread::hardware_concurrency());
   if (o.workers > 1024) throw ConfigError("ergon::Options::workers must be at most 1024");
   if (o.reductions == 0 || o.reductions > INT32_MAX) {
@@ -411,6 +532,15 @@ Options validated(Options o) {
   if (o.max_spare_carriers > 100000) {
     throw ConfigError("ergon::Options::max_spare_carriers must be at most 100000");
   }
+  if (o.balance_interval < microseconds(10) || o.balance_interval > std::chrono::seconds(10)) {
+    throw ConfigError(
+        "ergon::Options::balance_interval must be between 10 us and 10 s "
+        "(ERGON_BALANCE_INTERVAL)");
+  }
+  if (o.pools.empty()) o.pools.push_back(PoolOptions{"default", o.workers, o.policy});
+  for (PoolOptions& po : o.pools) {
+    if (!po.policy) po.policy = o.policy;
+  }
   if (o.spare_keepalive < std::chrono::milliseconds(1)) {
     throw ConfigError(
         "ergon::Options::spare_keepalive must be at least 1 ms (ERGON_SPARE_KEEPALIVE)");
@@ -431,6 +561,10 @@ void Runtime::run_main(Pid main, std::atomic<bool>& done) {
   (void)main;
   done.wait(false, std::memory_order_acquire);
   sched_->kill_all_and_wait();
+}
+
+Pool Runtime::pool(std::string_view name) const {
+  return Pool::from_index(sched_->pool_named(name).index);
 }
 
 const Options& Runtime::options() const noexcept { return sched_->options(); }

@@ -37,6 +37,8 @@ class GlobalQueue {
   }
   // seq_cst: the parking re-check's side of the store-load pairing (run_queue.hpp).
   std::size_t size_seq_cst() const noexcept { return size_.load(std::memory_order_seq_cst); }
+  // relaxed: an advisory length for the balancer.
+  std::size_t size_relaxed() const noexcept { return size_.load(std::memory_order_relaxed); }
 
  private:
   void append(Process* p) noexcept {  // requires mu_

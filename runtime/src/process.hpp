@@ -27,6 +27,7 @@
 namespace ergon::detail {
 
 class Worker;
+class WorkerPool;
 
 // Why a process switched back to its worker.
 // kLost: its carrier lost the worker while it ran (carrier.hpp); it is requeued there.
@@ -56,7 +57,10 @@ struct Process {
   // Set by the shutdown sweep (release); read by the process at every wait (acquire).
   std::atomic<bool> killed{false};
 
-  Worker* home = nullptr;         // the worker it last ran on (written by that worker)
+  Worker* home = nullptr;  // the worker it last ran on (written by that worker)
+  // The pool it runs in: set at spawn, changed only by a move (kMove), both while nobody else
+  // can reach the record; a waker reads it after winning the wake-up (which orders it).
+  WorkerPool* pool = nullptr;
   Worker* timer_owner = nullptr;  // non-null while a timer is armed for it (see above)
   Process* timer_prev = nullptr;  // timer wheel links, owned by timer_owner
   Process* timer_next = nullptr;
@@ -64,6 +68,9 @@ struct Process {
   bool timer_linked = false;  // in timer_owner's wheel (false once expired)
 
   std::int64_t deadline = kNoDeadline;  // of the current wait
+  // Set by the timer owner when the deadline woke the process; read by the process after it
+  // resumes (the run-queue hand-off orders the two).
+  bool timed_out = false;
   SwitchReason reason = SwitchReason::kYield;
   unsigned move_target = 0;  // with kMove: the worker to resume on
   bool pinned = false;       // with kMove: the target keeps it from thieves

@@ -30,6 +30,7 @@
 // then look for work" pair (a store-load pattern) lose no wake-up.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -92,11 +93,13 @@ class RunQueue {
 
   // Owner only: moves up to half of the items, from the front, to `out` (for the global
   // queue when this queue is full). Returns how many.
-  std::uint32_t pop_half(Process** out) noexcept { return take_half(out); }
+  std::uint32_t pop_half(Process** out) noexcept { return take_half(out, kCapacity); }
 
-  // Any thread other than the owner: takes ceil(len/2) items (at most kCapacity/2) from the
-  // front into `out`. Returns how many.
-  std::uint32_t steal(Process** out) noexcept { return take_half(out); }
+  // Any thread other than the owner: takes ceil(len/2) items (at most kCapacity/2), and at
+  // most `max`, from the front into `out`. Returns how many.
+  std::uint32_t steal(Process** out, std::uint32_t max = kCapacity) noexcept {
+    return take_half(out, max);
+  }
 
   // Advisory length (any thread). seq_cst for the parking re-check (see above).
   std::uint32_t size_seq_cst() const noexcept {
@@ -119,7 +122,7 @@ class RunQueue {
     return (static_cast<std::uint64_t>(tag) << 32) | index;
   }
 
-  std::uint32_t take_half(Process** out) noexcept {
+  std::uint32_t take_half(Process** out, std::uint32_t max) noexcept {
     for (;;) {
       // acquire (both): pairs with the release parts of push_back / push_front, so the slots
       // we copy are initialised.
@@ -128,7 +131,8 @@ class RunQueue {
       std::uint32_t len = t - index(h);
       if (len == 0) return 0;
       if (len > kCapacity) continue;  // head and tail read at different times: retry
-      std::uint32_t n = len - len / 2;
+      std::uint32_t n = std::min(len - len / 2, max);
+      if (n == 0) return 0;
       for (std::uint32_t k = 0; k < n; ++k) {
         out[k] = slots_[(index(h) + k) % kCapacity].load(std::memory_order_relaxed);
       }

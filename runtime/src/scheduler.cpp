@@ -3,10 +3,12 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <thread>
 
+#include "ergon/errors.hpp"
 #include "process_table.hpp"
 
 namespace ergon::detail {
@@ -26,10 +28,28 @@ std::int64_t monotonic_ns() noexcept {
 }
 
 namespace {
-std::vector<std::unique_ptr<Worker>> make_workers(Scheduler& s, unsigned n) {
+// Options::pools is filled in by validation (api.cpp): one pool at least, sizes summing to
+// Options::workers, every policy set.
+std::vector<std::unique_ptr<WorkerPool>> make_pools(const Options& o) {
+  std::vector<std::unique_ptr<WorkerPool>> v;
+  unsigned first = 0;
+  for (unsigned i = 0; i < o.pools.size(); ++i) {
+    const PoolOptions& po = o.pools[i];
+    v.push_back(
+        std::make_unique<WorkerPool>(i, po.name, first, po.workers, po.policy.value_or(o.policy)));
+    first += po.workers;
+  }
+  return v;
+}
+
+std::vector<std::unique_ptr<Worker>> make_workers(
+    Scheduler& s, const std::vector<std::unique_ptr<WorkerPool>>& pools) {
   std::vector<std::unique_ptr<Worker>> v;
-  v.reserve(n);
-  for (unsigned i = 0; i < n; ++i) v.push_back(std::make_unique<Worker>(s, i));
+  for (auto& pool : pools) {
+    for (unsigned i = 0; i < pool->size; ++i) {
+      v.push_back(std::make_unique<Worker>(s, *pool, pool->first + i));
+    }
+  }
   return v;
 }
 }  // namespace
@@ -37,13 +57,42 @@ std::vector<std::unique_ptr<Worker>> make_workers(Scheduler& s, unsigned n) {
 Scheduler::Scheduler(Options opts)
     : opts_(std::move(opts)),
       stacks_(opts_.stack_size),
-      idle_(opts_.workers),
-      workers_(make_workers(*this, opts_.workers)),
+      pools_(make_pools(opts_)),
+      workers_(make_workers(*this, pools_)),
       carriers_(*this, opts_.max_spare_carriers,
                 std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.spare_keepalive)),
-      watchdog_(*this) {
+      watchdog_(*this),
+      balancer_(*this),
+      start_ns_(monotonic_ns()) {
   carriers_.start(opts_.workers);
   watchdog_.start();
+  balancer_.start();
+}
+
+bool Scheduler::all_parked_seq_cst() const noexcept {
+  for (auto& pool : pools_) {
+    if (pool->idle.unparked_seq_cst() != 0) return false;
+  }
+  return true;
+}
+
+WorkerPool& Scheduler::pool_named(std::string_view name) {
+  std::string known;
+  for (auto& pool : pools_) {
+    if (pool->name == name) return *pool;
+    known += (known.empty() ? "\"" : ", \"") + pool->name + "\"";
+  }
+  throw Error("ergon::pool: this runtime has no pool named \"" + std::string(name) +
+              "\"; its pools are " + known + " (ergon::Options::pools)");
+}
+
+WorkerPool& Scheduler::pool_of(Pool handle, const char* what) {
+  if (handle.index() >= pools_.size()) {
+    throw Error(std::string(what) + ": the pool (index " + std::to_string(handle.index()) +
+                ") is not one of this runtime's " + std::to_string(pools_.size()) +
+                " pools; get pools with ergon::pool(name) or Runtime::pool(name)");
+  }
+  return *pools_[handle.index()];
 }
 
 Scheduler::~Scheduler() {
@@ -58,7 +107,8 @@ Scheduler::~Scheduler() {
   // release: pairs with the acquire in stopping(); the workers exit once out of work.
   stopping_.store(true, std::memory_order_release);
   watchdog_.stop();
-  idle_.unpark_all();
+  balancer_.stop();
+  for (auto& pool : pools_) pool->idle.unpark_all();
   for (auto& w : workers_) futex_wake(w->park_word_);
   carriers_.stop();
   for (auto& w : workers_) w->release_caches();
@@ -105,6 +155,12 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   }
   p->closure = Closure{};
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
+  if (so.pool.valid()) {
+    p->pool = &pool_of(so.pool, "ergon::spawn");
+  } else {
+    Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
+    p->pool = parent != nullptr && parent->pool != nullptr ? parent->pool : pools_[0].get();
+  }
   *closure = &p->closure;
   return p;
 }
@@ -130,13 +186,20 @@ Pid Scheduler::spawn_commit(Process* p) {
   Worker* w = c != nullptr ? c->worker() : nullptr;
   if (w != nullptr && &w->scheduler() == this) {
     w->counted_spawn();
-    w->push_spawn(p);
+    if (&w->pool() == p->pool) {
+      w->push_spawn(p);
+    } else {  // into another pool: its global queue
+      p->home = &worker(p->pool->first);
+      p->pool->global.push(p);
+      p->pool->idle.notify_one();
+    }
     if (Process* self = c->current()) charge_entered(self, kSpawnReductions);
   } else {
     external_live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     external_spawned.fetch_add(1, std::memory_order_relaxed);
-    global_.push(p);
-    idle_.notify_one();
+    p->home = &worker(p->pool->first);
+    p->pool->global.push(p);
+    p->pool->idle.notify_one();
   }
   return pid;
 }
@@ -149,13 +212,14 @@ void Scheduler::wake(Process* p) noexcept {
     owner->remote_wake(p);
     return;
   }
-  if (w != nullptr && &w->scheduler() == this) {  // W2
+  if (w != nullptr && &w->pool() == p->pool && &w->scheduler() == this) {  // W2
     if (owner != nullptr) w->disarm_timer(p);
     w->make_runnable(p, c->current() != nullptr);
     return;
   }
   Worker* home = p->home;  // W3
   if (home == nullptr) home = workers_[0].get();
+  if (owner == nullptr && home->inactive()) home = &home->forward_target();
   home->remote_wake(p);
 }
 
@@ -200,9 +264,22 @@ Stats Scheduler::stats() const {
   s.processes_crashed = crashed.load(std::memory_order_relaxed);
   s.stacks_mapped = stacks_.mapped();
   std::int64_t in_use = stacks_.net_shared();
+  const std::int64_t now = monotonic_ns();
   for (auto& w : workers_) {
     WorkerStats ws;
+    ws.pool = w->pool().index;
+    ws.active = !w->inactive();
     ws.processes_run = w->processes_run();
+    ws.reductions = w->reductions();
+    ws.migrations_in = w->migrated_in();
+    ws.migrations_out = w->migrated_out();
+    if (balancer_.running()) {
+      ws.utilization = w->utilization_ppm() / 1e6;
+    } else if (now > start_ns_) {  // no balancer: the average since the start
+      ws.utilization = std::clamp(
+          1.0 - static_cast<double>(w->parked_ns(now)) / static_cast<double>(now - start_ns_), 0.0,
+          1.0);
+    }
     ws.steals = w->steals();
     ws.parks = w->parks();
     ws.wakeups = w->wakeups();
@@ -219,6 +296,19 @@ Stats Scheduler::stats() const {
   s.handoffs = carriers_.handoffs();
   s.carrier_cap_hits = carriers_.cap_hits();
   s.carriers = carriers_.carriers();
+  for (auto& pool : pools_) {
+    PoolStats ps;
+    ps.name = pool->name;
+    ps.first_worker = pool->first;
+    ps.workers = pool->size;
+    ps.active = pool->active();
+    ps.policy = to_string(pool->policy);
+    // relaxed: statistics.
+    ps.balances = pool->balance_rounds.load(std::memory_order_relaxed);
+    ps.expansions = pool->expansions.load(std::memory_order_relaxed);
+    ps.contractions = pool->contractions.load(std::memory_order_relaxed);
+    s.pools.push_back(std::move(ps));
+  }
   return s;
 }
 

@@ -2,33 +2,36 @@
 //
 // Design
 // ------
-// The scheduler owns the workers, the global queue, the idle protocol and the stack pool, and
-// implements the operations that cross workers: spawn, send's wake-up, and shutdown.
+// The scheduler owns the pools of workers (each with its global queue and idle protocol,
+// worker_pool.hpp), the stack pool, the carriers, the watchdog and the balancer, and implements
+// the operations that cross workers: spawn, send's wake-up, and shutdown.
 //
 // Wake (the caller has won a process's wake-up: a push that found its mailbox blocked, a timer
 // or shutdown that unblocked it):
 //   W1 if the process has an armed timer on another worker, hand it to that worker's inbox:
 //      only the timer's owner may disarm it (timer_wheel.hpp);
-//   W2 else, if the caller is a worker of this scheduler, make it runnable right here
-//      (runnext if a process of ours sent the message): the woken process comes to the waker,
-//      so communicating processes gather on one worker;
-//   W3 else (a thread outside the runtime), hand it to the inbox of the worker it last ran on.
+//   W2 else, if the caller is a worker of this scheduler and of the process's pool, make it
+//      runnable right here (runnext if a process of ours sent the message): the woken
+//      process comes to the waker, so communicating processes gather on one worker;
+//   W3 else (a thread outside the runtime, or another pool), hand it to the inbox of the
+//      worker it last ran on, or to that worker's forward target if it was compacted away.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
+#include "balancer.hpp"
 #include "carrier.hpp"
 #include "ergon/options.hpp"
 #include "ergon/stats.hpp"
-#include "global_queue.hpp"
-#include "idle.hpp"
 #include "process.hpp"
 #include "stack_pool.hpp"
 #include "watchdog.hpp"
 #include "worker.hpp"
+#include "worker_pool.hpp"
 
 namespace ergon::detail {
 
@@ -44,7 +47,6 @@ class Scheduler {
   void spawn_abort(Process* p) noexcept;
 
   void wake(Process* p) noexcept;  // W1..W3
-  void notify() noexcept { idle_.notify_one(); }
 
   // Ends every live process of this scheduler (each is unwound) and waits until none is left.
   void kill_all_and_wait();
@@ -55,11 +57,18 @@ class Scheduler {
   const Options& options() const noexcept { return opts_; }
   unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
   Worker& worker(unsigned i) noexcept { return *workers_[i]; }
-  GlobalQueue& global() noexcept { return global_; }
-  Idle& idle() noexcept { return idle_; }
+  unsigned pool_count() const noexcept { return static_cast<unsigned>(pools_.size()); }
+  WorkerPool& pool(unsigned i) noexcept { return *pools_[i]; }
+  // The pool named `name`; throws Error listing the pools otherwise.
+  WorkerPool& pool_named(std::string_view name);
+  // The pool a Pool handle names; throws Error if it is not one of ours.
+  WorkerPool& pool_of(Pool handle, const char* what);
+  // D1's load for the watchdog and the balancer (tick_sleep.hpp): no worker is awake.
+  bool all_parked_seq_cst() const noexcept;
   StackPool& stacks() noexcept { return stacks_; }
   CarrierPool& carriers() noexcept { return carriers_; }
   Watchdog& watchdog() noexcept { return watchdog_; }
+  Balancer& balancer() noexcept { return balancer_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
   // Counters for threads that are not workers. relaxed: statistics.
@@ -72,11 +81,12 @@ class Scheduler {
 
   Options opts_;
   StackPool stacks_;
-  GlobalQueue global_;
-  Idle idle_;
+  std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<Worker>> workers_;
   CarrierPool carriers_;  // after workers_: its carriers run them
   Watchdog watchdog_;
+  Balancer balancer_;
+  const std::int64_t start_ns_;  // for lifetime utilization when no balancer samples
   // Set (release) when the workers must exit; read (acquire) by them when out of work.
   std::atomic<bool> stopping_{false};
   // Set during kill_all_and_wait: processes spawned meanwhile are born killed.

@@ -7,6 +7,11 @@
 namespace ergon::detail {
 
 void TimerWheel::add(Process* p, std::int64_t deadline_ns) noexcept {
+  // A deadline in a bucket already expired would wait a whole turn: file it in the current
+  // one (its start has passed, so it is still due at the next expire).
+  if (current_tick_ >= 0 && deadline_ns < current_tick_ * kTickNs) {
+    deadline_ns = current_tick_ * kTickNs;
+  }
   p->timer_deadline = deadline_ns;
   Process** head = &slots_[static_cast<std::size_t>(deadline_ns / kTickNs) % kSlots];
   p->timer_prev = nullptr;

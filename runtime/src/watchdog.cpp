@@ -30,31 +30,13 @@ void Watchdog::start() {
 }
 
 void Watchdog::stop() {
-  // release: pairs with the acquire in main().
-  stop_.store(true, std::memory_order_release);
-  futex_wake(word_);
+  sleep_.stop();
   if (thread_.joinable()) thread_.join();
 }
 
-void Watchdog::poke() noexcept {
-  // seq_cst: D2, the load side of the pair with D1.
-  if (sleeping_.load(std::memory_order_seq_cst) != 0) futex_wake(word_);
-}
-
 void Watchdog::main() {
-  // acquire: pairs with stop().
-  while (!stop_.load(std::memory_order_acquire)) {
-    // seq_cst: D1 (store, then load of the unparked count).
-    sleeping_.store(1, std::memory_order_seq_cst);
-    const bool all_parked = sched_.idle().unparked_seq_cst() == 0;
-    const std::int64_t now = monotonic_ns();
-    futex_wait(word_, all_parked ? INT64_MAX : now + tick_ns_);
-    sleeping_.store(0, std::memory_order_relaxed);  // relaxed: only a hint until the next D1
-    // relaxed: only this thread resets the word; a waker's store after this is a new wake-up.
-    word_.store(0, std::memory_order_relaxed);
-    if (stop_.load(std::memory_order_acquire)) break;
-    tick(monotonic_ns());
-  }
+  auto all_parked = [this] { return sched_.all_parked_seq_cst(); };
+  while (sleep_.sleep(monotonic_ns() + tick_ns_, all_parked)) tick(monotonic_ns());
 }
 
 void Watchdog::tick(std::int64_t now) {

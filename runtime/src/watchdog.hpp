@@ -18,12 +18,7 @@
 // spare carrier too.
 //
 // The watchdog costs nothing when the runtime is idle: when every worker is parked it sleeps
-// on its futex word with no timeout. A worker leaving its park (K4, idle.hpp) pokes it:
-//   D1 (watchdog) sleeping_ = 1 (seq_cst); load the unparked count (seq_cst); sleep if 0.
-//   D2 (worker)   its unparked count was raised (a seq_cst RMW, N3/U1/K4); load sleeping_
-//                 (seq_cst); if 1, wake the watchdog.
-// In the single order of seq_cst operations either D1's load sees the raised count, or D2's
-// load sees sleeping_ = 1: the watchdog never sleeps through a running worker.
+// with no timeout (tick_sleep.hpp, D1/D2).
 //
 // Stall reports name the process, the worker, how long the slice has run, and where the
 // carrier is when that is cheap to learn: /proc/self/task/<tid>/syscall gives the system
@@ -38,6 +33,7 @@
 #include <vector>
 
 #include "ergon/options.hpp"
+#include "tick_sleep.hpp"
 
 namespace ergon::detail {
 
@@ -51,7 +47,7 @@ class Watchdog {
   void start();
   void stop();
   // D2: a worker left its park.
-  void poke() noexcept;
+  void poke() noexcept { sleep_.poke(); }
 
   // Statistics. relaxed: counters.
   std::uint64_t stalls() const noexcept { return stalls_.load(std::memory_order_relaxed); }
@@ -75,9 +71,7 @@ class Watchdog {
   const std::int64_t tick_ns_, preempt_ns_, handoff_ns_;
   std::vector<Seen> seen_;  // watchdog thread only
   std::thread thread_;
-  std::atomic<std::uint32_t> word_{0};           // futex word: 1 = woken
-  std::atomic<std::uint32_t> sleeping_{0};       // D1/D2
-  std::atomic<bool> stop_{false};                // release/acquire: stop() and the loop
+  TickSleep sleep_;
   std::int64_t last_report_ns_ = INT64_MIN / 2;  // watchdog thread only
   std::uint64_t suppressed_ = 0;                 // watchdog thread only
   std::atomic<std::uint64_t> stalls_{0}, yield_requests_{0};

@@ -7,6 +7,7 @@
 #include "overflow.hpp"
 #include "process_table.hpp"
 #include "scheduler.hpp"
+#include "worker_pool.hpp"
 
 namespace ergon::detail {
 namespace {
@@ -28,8 +29,8 @@ void process_entry(Fiber* f) noexcept;
   return c != nullptr ? c->worker() : nullptr;
 }
 
-Worker::Worker(Scheduler& sched, unsigned id)
-    : sched_(sched), id_(id), rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
+Worker::Worker(Scheduler& sched, WorkerPool& pool, unsigned id)
+    : sched_(sched), pool_(pool), id_(id), rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
   stack_cache_.free.reserve(StackPool::kCacheMax + 1);
   free_records_.reserve(2 * ProcessTable::kBatch + 1);
 }
@@ -69,13 +70,61 @@ Process* Worker::take_record() {
 }
 
 void Worker::push_back(Process* p) noexcept {
+  if (inactive()) [[unlikely]] {
+    forward(p);
+    return;
+  }
   if (!queue_.push_back(p)) {
     // Full: move half of the queue and `p` to the global queue (Go's runqputslow).
     Process* batch[RunQueue::kCapacity / 2 + 1];
     std::uint32_t n = queue_.pop_half(batch);
     batch[n++] = p;
-    sched_.global().push_batch(batch, n);
+    pool_.global.push_batch(batch, n);
+    pool_.idle.notify_one();  // global work: any worker of the pool may take it
   }
+}
+
+void Worker::notify() noexcept {
+  // Local work is for thieves only; without stealing the balancer moves it.
+  if (pool_.steals()) pool_.idle.notify_one();
+}
+
+Worker& Worker::forward_target() const noexcept {
+  const unsigned active = std::max(1u, pool_.active());
+  return sched_.worker(pool_.first + (id_ - pool_.first) % active);
+}
+
+void Worker::forward(Process* p) noexcept {
+  Worker& to = forward_target();
+  if (&to == this) {  // the pool's active count was read stale: keep it
+    if (!queue_.push_back(p)) pool_.global.push(p);
+    return;
+  }
+  forward_to(to, p);
+}
+
+void Worker::forward_to(Worker& to, Process* p) noexcept {
+  count_migrated_out(1);
+  to.count_migrated_in(1);
+  to.remote_wake(p);
+}
+
+void Worker::evacuate() noexcept {
+  Worker& to = forward_target();  // read once: the loop below must not feed itself
+  if (&to == this) return;
+  if (runnext_ != nullptr) {
+    Process* p = runnext_;
+    runnext_ = nullptr;
+    forward_to(to, p);
+  }
+  while (Process* p = queue_.pop()) forward_to(to, p);
+}
+
+std::int64_t Worker::parked_ns(std::int64_t now) const noexcept {
+  // relaxed: an estimate (see park_since_).
+  const std::int64_t since = park_since_.load(std::memory_order_relaxed);
+  const std::int64_t done = parked_ns_.load(std::memory_order_relaxed);
+  return done + (since != 0 && now > since ? now - since : 0);
 }
 
 void Worker::push_spawn(Process* p) noexcept {
@@ -83,19 +132,28 @@ void Worker::push_spawn(Process* p) noexcept {
   // spawn-and-wait costs no queue traffic and no wake-up of another worker). The child it
   // displaces goes to the front of the queue, so a spawn tree is still walked depth-first,
   // and becomes stealable: that is when another worker is woken.
+  if (inactive()) [[unlikely]] {
+    forward(p);
+    return;
+  }
   Process* old = runnext_;
   runnext_ = p;
   if (old == nullptr) return;
   if (!queue_.push_front(old)) {
     Process* batch[RunQueue::kCapacity / 2 + 1];
     std::uint32_t n = queue_.pop_half(batch);
-    sched_.global().push_batch(batch, n);
-    if (!queue_.push_front(old)) sched_.global().push(old);
+    pool_.global.push_batch(batch, n);
+    if (!queue_.push_front(old)) pool_.global.push(old);
+    pool_.idle.notify_one();
   }
-  sched_.notify();
+  notify();
 }
 
 void Worker::make_runnable(Process* p, bool by_process) noexcept {
+  if (inactive()) [[unlikely]] {
+    forward(p);
+    return;
+  }
   if (by_process) {
     Process* old = runnext_;
     runnext_ = p;
@@ -103,7 +161,7 @@ void Worker::make_runnable(Process* p, bool by_process) noexcept {
     p = old;  // the displaced one goes to the back, where others may steal it
   }
   push_back(p);
-  sched_.notify();
+  notify();
 }
 
 void Worker::disarm_timer(Process* p) noexcept {
@@ -112,7 +170,7 @@ void Worker::disarm_timer(Process* p) noexcept {
 }
 
 void Worker::remote_wake(Process* p) noexcept {
-  if (inbox_.push(p) == mailbox::PushResult::kUnblockedReader) sched_.idle().unpark(this);
+  if (inbox_.push(p) == mailbox::PushResult::kUnblockedReader) pool_.idle.unpark(this);
 }
 
 void Worker::drain_inbox() noexcept {
@@ -131,7 +189,7 @@ void Worker::drain_inbox() noexcept {
     }
     p = next;
   }
-  if (any) sched_.notify();
+  if (any) notify();
 }
 
 void Worker::fire_timers(std::int64_t now) noexcept {
@@ -141,10 +199,11 @@ void Worker::fire_timers(std::int64_t now) noexcept {
     // it; expire() has already unlinked the timer (timer_linked is false).
     if (p->mailbox.try_unblock()) {
       p->timer_owner = nullptr;
+      p->timed_out = true;
       push_back(p);
     }
   });
-  sched_.notify();
+  notify();
 }
 
 Process* Worker::find_work() {
@@ -155,7 +214,7 @@ Process* Worker::find_work() {
   // searcher to stop wakes another, in case there is more work.
   if (p != nullptr && searching_) {
     searching_ = false;
-    if (sched_.idle().end_search()) sched_.notify();
+    if (pool_.idle.end_search()) notify();
   }
   return p;
 }
@@ -171,44 +230,58 @@ Process* Worker::next_process() {
       return p;
     }
     inherit_ = false;
+    if (inactive()) [[unlikely]] {
+      // Compacted away: hand everything on, run only what was moved here on purpose.
+      evacuate();
+      if (!inbox_.empty()) drain_inbox();
+      if (timers_.size() != 0) fire_timers(monotonic_ns());
+      if (Process* p = pop_pinned()) return p;
+      if (stopping_and_done()) return nullptr;
+      park();
+      continue;
+    }
     // Moved processes come first on every 8th pick and otherwise after the local queue: they
     // cannot starve the queue (a process moving to its own worker in a loop), nor wait long.
     if ((tick_ & 7) == 0) {
       if (Process* p = pop_pinned()) return p;
     }
     if (tick_ % 61 == 0) {
-      if (Process* p = sched_.global().pop()) return p;
+      if (Process* p = pool_.global.pop()) return p;
     }
     if (!inbox_.empty()) drain_inbox();
     if (Process* p = queue_.pop()) return p;
     if (Process* p = pop_pinned()) return p;
-    if (Process* p = sched_.global().pop()) return p;
+    if (Process* p = pool_.global.pop()) return p;
     if (timers_.size() != 0) {
       fire_timers(monotonic_ns());
       if (Process* p = queue_.pop()) return p;
     }
     if (Process* p = search()) return p;
-    if (sched_.stopping() && sched_.live() <= 0) {
-      if (searching_) {
-        searching_ = false;
-        (void)sched_.idle().end_search();
-      }
-      return nullptr;
-    }
+    if (stopping_and_done()) return nullptr;
     park();
   }
 }
 
+bool Worker::stopping_and_done() noexcept {
+  if (!sched_.stopping() || sched_.live() > 0) return false;
+  if (searching_) {
+    searching_ = false;
+    (void)pool_.idle.end_search();
+  }
+  return true;
+}
+
 Process* Worker::search() {
   if (!searching_) {
-    if (!sched_.idle().try_begin_search()) return nullptr;
+    if (!pool_.steals() || !pool_.idle.try_begin_search()) return nullptr;
     searching_ = true;
   }
   Process* found = nullptr;
-  const std::uint32_t rounds = sched_.options().spin_rounds;
+  // Without stealing there is nothing to spin for: one look at the global queue and the inbox.
+  const std::uint32_t rounds = pool_.steals() ? sched_.options().spin_rounds : 1;
   for (std::uint32_t r = 0; r < rounds && found == nullptr; ++r) {
-    found = steal();
-    if (found == nullptr) found = sched_.global().pop();
+    if (pool_.steals()) found = steal();
+    if (found == nullptr) found = pool_.global.pop();
     if (found == nullptr && !inbox_.empty()) {
       drain_inbox();
       found = pop_pinned();
@@ -218,13 +291,13 @@ Process* Worker::search() {
     if (found == nullptr) cpu_relax();
   }
   searching_ = false;
-  bool last = sched_.idle().end_search();
-  if (found != nullptr && last) sched_.notify();
+  bool last = pool_.idle.end_search();
+  if (found != nullptr && last) notify();
   return found;
 }
 
 Process* Worker::steal() {
-  const unsigned n = sched_.worker_count();
+  const unsigned n = pool_.size;
   if (n < 2) return nullptr;
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
@@ -232,7 +305,7 @@ Process* Worker::steal() {
   unsigned start = static_cast<unsigned>(rng_ % n);
   Process* batch[RunQueue::kCapacity / 2 + 1];
   for (unsigned k = 0; k < n; ++k) {
-    Worker& victim = sched_.worker((start + k) % n);
+    Worker& victim = sched_.worker(pool_.first + (start + k) % n);
     if (&victim == this) continue;
     std::uint32_t got = victim.queue_.steal(batch);
     if (got == 0) continue;
@@ -244,11 +317,16 @@ Process* Worker::steal() {
 }
 
 bool Worker::work_visible() const noexcept {
-  if (sched_.global().size_seq_cst() != 0) return true;
-  for (unsigned i = 0; i < sched_.worker_count(); ++i) {
+  if (runnext_ != nullptr || !pinned_.empty() || !inbox_.empty() || sched_.stopping()) return true;
+  if (queue_.size_seq_cst() != 0) return true;
+  // An inactive worker takes no shared work: what it cannot see is an active worker's job.
+  if (inactive()) return false;
+  if (pool_.global.size_seq_cst() != 0) return true;
+  if (!pool_.steals()) return false;  // other queues are the balancer's business
+  for (unsigned i = pool_.first; i < pool_.first + pool_.size; ++i) {
     if (sched_.worker(i).queue_.size_seq_cst() != 0) return true;
   }
-  return runnext_ != nullptr || !pinned_.empty() || !inbox_.empty() || sched_.stopping();
+  return false;
 }
 
 void Worker::push_pinned(Process* p) noexcept { pinned_.push(p); }
@@ -258,17 +336,22 @@ Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
   if (deadline != INT64_MAX && deadline <= monotonic_ns()) return;                // fire first
-  sched_.idle().prepare_park(this);                                               // K1
+  pool_.idle.prepare_park(this);                                                  // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
-    futex_wait(park_word_, deadline);  // K3
+    const std::int64_t t0 = monotonic_ns();
+    park_since_.store(t0, std::memory_order_relaxed);  // relaxed: see park_since_
+    futex_wait(park_word_, deadline);                  // K3
+    park_since_.store(0, std::memory_order_relaxed);
+    bump(parked_ns_, monotonic_ns() - t0);
     // relaxed: only this thread resets the word; a waker's store after this is a new wake-up.
     park_word_.store(0, std::memory_order_relaxed);
     (void)inbox_.try_unblock();  // woken by a notify or a timer: reopen the inbox
     bump(wakeups_, 1);
   }
-  searching_ = sched_.idle().finish_park(this);  // K4
-  sched_.watchdog().poke();                      // D2 (watchdog.hpp)
+  searching_ = pool_.idle.finish_park(this);  // K4
+  sched_.watchdog().poke();                   // D2 (tick_sleep.hpp)
+  sched_.balancer().poke();
 }
 
 void Worker::run(Carrier& c, Process* p) {
@@ -281,6 +364,7 @@ void Worker::run(Carrier& c, Process* p) {
   OverflowGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
   for (;;) {
     bump(runs_, 1);
+    const std::int32_t before = load_budget(budget);
     // The fiber that comes back may be another one: processes hand the thread to each other
     // directly (try_direct_switch), and the carrier's current process follows them.
     p = static_cast<Process*>(p->fiber.resume(c.switch_point())->owner());
@@ -289,6 +373,9 @@ void Worker::run(Carrier& c, Process* p) {
       OverflowGuard::clear_running();
       return;
     }
+    // What the slice spent (a direct switch may have refilled the budget: then not counted).
+    const std::int32_t after = load_budget(budget);
+    if (before > after) bump(reductions_, static_cast<std::uint64_t>(before - after));
     switch (p->reason) {
       case SwitchReason::kLost:  // handled above
         return;
@@ -302,14 +389,15 @@ void Worker::run(Carrier& c, Process* p) {
         OverflowGuard::clear_running();
         slice_left_ = 0;
         push_back(p);
-        sched_.notify();
+        notify();
         return;
       case SwitchReason::kMove: {
         c.set_current(nullptr);
         OverflowGuard::clear_running();
         slice_left_ = 0;
         Worker& to = sched_.worker(p->move_target % sched_.worker_count());
-        if (&to == this) {  // already here: still not for thieves
+        p->pool = &to.pool();  // a move may cross pools
+        if (&to == this) {     // already here: still not for thieves
           p->pinned = false;
           push_pinned(p);
         } else {
@@ -321,7 +409,8 @@ void Worker::run(Carrier& c, Process* p) {
         slice_left_ = load_budget(budget);
         const std::int64_t deadline = p->deadline;
         if (deadline != kNoDeadline) {
-          if (deadline <= monotonic_ns()) continue;  // already due: let it time out
+          // Even a deadline already due is armed (no clock read here): the wheel files it in
+          // its current bucket and the next expire fires it.
           p->timer_owner = this;
           timers_.add(p, deadline);
         }
@@ -333,7 +422,7 @@ void Worker::run(Carrier& c, Process* p) {
         if (p->timer_owner != nullptr) disarm_timer(p);
         if (slice_left_ <= 0) {
           push_back(p);
-          sched_.notify();
+          notify();
           return;
         }
         c.set_current(p);

@@ -11,12 +11,17 @@
 //      cross-core wake-up.
 //   2. every 8th pick, processes moved here on purpose (move_to_worker), which thieves may
 //      not take (otherwise they come after the local queue);
-//   2b. every 61st pick, the global queue first (so it cannot starve behind busy local work);
+//   2b. every 61st pick, its pool's global queue first (so it cannot starve behind busy
+//      local work);
 //   3. its inbox (processes woken from other threads), moved to the back of the local queue;
 //   4. its local RunQueue (spawns at the front, wakes and yields at the back);
-//   5. the global queue;
-//   6. as a searcher (see idle.hpp), half of another worker's queue;
+//   5. its pool's global queue;
+//   6. as a searcher (see idle.hpp), half of another worker's queue of its pool, if the pool's
+//      policy steals;
 //   7. otherwise it parks (idle.hpp, steps K1..K4), with a timeout at its next timer.
+// An inactive worker (compacted away by the balancer, worker_pool.hpp) runs only what was
+// moved to it on purpose (2) and its current process: every other process that becomes
+// runnable on it is forwarded to an active worker of its pool (forward()), and it parks.
 //
 // Running a process is one switch into its fiber; the process switches back with a reason:
 //   - kYield: its slice is spent or it called yield(): to the back of the queue.
@@ -50,10 +55,11 @@
 namespace ergon::detail {
 
 class Scheduler;
+class WorkerPool;
 
 class Worker {
  public:
-  Worker(Scheduler& sched, unsigned id);
+  Worker(Scheduler& sched, WorkerPool& pool, unsigned id);
   ~Worker();
 
   // --- the owner carrier only --------------------------------------------------------------
@@ -88,6 +94,30 @@ class Worker {
   void remote_wake(Process* p) noexcept;
   unsigned id() const noexcept { return id_; }
   Scheduler& scheduler() const noexcept { return sched_; }
+  WorkerPool& pool() const noexcept { return pool_; }
+  // Compacted away (worker_pool.hpp). relaxed: written by the balancer; a stale read only
+  // delays a forward by one scheduling round.
+  bool inactive() const noexcept { return inactive_.load(std::memory_order_relaxed); }
+  void set_inactive(bool v) noexcept { inactive_.store(v, std::memory_order_relaxed); }
+  // The active worker this worker forwards its processes to while inactive.
+  Worker& forward_target() const noexcept;
+  // Balancer (any thread but the owner): takes up to `max` processes from the front of the
+  // run queue into `out`, at most half of it. Returns how many.
+  std::uint32_t take_for_migration(Process** out, std::uint32_t max) noexcept {
+    return queue_.steal(out, max);
+  }
+  // Nanoseconds spent parked since the start, including a park in progress (any thread).
+  std::int64_t parked_ns(std::int64_t now) const noexcept;
+  void count_migrated_in(std::uint64_t n) noexcept {
+    migrated_in_.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic, many writers
+  }
+  void count_migrated_out(std::uint64_t n) noexcept {
+    migrated_out_.fetch_add(n, std::memory_order_relaxed);  // relaxed: as above
+  }
+  // Written by the balancer. relaxed: statistic.
+  void set_utilization_ppm(std::uint32_t v) noexcept {
+    util_ppm_.store(v, std::memory_order_relaxed);
+  }
 
   // Statistics. relaxed: single writer (this worker), read by stats().
   std::int64_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
@@ -96,6 +126,16 @@ class Worker {
   std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
   std::uint64_t processes_run() const noexcept { return runs_.load(std::memory_order_relaxed); }
   std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
+  std::uint64_t reductions() const noexcept { return reductions_.load(std::memory_order_relaxed); }
+  std::uint64_t migrated_in() const noexcept {
+    return migrated_in_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t migrated_out() const noexcept {
+    return migrated_out_.load(std::memory_order_relaxed);
+  }
+  std::uint32_t utilization_ppm() const noexcept {
+    return util_ppm_.load(std::memory_order_relaxed);
+  }
   std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
   std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
   std::int64_t stacks_net() const noexcept {
@@ -115,6 +155,7 @@ class Worker {
   Process* next_process();
   Process* search();
   Process* steal();
+  bool stopping_and_done() noexcept;  // the scheduler stops and no process is left
   void park();
   void run(Carrier& c, Process* p);
   static void complete_block(void* prev) noexcept;
@@ -124,7 +165,11 @@ class Worker {
   void push_pinned(Process* p) noexcept;
   void fire_timers(std::int64_t now) noexcept;
   void push_back(Process* p) noexcept;  // to the back, overflowing to the global queue
-  bool work_visible() const noexcept;   // K2's re-check
+  void forward(Process* p) noexcept;    // while inactive: to forward_target()'s inbox
+  void forward_to(Worker& to, Process* p) noexcept;
+  void evacuate() noexcept;            // while inactive: forward runnext_ and the queue
+  void notify() noexcept;              // work was pushed here: wake a thief if any steal
+  bool work_visible() const noexcept;  // K2's re-check
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -133,7 +178,9 @@ class Worker {
   }
 
   Scheduler& sched_;
+  WorkerPool& pool_;
   const unsigned id_;
+  std::atomic<bool> inactive_{false};  // see inactive()
   // The carrier that runs this worker, or Carrier::kDeciding / kReleased (carrier.hpp).
   std::atomic<Carrier*> owner_{nullptr};
 
@@ -157,7 +204,14 @@ class Worker {
 
   std::atomic<std::int64_t> live_{0};  // spawned here minus ended here
   std::atomic<std::uint64_t> spawned_{0}, sent_{0}, dropped_{0}, runs_{0}, steals_{0}, parks_{0},
-      wakeups_{0};
+      wakeups_{0}, reductions_{0};
+  // Time parked: parked_ns_ sums finished parks, park_since_ is the start of the current one
+  // (0 when awake). Written by the owner, read by the balancer. relaxed: the balancer's
+  // utilization is an estimate, clamped to 0..1; a torn pair of reads costs one window.
+  std::atomic<std::int64_t> parked_ns_{0}, park_since_{0};
+  // Any thread (forwards, the balancer). relaxed: statistics.
+  std::atomic<std::uint64_t> migrated_in_{0}, migrated_out_{0};
+  std::atomic<std::uint32_t> util_ppm_{0};  // the balancer's last estimate
 };
 
 // The worker of the carrier running on this thread, or nullptr. Never inlined (see above).

@@ -20,6 +20,7 @@
 #include "ergon/errors.hpp"
 #include "ergon/options.hpp"
 #include "ergon/pid.hpp"
+#include "ergon/pool.hpp"
 #include "ergon/preempt.hpp"
 #include "ergon/process.hpp"
 #include "ergon/receive.hpp"

@@ -9,11 +9,38 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ergon/pid.hpp"
+#include "ergon/pool.hpp"
 
 namespace ergon {
+
+// How the workers of a pool share out runnable processes (docs/design.md, "The balancer").
+enum class Policy {
+  // The balancer thread moves processes from long run queues to short ones every
+  // balance_interval, and compacts the load onto fewer workers when it fits (idle workers
+  // sleep). Idle workers do not steal: they take only from the pool's global queue.
+  kBalance,
+  // No balancer: an idle worker steals half of another worker's run queue before it sleeps
+  // (Go, Tokio). Every worker stays in play.
+  kSteal,
+  // Both: the balancer migrates and compacts, and active idle workers steal.
+  kBalanceSteal,
+};
+
+// "balance", "steal" or "balance+steal".
+const char* to_string(Policy p) noexcept;
+
+// One named pool of workers (ergon::Pool). Processes spawned into a pool run on its workers
+// only, until moved (ergon::move_to); messages cross pools freely.
+struct PoolOptions {
+  std::string name;
+  unsigned workers = 1;
+  std::optional<Policy> policy;  // empty: Options::policy
+};
 
 // What the watchdog tells about a process that ran one time slice for longer than
 // Options::handoff_after (see Options::on_stall).
@@ -57,6 +84,33 @@ struct Options {
   // through the kernel); 16 to 256 measure the same; 64 is the middle of that range
   // (docs/benchmarks.md, "spin_rounds"). ERGON_SPIN_ROUNDS.
   std::uint32_t spin_rounds = 64;
+
+  // --- balancing (docs/design.md, "The balancer") --------------------------------------------
+  // How the workers share out runnable processes, for the default pool (and for every pool in
+  // `pools` that names no policy of its own). Chosen with the bimodal, idle_cpu and spread
+  // benchmarks (docs/benchmarks.md, "Policies"). ERGON_POLICY (balance, steal,
+  // balance+steal).
+  Policy policy = Policy::kBalanceSteal;
+
+  // How often the balancer thread reads the workers' load, migrates processes and resizes the
+  // set of active workers, while any worker is awake (it sleeps when all are parked). Chosen
+  // by the sweep in docs/benchmarks.md ("balance_interval"). ERGON_BALANCE_INTERVAL.
+  std::chrono::microseconds balance_interval{1000};
+
+  // Whether the balancer may drain workers that the load does not need and let them sleep
+  // (BEAM's load compaction). ERGON_COMPACTION (0 or 1).
+  bool compaction = true;
+
+  // Testing aid: every balancer tick moves one runnable process off each worker that has any,
+  // ignoring hysteresis, so that user code is exercised under constant migration. Off by
+  // default; costs nothing when off. ERGON_FORCE_MIGRATION (0 or 1).
+  bool force_migration = false;
+
+  // Named pools of workers. Empty: one pool named "default" of `workers` workers with
+  // `policy`. Otherwise the pools together hold all the workers (`workers` must be 0 or
+  // their sum), and the first pool is where processes spawned from outside the runtime go.
+  // ERGON_POOLS ("name:workers:policy,..." with the policy optional).
+  std::vector<PoolOptions> pools;
 
   // --- preemption (docs/design.md, "Preemption") -------------------------------------------
   // How often the watchdog samples the workers while any of them is awake; 0 turns the
@@ -111,6 +165,9 @@ struct Options {
 struct SpawnOptions {
   // Stack size for this process in bytes; 0 means the runtime's Options::stack_size.
   std::size_t stack_size = 0;
+  // The pool to run in. Default: the spawner's pool (the first pool, from outside the
+  // runtime).
+  Pool pool;
 };
 
 }  // namespace ergon

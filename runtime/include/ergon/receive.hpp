@@ -212,6 +212,7 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
   const std::uint32_t gen = generation_of(p);
   mailbox::Envelope* prev = mb.marker_position(marker);
   const bool by_number = marker >= mailbox::Mailbox::kMaxMarkers;
+  bool first = true, timed_out = false;
   for (;;) {
     mailbox::Envelope* e = prev != nullptr ? prev->next : mb.head();
     while (e != nullptr) {
@@ -237,10 +238,12 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
       e = next;
     }
     if (mb.fetch()) continue;
-    if (deadline != kNoDeadline && now_ns() >= deadline) {
+    // The first time, `deadline` was just computed from the clock: only a zero timeout is due.
+    if (deadline != kNoDeadline && (timed_out || (first ? timeout == 0 : now_ns() >= deadline))) {
       return invoke_after<R, 0>(after_index, handlers);
     }
-    wait(p, deadline);
+    first = false;
+    timed_out = wait(p, deadline);
   }
 }
 

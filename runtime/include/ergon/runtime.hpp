@@ -11,6 +11,7 @@
 #include <atomic>
 #include <exception>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 #include "ergon/detail/api.hpp"
@@ -65,6 +66,9 @@ class Runtime {
     return detail::spawn_into(detail::scheduler_of(*this), std::forward<F>(fn), opts);
   }
 
+  // The pool named `name` (Options::pools; "default" when none are given). Throws Error
+  // listing the pools there are otherwise.
+  Pool pool(std::string_view name) const;
   const Options& options() const noexcept;
   unsigned workers() const noexcept;
   Stats stats() const;

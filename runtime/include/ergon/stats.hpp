@@ -2,16 +2,36 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ergon {
 
 struct WorkerStats {
-  std::uint64_t processes_run = 0;  // times a process was switched to
-  std::uint64_t steals = 0;         // processes taken from other workers
-  std::uint64_t parks = 0;          // times the worker went to sleep
-  std::uint64_t wakeups = 0;        // times it was woken
-  std::uint64_t run_queue = 0;      // processes in its run queue when sampled
+  unsigned pool = 0;                 // index of its pool (Stats::pools)
+  bool active = true;                // false: compacted away by the balancer (asleep)
+  std::uint64_t processes_run = 0;   // times a process was switched to
+  std::uint64_t reductions = 0;      // reductions its processes spent
+  std::uint64_t steals = 0;          // processes it took from other workers' queues
+  std::uint64_t migrations_in = 0;   // processes the balancer moved here
+  std::uint64_t migrations_out = 0;  // processes the balancer moved away (or it forwarded)
+  std::uint64_t parks = 0;           // times the worker went to sleep
+  std::uint64_t wakeups = 0;         // times it was woken
+  std::uint64_t run_queue = 0;       // processes in its run queue when sampled
+  // Fraction of the balancer's last window (Options::balance_interval) that the worker was
+  // not asleep, 0..1. 0 when the balancer has not sampled it yet.
+  double utilization = 0;
+};
+
+struct PoolStats {
+  std::string name;
+  unsigned first_worker = 0;  // its workers are first_worker .. first_worker + workers - 1
+  unsigned workers = 0;
+  unsigned active = 0;             // workers in play (the others are compacted away)
+  const char* policy = "";         // "balance", "steal" or "balance+steal"
+  std::uint64_t balances = 0;      // balancer rounds that moved processes
+  std::uint64_t expansions = 0;    // times compaction woke a worker
+  std::uint64_t contractions = 0;  // times compaction put one to sleep
 };
 
 struct Stats {
@@ -29,6 +49,7 @@ struct Stats {
   std::uint64_t carrier_cap_hits = 0;  // hand-offs refused: max_spare_carriers reached
   std::uint64_t carriers = 0;          // OS threads carrying workers, spares included
   std::vector<WorkerStats> workers;
+  std::vector<PoolStats> pools;
 };
 
 }  // namespace ergon

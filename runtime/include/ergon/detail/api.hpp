@@ -97,7 +97,8 @@ inline constexpr std::int64_t kNoDeadline = INT64_MAX;
 
 // Parks `p` (the calling process) until its inbox gets a message, `deadline_ns` passes, or the
 // runtime shuts down. May return spuriously; callers re-check. Throws the shutdown signal.
-void wait(Process* p, std::int64_t deadline_ns);
+// Returns true when the process was woken by its deadline (no clock read needed to know).
+bool wait(Process* p, std::int64_t deadline_ns);
 
 // Charges reductions to the calling process; yields when its slice is spent.
 void charge(Process* p, std::uint32_t reductions);
