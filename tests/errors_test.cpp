@@ -23,31 +23,9 @@ using namespace std::chrono_literals;
 using ergon_test::await;
 using ergon_test::what_of;
 
-// Sets an environment variable for the life of the guard, then restores the old value.
-class EnvGuard {
- public:
-  EnvGuard(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~EnvGuard() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-  EnvGuard(const EnvGuard&) = delete;
-  EnvGuard& operator=(const EnvGuard&) = delete;
+using ergon_test::EnvGuard;
 
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using ergon_test::contains;
 
 // --- calls outside a process ---------------------------------------------------------------
 

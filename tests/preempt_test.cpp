@@ -369,13 +369,8 @@ TEST(Blocking, OutsideAProcessJustCallsTheFunction) {
 
 // --- hand-off conservation (seeded) ----------------------------------------------------------
 
-std::uint64_t seed() {
-  if (const char* s = std::getenv("ERGON_SEED")) return std::strtoull(s, nullptr, 10);
-  return std::random_device{}();
-}
-
 TEST_P(Preempt, HandOffsLoseAndDuplicateNoProcessAndNoMessage) {
-  const std::uint64_t sd = seed();
+  const std::uint64_t sd = ergon_test::test_seed();
   SCOPED_TRACE("ERGON_SEED=" + std::to_string(sd) + " replays this run");
   ergon::Options o = options();
   o.watchdog_tick = 50us;  // provoke many hand-offs
@@ -460,11 +455,7 @@ TEST_P(Preempt, HandOffsLoseAndDuplicateNoProcessAndNoMessage) {
 // --- options -----------------------------------------------------------------------------------
 
 TEST(PreemptOptions, DurationsAreReadFromTheEnvironmentWithUnits) {
-  struct Env {
-    const char* name;
-    Env(const char* n, const char* v) : name(n) { ::setenv(n, v, 1); }
-    ~Env() { ::unsetenv(name); }
-  };
+  using Env = ergon_test::EnvGuard;
   {
     Env a("ERGON_WATCHDOG_TICK", "1ms"), b("ERGON_HANDOFF_AFTER", "5ms"),
         c("ERGON_SPARE_KEEPALIVE", "2s"), d("ERGON_MAX_SPARE_CARRIERS", "3");

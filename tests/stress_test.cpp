@@ -32,11 +32,7 @@ using ergon_test::await;
 class Stress : public ergon_test::RuntimeTest {};
 ERGON_INSTANTIATE_WORKERS(Stress);
 
-std::uint64_t test_seed() {
-  if (const char* s = std::getenv("ERGON_SEED")) return std::strtoull(s, nullptr, 10);
-  std::random_device rd;
-  return (std::uint64_t{rd()} << 32) ^ rd();
-}
+using ergon_test::test_seed;
 
 // A message to a drainer (seq >= 0, counted) or to an actor (seq == -1, not counted).
 struct Msg {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
@@ -72,6 +73,40 @@ std::string what_of(F&& f) {
   }
   ADD_FAILURE() << "expected an exception of type " << typeid(E).name();
   return "";
+}
+
+// The seed of a seeded test: ERGON_SEED when set (to replay a run), else a random one. Tests
+// print it in a SCOPED_TRACE so that a failure names the seed that replays it.
+inline std::uint64_t test_seed() {
+  if (const char* s = std::getenv("ERGON_SEED")) return std::strtoull(s, nullptr, 10);
+  std::random_device rd;
+  return (std::uint64_t{rd()} << 32) ^ rd();
+}
+
+// Sets an environment variable for the life of the guard, then restores the old value.
+class EnvGuard {
+ public:
+  EnvGuard(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~EnvGuard() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  EnvGuard(const EnvGuard&) = delete;
+  EnvGuard& operator=(const EnvGuard&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 // Names parameterized instances after their worker count: Receive.X/1worker.

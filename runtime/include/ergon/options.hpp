@@ -167,7 +167,7 @@ struct SpawnOptions {
   std::size_t stack_size = 0;
   // The pool to run in. Default: the spawner's pool (the first pool, from outside the
   // runtime).
-  Pool pool;
+  Pool pool{};
 };
 
 }  // namespace ergon
