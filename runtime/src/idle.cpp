@@ -86,9 +86,13 @@ void Idle::notify_one() {
     std::lock_guard<std::mutex> g(mu_);
     // Re-check under the lock: another notifier may have woken a searcher already.
     s = state_.load(std::memory_order_seq_cst);
-    if ((s & 0xffffffffu) != 0 || sleepers_.empty()) return;
-    w = sleepers_.back();
-    sleepers_.pop_back();
+    if ((s & 0xffffffffu) != 0) return;
+    // The newest sleeper that is in play: a worker compacted away takes no shared work.
+    auto it = std::find_if(sleepers_.rbegin(), sleepers_.rend(),
+                           [](Worker* x) { return !x->inactive(); });
+    if (it == sleepers_.rend()) return;
+    w = *it;
+    sleepers_.erase(std::next(it).base());
     w->in_sleepers_ = false;
     w->woken_searching_ = true;
     // seq_cst: N3, counts it unparked and searching before it runs.

@@ -6,6 +6,8 @@
 // A worker that runs out of local work may search only while fewer than half of the workers
 // search, so an under-loaded runtime never spins more than half its cores; the others park on
 // a futex at once. An idle runtime therefore costs nothing but the timers it has to serve.
+// There is one Idle per pool (worker_pool.hpp): a worker searches, wakes and is woken only
+// within its pool.
 //
 // Park, in named steps (worker W):
 //   K1 W registers in `sleepers_` and decrements the unparked count (seq_cst RMW).
@@ -17,8 +19,10 @@
 //   N1 the pusher publishes the work (a seq_cst store or RMW; see run_queue.hpp).
 //   N2 it loads `state_` (seq_cst). If some worker searches, or none is parked, it stops:
 //      the searcher (or the busy workers) will see the work.
-//   N3 otherwise, under the lock, it takes one sleeper, counts it as unparked and searching,
-//      and sets and wakes its futex word.
+//   N3 otherwise, under the lock, it takes the newest sleeper that is active (not compacted
+//      away, worker_pool.hpp), counts it as unparked and searching, and sets and wakes its
+//      futex word. With only inactive sleepers it wakes nobody: the work is for the active
+//      workers, all awake, and a backlog makes the balancer activate more.
 // Wake a particular worker (its inbox got a process; the push reported the worker blocked):
 //   U1 under the lock, remove it from `sleepers_` if present; set and wake its futex word.
 //

@@ -232,6 +232,10 @@ Process* Worker::next_process() {
     inherit_ = false;
     if (inactive()) [[unlikely]] {
       // Compacted away: hand everything on, run only what was moved here on purpose.
+      if (searching_) {  // woken to search before it was compacted: not its job any more
+        searching_ = false;
+        if (pool_.idle.end_search()) notify();
+      }
       evacuate();
       if (!inbox_.empty()) drain_inbox();
       if (timers_.size() != 0) fire_timers(monotonic_ns());
