@@ -19,7 +19,8 @@ struct WorkerStats {
   std::uint64_t wakeups = 0;         // times it was woken
   std::uint64_t run_queue = 0;       // processes in its run queue when sampled
   // Fraction of the balancer's last window (Options::balance_interval) that the worker was
-  // not asleep, 0..1. 0 when the balancer has not sampled it yet.
+  // not asleep, 0..1 (0 before the first sample). When no pool has a balancer (every policy
+  // is steal), the fraction since the runtime started.
   double utilization = 0;
 };
 
