@@ -135,5 +135,7 @@ std::span<const Workload> smolsuite_workloads();
 std::span<const Workload> mpsc_workloads();
 std::span<const Workload> idle_workloads();
 std::span<const Workload> checkpoint_workloads();
+std::span<const Workload> bimodal_workloads();
+std::span<const Workload> spread_workloads();
 
 }  // namespace bench

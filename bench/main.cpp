@@ -9,8 +9,8 @@
 //
 // Workloads: the 12 compass workloads plus hog_latency_checkpoint and blocking_latency_wrapped
 // (compass.cpp), the 7 smolscale workloads s_* (smolsuite.cpp), and the ergon-only
-// mpsc_compare (mpsc_compare.cpp), idle_blocked (idle.cpp) and checkpoint_cost
-// (checkpoint.cpp).
+// mpsc_compare (mpsc_compare.cpp), idle_blocked (idle.cpp), checkpoint_cost (checkpoint.cpp),
+// the four bimodal_* (bimodal.cpp) and spread (spread.cpp).
 // Runs with ergon's default Options (one worker per hardware thread; ERGON_* overrides apply).
 #include <unistd.h>
 
@@ -27,7 +27,8 @@ void usage() {
   std::fprintf(stderr, "usage: ergon-bench <workload> [scale]\n\nworkloads:\n");
   for (auto table :
        {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
-        bench::idle_workloads(), bench::checkpoint_workloads()}) {
+        bench::idle_workloads(), bench::checkpoint_workloads(), bench::bimodal_workloads(),
+        bench::spread_workloads()}) {
     for (const bench::Workload& w : table) std::fprintf(stderr, "  %-24s %s\n", w.name, w.what);
   }
   std::fflush(stderr);
@@ -36,7 +37,8 @@ void usage() {
 const bench::Workload* find(const std::string& name) {
   for (auto table :
        {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
-        bench::idle_workloads(), bench::checkpoint_workloads()}) {
+        bench::idle_workloads(), bench::checkpoint_workloads(), bench::bimodal_workloads(),
+        bench::spread_workloads()}) {
     for (const bench::Workload& w : table) {
       if (name == w.name) return &w;
     }
