@@ -2,6 +2,7 @@
 // messages, an induced imbalance evens out, compaction puts workers to sleep and wakes them,
 // and each policy does what it says. No test measures time: each waits for the state it
 // expects, with patience() as an escape hatch that turns "never" into a failure.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -116,6 +117,7 @@ bool spread_from_worker_zero(int procs, unsigned workers, double share) {
   for (auto& w : where) w.store(-1, std::memory_order_relaxed);
   std::atomic<bool> stop{false};
   bool ok = false;
+  std::vector<int> last;
   ergon::move_to_worker(0);
   const ergon::Pid main = ergon::self();
   for (int i = 0; i < procs; ++i) {
@@ -136,11 +138,17 @@ bool spread_from_worker_zero(int procs, unsigned workers, double share) {
       if (v < 0) return false;
       per_worker[static_cast<unsigned>(v)]++;
     }
+    last = per_worker;
     for (int n : per_worker) {
       if (n < share * procs / workers) return false;
     }
     return true;
   });
+  if (!ok) {
+    std::string seen;
+    for (int n : last) seen += std::to_string(n) + " ";
+    ADD_FAILURE() << "processes per worker at the last look: " << seen;
+  }
   stop.store(true, std::memory_order_release);
   for (int i = 0; i < procs; ++i) (void)await<Finished>();
   return ok;
@@ -151,23 +159,67 @@ TEST_P(Balancer, AnImbalanceEvensOutByMigrationAlone) {
   o.policy = ergon::Policy::kBalance;  // no stealing: only the balancer can move them
   o.compaction = false;
   runtime(o);
-  run([&] { EXPECT_TRUE(spread_from_worker_zero(ergon_test::scaled(200, 64), GetParam(), 0.5)); });
+  // More than a run queue's ring (256) holds: the excess waits in the worker's overflow list,
+  // which the balancer counts and drains through the ring.
+  run([&] {
+    EXPECT_TRUE(spread_from_worker_zero(ergon_test::scaled(2000, 300), GetParam(), 0.5));
+  });
   const ergon::Stats s = stats();
   EXPECT_EQ(total_steals(s), 0u);
   EXPECT_GT(total_migrations(s), 0u);
   EXPECT_GT(s.pools.at(0).balances, 0u);
 }
 
-TEST_P(Balancer, AnImbalanceEvensOutByStealingAlone) {
+// Stealing spreads work only while a worker is idle: a worker that stole a few busy processes
+// never steals again, so the split can stay uneven for ever (the thesis of the balancer).
+// What the steal policy does promise: every worker gets some of the work.
+TEST_P(Balancer, UnderTheStealPolicyIdleWorkersStealWithoutABalancer) {
   ergon::Options o = options();
   o.policy = ergon::Policy::kSteal;
   runtime(o);
-  run([&] { EXPECT_TRUE(spread_from_worker_zero(ergon_test::scaled(200, 64), GetParam(), 0.5)); });
+  run([&] {
+    EXPECT_TRUE(spread_from_worker_zero(ergon_test::scaled(200, 64), GetParam(), 0.001));
+  });
   const ergon::Stats s = stats();
   EXPECT_GT(total_steals(s), 0u);
   EXPECT_EQ(total_migrations(s), 0u) << "the steal policy has no balancer";
   EXPECT_EQ(s.pools.at(0).active, GetParam()) << "the steal policy does not compact";
   EXPECT_EQ(s.pools.at(0).contractions, 0u);
+}
+
+// With a balancing policy a run queue has no bound: processes beyond the ring wait in order
+// behind it, so a worker still serves them round robin (under the steal policy they spill to
+// the global queue, served one pick in 61 while local work lasts, as in Go).
+TEST(BalancerQueue, AWorkerServesMoreProcessesThanItsRingRoundRobin) {
+  ergon::Options o;
+  o.workers = 1;
+  o.policy = ergon::Policy::kBalance;
+  ergon::Runtime rt(o);
+  const int procs = ergon_test::scaled(1000, 300);
+  const int rounds = 20;
+  std::atomic<long> step{0};  // relaxed: one worker, a counter of turns
+  std::vector<long> finished(procs, 0);
+  rt.run([&] {
+    const ergon::Pid main = ergon::self();
+    std::vector<ergon::Pid> pids;
+    for (int i = 0; i < procs; ++i) {
+      pids.push_back(ergon::spawn([&, i, main] {
+        (void)await<Finished>();  // start together
+        for (int r = 0; r < rounds; ++r) {
+          step.fetch_add(1, std::memory_order_relaxed);
+          ergon::yield();
+        }
+        finished[i] = step.load(std::memory_order_relaxed);
+        ergon::send(main, Finished{0});
+      }));
+    }
+    for (ergon::Pid p : pids) ergon::send(p, Finished{0});
+    for (int i = 0; i < procs; ++i) (void)await<Finished>();
+  });
+  const auto [lo, hi] = std::minmax_element(finished.begin(), finished.end());
+  // Round robin: everyone finishes in the last round or two. Served one pick in 61, the
+  // processes beyond the ring would finish about rounds x procs turns apart.
+  EXPECT_LE(*hi - *lo, 3L * procs) << "first finished at turn " << *lo << ", last at " << *hi;
 }
 
 // --- compaction -------------------------------------------------------------------------------
@@ -196,7 +248,8 @@ TEST_P(Balancer, CompactionPutsIdleWorkersToSleepAndWakesThemUnderLoad) {
       });
     }
     EXPECT_TRUE(eventually([&] { return rt.stats().pools.at(0).active == GetParam(); }));
-    EXPECT_GE(rt.stats().pools.at(0).expansions, 1u);
+    // (The counter is bumped just after the count changes: wait for it too.)
+    EXPECT_TRUE(eventually([&] { return rt.stats().pools.at(0).expansions >= 1; }));
     stop.store(true, std::memory_order_release);
     for (unsigned i = 0; i < 2 * GetParam(); ++i) (void)await<Finished>();
     // And back to one when the load is gone.

@@ -17,6 +17,11 @@ class IntrusiveFifo {
     }
     tail_ = p;
   }
+  void push_front(Process* p) noexcept {
+    p->link = head_;
+    head_ = p;
+    if (tail_ == nullptr) tail_ = p;
+  }
   Process* pop() noexcept {
     Process* p = head_;
     if (p == nullptr) return nullptr;

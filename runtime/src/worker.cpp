@@ -58,8 +58,8 @@ void Worker::release_caches() noexcept {
 }
 
 bool Worker::has_work() const noexcept {
-  return runnext_ != nullptr || queue_.size_relaxed() != 0 || !inbox_.empty() || !pinned_.empty() ||
-         timers_.size() != 0;
+  return runnext_ != nullptr || queue_.size_relaxed() != 0 || !overflow_.empty() ||
+         !inbox_.empty() || !pinned_.empty() || timers_.size() != 0;
 }
 
 Process* Worker::take_record() {
@@ -74,7 +74,15 @@ void Worker::push_back(Process* p) noexcept {
     forward(p);
     return;
   }
-  if (!queue_.push_back(p)) {
+  if (!overflow_.empty() || !queue_.push_back(p)) {
+    if (pool_.balances()) {
+      // Behind the ring, in order: the owner refills the ring from here (pop_local), and the
+      // balancer counts these in the queue's length.
+      overflow_.push(p);
+      overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);  // relaxed: see overflow_len_
+      return;
+    }
     // Full: move half of the queue and `p` to the global queue (Go's runqputslow).
     Process* batch[RunQueue::kCapacity / 2 + 1];
     std::uint32_t n = queue_.pop_half(batch);
@@ -117,7 +125,37 @@ void Worker::evacuate() noexcept {
     runnext_ = nullptr;
     forward_to(to, p);
   }
-  while (Process* p = queue_.pop()) forward_to(to, p);
+  while (Process* p = pop_local()) forward_to(to, p);
+}
+
+Process* Worker::pop_local() noexcept {
+  Process* p = queue_.pop();
+  if (!overflow_.empty()) [[unlikely]] {
+    // Keep the ring full, where thieves and the balancer can reach the processes. Take each
+    // one off the list before it becomes visible in the ring: a thief may take it at once and
+    // reuse its link. The room only grows behind our back (thieves take, never add).
+    std::uint32_t room = RunQueue::kCapacity - queue_.size_relaxed();
+    std::uint32_t moved = 0;
+    for (; room > 0; --room) {
+      Process* q = overflow_.pop();
+      if (q == nullptr) break;
+      ++moved;
+      if (!queue_.push_back(q)) [[unlikely]] {  // cannot happen (see above); stay correct
+        pool_.global.push(q);
+        pool_.idle.notify_one();
+      }
+    }
+    overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) - moved,
+                        std::memory_order_relaxed);  // relaxed: see overflow_len_
+    if (p == nullptr) p = queue_.pop();              // the ring had been emptied by thieves
+  }
+  return p;
+}
+
+void Worker::notify_after_search() noexcept {
+  // The last searcher stands in for the wake-ups that pushers skipped while it searched (N2):
+  // with stealing any queue of the pool may hold such work, without it only the global queue.
+  if (pool_.steals() || pool_.global.size_seq_cst() != 0) pool_.idle.notify_one();
 }
 
 std::int64_t Worker::parked_ns(std::int64_t now) const noexcept {
@@ -140,11 +178,17 @@ void Worker::push_spawn(Process* p) noexcept {
   runnext_ = p;
   if (old == nullptr) return;
   if (!queue_.push_front(old)) {
-    Process* batch[RunQueue::kCapacity / 2 + 1];
-    std::uint32_t n = queue_.pop_half(batch);
-    pool_.global.push_batch(batch, n);
-    if (!queue_.push_front(old)) pool_.global.push(old);
-    pool_.idle.notify_one();
+    if (pool_.balances()) {  // first in the overflow list, right behind the ring
+      overflow_.push_front(old);
+      overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);  // relaxed: see overflow_len_
+    } else {
+      Process* batch[RunQueue::kCapacity / 2 + 1];
+      std::uint32_t n = queue_.pop_half(batch);
+      pool_.global.push_batch(batch, n);
+      if (!queue_.push_front(old)) pool_.global.push(old);
+      pool_.idle.notify_one();
+    }
   }
   notify();
 }
@@ -214,7 +258,7 @@ Process* Worker::find_work() {
   // searcher to stop wakes another, in case there is more work.
   if (p != nullptr && searching_) {
     searching_ = false;
-    if (pool_.idle.end_search()) notify();
+    if (pool_.idle.end_search()) notify_after_search();
   }
   return p;
 }
@@ -234,9 +278,13 @@ Process* Worker::next_process() {
       // Compacted away: hand everything on, run only what was moved here on purpose.
       if (searching_) {  // woken to search before it was compacted: not its job any more
         searching_ = false;
-        if (pool_.idle.end_search()) notify();
+        (void)pool_.idle.end_search();
       }
       evacuate();
+      // Global work is the active workers' job: wake one if it is asleep. (A pusher that saw
+      // this worker searching woke nobody; the seq_cst end of the search orders that push
+      // before this load.)
+      if (pool_.global.size_seq_cst() != 0) pool_.idle.notify_one();
       if (!inbox_.empty()) drain_inbox();
       if (timers_.size() != 0) fire_timers(monotonic_ns());
       if (Process* p = pop_pinned()) return p;
@@ -253,12 +301,12 @@ Process* Worker::next_process() {
       if (Process* p = pool_.global.pop()) return p;
     }
     if (!inbox_.empty()) drain_inbox();
-    if (Process* p = queue_.pop()) return p;
+    if (Process* p = pop_local()) return p;
     if (Process* p = pop_pinned()) return p;
     if (Process* p = pool_.global.pop()) return p;
     if (timers_.size() != 0) {
       fire_timers(monotonic_ns());
-      if (Process* p = queue_.pop()) return p;
+      if (Process* p = pop_local()) return p;
     }
     if (Process* p = search()) return p;
     if (stopping_and_done()) return nullptr;
@@ -289,14 +337,14 @@ Process* Worker::search() {
     if (found == nullptr && !inbox_.empty()) {
       drain_inbox();
       found = pop_pinned();
-      if (found == nullptr) found = queue_.pop();
+      if (found == nullptr) found = pop_local();
     }
     if (found == nullptr && sched_.stopping()) break;
     if (found == nullptr) cpu_relax();
   }
   searching_ = false;
   bool last = pool_.idle.end_search();
-  if (found != nullptr && last) notify();
+  if (found != nullptr && last) notify_after_search();
   return found;
 }
 
@@ -322,7 +370,7 @@ Process* Worker::steal() {
 
 bool Worker::work_visible() const noexcept {
   if (runnext_ != nullptr || !pinned_.empty() || !inbox_.empty() || sched_.stopping()) return true;
-  if (queue_.size_seq_cst() != 0) return true;
+  if (queue_.size_seq_cst() != 0 || !overflow_.empty()) return true;
   // An inactive worker takes no shared work: what it cannot see is an active worker's job.
   if (inactive()) return false;
   if (pool_.global.size_seq_cst() != 0) return true;

@@ -14,7 +14,8 @@
 //   2b. every 61st pick, its pool's global queue first (so it cannot starve behind busy
 //      local work);
 //   3. its inbox (processes woken from other threads), moved to the back of the local queue;
-//   4. its local RunQueue (spawns at the front, wakes and yields at the back);
+//   4. its local RunQueue (spawns at the front, wakes and yields at the back), refilled from
+//      its overflow list when the pool balances;
 //   5. its pool's global queue;
 //   6. as a searcher (see idle.hpp), half of another worker's queue of its pool, if the pool's
 //      policy steals;
@@ -141,7 +142,10 @@ class Worker {
   std::int64_t stacks_net() const noexcept {
     return stack_cache_.net.load(std::memory_order_relaxed);
   }
-  std::uint32_t queue_length() const noexcept { return queue_.size_relaxed(); }
+  // Processes waiting in the run queue, overflow included (any thread; advisory).
+  std::uint32_t queue_length() const noexcept {
+    return queue_.size_relaxed() + overflow_len_.load(std::memory_order_relaxed);
+  }
 
  private:
   friend class Idle;
@@ -167,9 +171,11 @@ class Worker {
   void push_back(Process* p) noexcept;  // to the back, overflowing to the global queue
   void forward(Process* p) noexcept;    // while inactive: to forward_target()'s inbox
   void forward_to(Worker& to, Process* p) noexcept;
-  void evacuate() noexcept;            // while inactive: forward runnext_ and the queue
-  void notify() noexcept;              // work was pushed here: wake a thief if any steal
-  bool work_visible() const noexcept;  // K2's re-check
+  void evacuate() noexcept;             // while inactive: forward runnext_ and the queue
+  Process* pop_local() noexcept;        // the ring's front, refilled from overflow_
+  void notify_after_search() noexcept;  // the last searcher wakes another (idle.hpp)
+  void notify() noexcept;               // work was pushed here: wake a thief if any steal
+  bool work_visible() const noexcept;   // K2's re-check
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -188,14 +194,20 @@ class Worker {
   mailbox::MpscInbox<Process, &Process::link> inbox_;  // any thread pushes; owner takes
   Process* runnext_ = nullptr;                         // owner only
   IntrusiveFifo pinned_;                               // owner only: moved here on purpose
-  TimerWheel timers_;                                  // owner only
-  StackCache stack_cache_;                             // owner only (but `net`)
-  std::vector<Process*> free_records_;                 // owner only
-  std::uint64_t tick_ = 0;                             // owner only
-  std::int32_t slice_left_ = 0;                        // owner only
-  bool inherit_ = false;                               // owner only
-  bool searching_ = false;                             // owner only
-  std::uint64_t rng_;                                  // owner only
+  // Owner only: runnable processes beyond the ring's 256, in order behind it, when the pool
+  // balances (a BEAM run queue has no bound; the balancer moves the excess). Under the steal
+  // policy the excess goes to the global queue instead, as in Go and Tokio.
+  IntrusiveFifo overflow_;
+  // overflow_'s length: written by the owner, read by the balancer. relaxed: advisory.
+  std::atomic<std::uint32_t> overflow_len_{0};
+  TimerWheel timers_;                   // owner only
+  StackCache stack_cache_;              // owner only (but `net`)
+  std::vector<Process*> free_records_;  // owner only
+  std::uint64_t tick_ = 0;              // owner only
+  std::int32_t slice_left_ = 0;         // owner only
+  bool inherit_ = false;                // owner only
+  bool searching_ = false;              // owner only
+  std::uint64_t rng_;                   // owner only
 
   // Parking (idle.hpp). park_word_: set to 1 (release) by a waker, reset by the owner.
   std::atomic<std::uint32_t> park_word_{0};
