@@ -6,9 +6,11 @@
 // Design
 // ------
 //   - One runtime with the default Options, so ERGON_POLICY (and ERGON_WORKERS) pick the setup.
-//   - The main process moves itself to worker 0 (ergon::move_to_worker), starts the sampler,
-//     takes t0 and spawns N = cnt(10,000) processes. Each child first moves to worker 0 (so it
-//     starts there even if a thief took it before its first run), then loops: store
+//   - The imbalance is built before the clock starts. The main process moves itself to worker 0
+//     (ergon::move_to_worker) and spawns N = cnt(10,000) processes. Each child moves to worker
+//     0, says Ready and blocks in receive. Once all are Ready, main starts the sampler, takes
+//     t0 and sends each child Go from worker 0: a woken process comes to the waker's worker,
+//     so all N become runnable on worker 0 at once. Each child then loops: store
 //     ergon::worker_id() into its own slot, ergon::yield(), until the stop flag is set; then
 //     it sends Done to main.
 //   - The sampler, a plain std::thread outside the runtime, wakes every 100 us and counts, per
@@ -51,6 +53,8 @@ struct Evened {
   std::string counts;
 };
 struct Done {};
+struct Ready {};
+struct Go {};
 
 void spread(double s) {
   const std::int64_t n = cnt(10'000, s);
@@ -70,6 +74,23 @@ void spread(double s) {
   rt.run([&] {
     ergon::move_to_worker(0);
     const ergon::Pid main = ergon::self();
+    std::vector<ergon::Pid> children;
+    children.reserve(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::atomic<unsigned>* slot = &slots[static_cast<std::size_t>(i)];
+      children.push_back(ergon::spawn([slot, &stop, main] {
+        ergon::move_to_worker(0);
+        ergon::send(main, Ready{});
+        ergon::receive<Go>();
+        while (!stop.load(std::memory_order_relaxed)) {                // relaxed: see `stop`
+          slot->store(ergon::worker_id(), std::memory_order_relaxed);  // relaxed: see `slots`
+          ergon::yield();
+        }
+        ergon::send(main, Done{});
+      }));
+    }
+    for (std::int64_t i = 0; i < n; ++i) ergon::receive<Ready>();
+    ergon::move_to_worker(0);  // (main may have been moved meanwhile)
     const clk::time_point t0 = clk::now();
     std::thread sampler([&slots, main, t0, workers, n] {
       std::vector<std::int64_t> per(workers);
@@ -102,17 +123,7 @@ void spread(double s) {
         }
       }
     });
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::atomic<unsigned>* slot = &slots[static_cast<std::size_t>(i)];
-      ergon::spawn([slot, &stop, main] {
-        ergon::move_to_worker(0);
-        while (!stop.load(std::memory_order_relaxed)) {                // relaxed: see `stop`
-          slot->store(ergon::worker_id(), std::memory_order_relaxed);  // relaxed: see `slots`
-          ergon::yield();
-        }
-        ergon::send(main, Done{});
-      });
-    }
+    for (const ergon::Pid& c : children) ergon::send(c, Go{});
     const Evened e = ergon::receive<Evened>();
     stop.store(true, std::memory_order_relaxed);  // relaxed: see `stop`
     for (std::int64_t i = 0; i < n; ++i) ergon::receive<Done>();

@@ -134,7 +134,7 @@ void Balancer::migrate(WorkerPool& pool, std::uint32_t* len) {
     std::uint64_t total = 0;
     for (unsigned i = pool.first; i < pool.first + active; ++i) total += len[i];
     const std::uint32_t avg = static_cast<std::uint32_t>(total / active);
-    const std::uint32_t threshold = std::max<std::uint32_t>(2, avg / 4);
+    const std::uint32_t threshold = std::max<std::uint32_t>(2, avg / 8);
     std::vector<bool> used(active, false);
     for (unsigned round = 0; round < active / 2; ++round) {
       // The longest queue that did not just receive, and the shortest.
