@@ -87,18 +87,24 @@ struct Options {
 
   // --- balancing (docs/design.md, "The balancer") --------------------------------------------
   // How the workers share out runnable processes, for the default pool (and for every pool in
-  // `pools` that names no policy of its own). Chosen with the bimodal, idle_cpu and spread
-  // benchmarks (docs/benchmarks.md, "Policies"). ERGON_POLICY (balance, steal,
+  // `pools` that names no policy of its own). balance+steal: within noise of the best policy
+  // on pingpong, yield, skynet, spawn_many and pingpong_pairs, evens out an induced imbalance
+  // 17x faster than stealing alone, and compacts idle load; only ring prefers pure stealing
+  // (docs/benchmarks.md, "Policies side by side"). ERGON_POLICY (balance, steal,
   // balance+steal).
   Policy policy = Policy::kBalanceSteal;
 
   // How often the balancer thread reads the workers' load, migrates processes and resizes the
-  // set of active workers, while any worker is awake (it sleeps when all are parked). Chosen
-  // by the sweep in docs/benchmarks.md ("balance_interval"). ERGON_BALANCE_INTERVAL.
+  // set of active workers, while any worker is awake (it sleeps when all are parked). 1 ms:
+  // 4 ms triples the time to even out an imbalance, 250 us gains nothing over 1 ms and wakes
+  // the balancer 4x as often (docs/benchmarks.md, "balance_interval").
+  // ERGON_BALANCE_INTERVAL (a duration, at least 10us).
   std::chrono::microseconds balance_interval{1000};
 
   // Whether the balancer may drain workers that the load does not need and let them sleep
-  // (BEAM's load compaction). ERGON_COMPACTION (0 or 1).
+  // (BEAM's load compaction): idle_cpu on 2 workers drops to what 1 worker costs (0.56 s ->
+  // about 0.3 s, docs/benchmarks.md, "idle_cpu"); the price is that a burst on a compacted
+  // pool waits up to two ticks for more workers. ERGON_COMPACTION (0 or 1).
   bool compaction = true;
 
   // Testing aid: every balancer tick moves one runnable process off each worker that has any,
