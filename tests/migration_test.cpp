@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <exception>
+#include <chrono>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -78,6 +79,11 @@ class Migration : public ergon_test::RuntimeTest {
   // Runs `movers` processes that each wander `moves` times at once; returns their reports.
   std::vector<MoveReport> wander_together(int movers, int moves) {
     std::vector<MoveReport> reports;
+    // Without the watchdog: a hand-off (a slow slice under tsan, or a descheduled thread)
+    // legitimately moves a worker to another thread, which the one-to-one check below forbids.
+    ergon::Options o = options();
+    o.watchdog_tick = std::chrono::microseconds(0);
+    runtime(o);
     run([&] {
       ergon::Pid me = ergon::self();
       const unsigned workers = GetParam();
