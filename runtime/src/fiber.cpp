@@ -40,9 +40,13 @@ struct FiberAccess {
   // make the next fiber believe the resumer resumed it.
   static bctx::transfer_t on_top(bctx::transfer_t t) noexcept {
     auto* a = static_cast<DirectArgs*>(t.data);
+    // `a` lives on the previous fiber's stack, and `after` may publish that fiber (the worker's
+    // block succeeds): from then on another thread may resume it, return from switch_to and
+    // overwrite the DirectArgs frame. So copy everything needed after `after` first.
+    void* const resumer_ctx = a->resumer_ctx;
     a->from->ctx_ = t.fctx;
-    a->after(a->arg);
-    return bctx::transfer_t{a->resumer_ctx, nullptr};
+    a->after(a->arg);  // from here on, `a` must not be touched
+    return bctx::transfer_t{resumer_ctx, nullptr};
   }
 
   static void entry(bctx::transfer_t t) noexcept {
