@@ -39,7 +39,7 @@ const char* to_string(Policy p) noexcept;
 struct PoolOptions {
   std::string name;
   unsigned workers = 1;
-  std::optional<Policy> policy;  // empty: Options::policy
+  std::optional<Policy> policy{};  // empty: Options::policy
 };
 
 // What the watchdog tells about a process that ran one time slice for longer than
