@@ -427,7 +427,9 @@ void Worker::run(Carrier& c, Process* p) {
     }
     // What the slice spent (a direct switch may have refilled the budget: then not counted).
     const std::int32_t after = load_budget(budget);
-    if (before > after) bump(reductions_, static_cast<std::uint64_t>(before - after));
+    if (before > after) {  // in 64 bits: a budget may be INT32_MAX and end overdrawn
+      bump(reductions_, static_cast<std::uint64_t>(static_cast<std::int64_t>(before) - after));
+    }
     switch (p->reason) {
       case SwitchReason::kLost:  // handled above
         return;
