@@ -255,13 +255,7 @@ void wait_below(const State& st, std::int64_t limit, std::memory_order order,
   if (seen < limit) return;
   clk::time_point moved = clk::now();
   for (int spins = 0;;) {
-    if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      spins = 0;
-      std::this_thread::yield();
+    if (spin_backoff(spins)) {
       const clk::time_point now = clk::now();
       const std::int64_t cur = st.in_flight.load(order);
       if (cur != seen) {

@@ -10,6 +10,8 @@
 // from inside the runtime, like the peers (no runtime shutdown in the cpu or rss columns).
 #pragma once
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -60,6 +62,20 @@ inline void check(bool ok, const std::string& why) {
 }
 // Prints one line and flushes, without exiting (mpsc_compare prints several).
 void emit(const std::string& line);
+
+// One round of a polite spin wait: a pause instruction, and every 64th round a yield of the
+// thread, when it returns true (on 2 cores the thread waited for may need this one's core).
+inline bool spin_backoff(int& spins) {
+  if (++spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    return false;
+  }
+  spins = 0;
+  sched_yield();
+  return true;
+}
 
 // ------------------------------------------------------------------ latency histogram
 // Log-linear, in ns: exact below 64 ns, then 64 sub-buckets per power of two (<= 1.6 % error).

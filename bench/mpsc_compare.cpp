@@ -56,16 +56,7 @@ using BoostQueue = boost::lockfree::queue<Envelope*, boost::lockfree::capacity<6
 constexpr int kShift = 40;  // value = producer << kShift | sequence number
 constexpr int kReps = 5;    // runs per (variant, producers), interleaved; the median is reported
 
-inline void backoff(int& spins) {
-  if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  } else {
-    spins = 0;
-    sched_yield();
-  }
-}
+inline void backoff(int& spins) { (void)spin_backoff(spins); }
 
 struct Checker {
   std::vector<std::int64_t> next_seq;
