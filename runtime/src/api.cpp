@@ -256,6 +256,38 @@ void move_to_worker(unsigned worker) {
   if (p->killed.load(std::memory_order_acquire)) throw detail::Shutdown{};
 }
 
+void register_name(std::string name, Pid pid) {
+  detail::Process* p = detail::current_process_or_throw("ergon::register_name");
+  detail::Scheduler* s = p->sched.load(std::memory_order_relaxed);
+  s->registry().register_name(std::move(name), pid, s);
+}
+
+bool unregister_name(std::string_view name) {
+  detail::Process* p = detail::current_process_or_throw("ergon::unregister_name");
+  return p->sched.load(std::memory_order_relaxed)->registry().unregister_name(name);
+}
+
+Pid whereis(std::string_view name) {
+  detail::Process* p = detail::current_process_or_throw("ergon::whereis");
+  return p->sched.load(std::memory_order_relaxed)->registry().whereis(name);
+}
+
+Pid detail::whereis_or_throw(std::string_view name, const char* what) {
+  detail::Process* p = detail::current_process_or_throw(what);
+  const Pid pid = p->sched.load(std::memory_order_relaxed)->registry().whereis(name);
+  if (!pid) {
+    throw Error(std::string(what) + ": no process is registered as \"" + std::string(name) +
+                "\"; check with ergon::whereis first, or register_name the receiver");
+  }
+  return pid;
+}
+
+void Runtime::register_name(std::string name, Pid pid) {
+  sched_->registry().register_name(std::move(name), pid, sched_.get());
+}
+
+Pid Runtime::whereis(std::string_view name) const { return sched_->registry().whereis(name); }
+
 Pool pool(std::string_view name) {
   detail::Process* p = detail::current_process_or_throw("ergon::pool");
   return Pool::from_index(p->sched.load(std::memory_order_relaxed)->pool_named(name).index);

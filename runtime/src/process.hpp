@@ -56,6 +56,9 @@ struct Process {
 
   // Set by the shutdown sweep (release); read by the process at every wait (acquire).
   std::atomic<bool> killed{false};
+  // Holds a registered name (registry.hpp): set under the registry's lock, read when the
+  // process ends. relaxed: a hint; the registry re-checks liveness on every lookup.
+  std::atomic<bool> registered{false};
 
   Worker* home = nullptr;  // the worker it last ran on (written by that worker)
   // The pool it runs in: set at spawn, changed only by a move (kMove), both while nobody else

@@ -28,6 +28,7 @@
 #include "ergon/options.hpp"
 #include "ergon/stats.hpp"
 #include "process.hpp"
+#include "registry.hpp"
 #include "stack_pool.hpp"
 #include "watchdog.hpp"
 #include "worker.hpp"
@@ -69,6 +70,7 @@ class Scheduler {
   CarrierPool& carriers() noexcept { return carriers_; }
   Watchdog& watchdog() noexcept { return watchdog_; }
   Balancer& balancer() noexcept { return balancer_; }
+  Registry& registry() noexcept { return registry_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
   // Counters for threads that are not workers. relaxed: statistics.
@@ -86,6 +88,7 @@ class Scheduler {
   CarrierPool carriers_;  // after workers_: its carriers run them
   Watchdog watchdog_;
   Balancer balancer_;
+  Registry registry_;
   const std::int64_t start_ns_;  // for lifetime utilization when no balancer samples
   // Set (release) when the workers must exit; read (acquire) by them when out of work.
   std::atomic<bool> stopping_{false};

@@ -512,6 +512,8 @@ void Worker::complete_block(void* arg) noexcept {
 }
 
 void Worker::finish(Process* p) noexcept {
+  // relaxed: see Process::registered.
+  if (p->registered.exchange(false, std::memory_order_relaxed)) sched_.registry().release(p->pid());
   p->mailbox.close_and_clear();  // later sends fail with kClosed and are counted as dropped
   std::uint32_t g = p->generation.load(std::memory_order_relaxed) + 1;
   if (g == 0) g = 1;

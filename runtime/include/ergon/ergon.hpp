@@ -24,5 +24,6 @@
 #include "ergon/preempt.hpp"
 #include "ergon/process.hpp"
 #include "ergon/receive.hpp"
+#include "ergon/registry.hpp"
 #include "ergon/runtime.hpp"
 #include "ergon/stats.hpp"

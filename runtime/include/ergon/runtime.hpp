@@ -11,6 +11,7 @@
 #include <atomic>
 #include <exception>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -69,6 +70,10 @@ class Runtime {
   // The pool named `name` (Options::pools; "default" when none are given). Throws Error
   // listing the pools there are otherwise.
   Pool pool(std::string_view name) const;
+  // Registered names from outside the runtime (ergon/registry.hpp has the calls for
+  // processes): same rules and errors.
+  void register_name(std::string name, Pid pid);
+  Pid whereis(std::string_view name) const;
   const Options& options() const noexcept;
   unsigned workers() const noexcept;
   Stats stats() const;
