@@ -18,10 +18,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "ergon/detail/api.hpp"
 #include "ergon/mailbox/mailbox.hpp"
+#include "ergon/monitor.hpp"
 #include "fiber.hpp"
+#include "spin_lock.hpp"
 #include "stack_pool.hpp"
 
 namespace ergon::detail {
@@ -60,6 +63,17 @@ struct Process {
   // process ends. relaxed: a hint; the registry re-checks liveness on every lookup.
   std::atomic<bool> registered{false};
 
+  // Monitors on this process (monitor.hpp): who gets a Down when it ends. Guarded by
+  // sig_lock, with `exiting`, which the process sets (under the lock) when it starts sending
+  // its Downs: a monitor() that finds it set, or finds the generation changed, answers noproc.
+  struct MonitorEntry {
+    std::uint64_t ref;
+    Pid watcher;
+  };
+  SpinLock sig_lock;
+  bool exiting = false;                // guarded by sig_lock
+  std::vector<MonitorEntry> monitors;  // guarded by sig_lock
+
   Worker* home = nullptr;  // the worker it last ran on (written by that worker)
   // The pool it runs in: set at spawn, changed only by a move (kMove), both while nobody else
   // can reach the record; a waker reads it after winning the wake-up (which orders it).
@@ -83,5 +97,10 @@ struct Process {
     return Pid(index, generation.load(std::memory_order_relaxed));
   }
 };
+
+// Monitors (monitor.cpp): a reused record starts with none; an ending process sends its
+// Downs (from its own stack, as process code) before it switches out for the last time.
+void reset_monitors(Process* p) noexcept;
+void send_downs(Process* p, const ExitReason& reason) noexcept;
 
 }  // namespace ergon::detail

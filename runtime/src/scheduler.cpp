@@ -154,6 +154,7 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     throw;
   }
   p->closure = Closure{};
+  reset_monitors(p);
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
   if (so.pool.valid()) {
     p->pool = &pool_of(so.pool, "ergon::spawn");

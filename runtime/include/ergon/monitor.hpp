@@ -1,0 +1,85 @@
+// Monitors: be told when another process ends, and why (Erlang's monitor/2).
+//
+//   ergon::Ref r = ergon::monitor(worker);
+//   ergon::receive([&](const ergon::Down& d) {   // d.ref == r, d.pid == worker
+//     if (!d.reason.normal()) log(d.reason.to_string());
+//   });
+//
+// monitor(pid) makes the runtime send the caller one Down message when `pid` ends, with the
+// reason. Monitoring a process that has ended already, or a pid that names none, sends Down
+// with reason noproc at once. Monitors stack: each call is its own, with its own Ref and its
+// own Down. demonitor(ref) cancels one; with flush it also removes its Down if that was
+// delivered already. Down travels like any message: after everything the ended process sent
+// before it ended.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "ergon/pid.hpp"
+
+namespace ergon {
+
+// Why a process ended.
+struct ExitReason {
+  enum class Kind : std::uint8_t {
+    kNormal,     // its function returned
+    kException,  // an exception escaped it; `what` has its what()
+    kShutdown,   // the runtime ended it (Runtime::run returning, or the runtime's end)
+    kNoProc,     // (in Down only) the monitored pid named no live process
+  };
+  Kind kind = Kind::kNormal;
+  std::string what;
+
+  bool normal() const noexcept { return kind == Kind::kNormal; }
+  // "normal", "exception: <what>", "shutdown" or "noproc".
+  std::string to_string() const;
+};
+
+// The name of one monitor (or, later, of one request): unique within the program.
+class Ref {
+ public:
+  Ref() = default;
+  std::uint64_t id() const noexcept { return id_; }
+  Pid target() const noexcept { return target_; }  // the monitored pid
+  explicit operator bool() const noexcept { return id_ != 0; }
+  friend bool operator==(const Ref& a, const Ref& b) noexcept { return a.id_ == b.id_; }
+  friend bool operator!=(const Ref& a, const Ref& b) noexcept { return a.id_ != b.id_; }
+  std::string to_string() const;  // "#Ref<N>"
+
+  // For the runtime.
+  static Ref make(std::uint64_t id, Pid target) noexcept {
+    Ref r;
+    r.id_ = id;
+    r.target_ = target;
+    return r;
+  }
+
+ private:
+  std::uint64_t id_ = 0;
+  Pid target_;
+};
+
+// The message a monitor delivers.
+struct Down {
+  Ref ref;
+  Pid pid;  // the process that ended
+  ExitReason reason;
+};
+
+// Starts monitoring `pid` for the calling process. Throws NotInProcess outside a process.
+Ref monitor(Pid pid);
+// Cancels the monitor `ref`. Returns true if it was active (no Down sent yet). With `flush`,
+// also removes its Down from the caller's mailbox if it was delivered. Throws NotInProcess
+// outside a process.
+bool demonitor(const Ref& ref, bool flush = false);
+
+}  // namespace ergon
+
+template <>
+struct std::hash<ergon::Ref> {
+  std::size_t operator()(const ergon::Ref& r) const noexcept {
+    return std::hash<std::uint64_t>{}(r.id());
+  }
+};
