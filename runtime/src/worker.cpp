@@ -543,29 +543,31 @@ namespace {
 void process_entry(Fiber* f) noexcept {
   Process* p = static_cast<Process*>(f->owner());
   current_carrier()->leave();  // E3: process code from here
-  ExitReason reason;
-  // acquire: pairs with the release store of the shutdown sweep.
-  if (!p->killed.load(std::memory_order_acquire)) {
-    try {
-      p->closure.invoke(p->closure.target);
-    } catch (const Shutdown&) {
-      reason.kind = ExitReason::Kind::kShutdown;  // ended by the runtime: not a crash
-    } catch (const std::exception& e) {
-      p->sched.load(std::memory_order_relaxed)->report_crash(p, e.what());
-      reason = ExitReason{ExitReason::Kind::kException, e.what()};
-    } catch (...) {
-      p->sched.load(std::memory_order_relaxed)
-          ->report_crash(p, "an exception not derived from std::exception");
-      reason =
-          ExitReason{ExitReason::Kind::kException, "an exception not derived from std::exception"};
+  {  // a scope: this function never returns, and `reason` may own heap memory
+    ExitReason reason;
+    // acquire: pairs with the release store of the shutdown sweep.
+    if (!p->killed.load(std::memory_order_acquire)) {
+      try {
+        p->closure.invoke(p->closure.target);
+      } catch (const Shutdown&) {
+        reason.kind = ExitReason::Kind::kShutdown;  // ended by the runtime: not a crash
+      } catch (const std::exception& e) {
+        p->sched.load(std::memory_order_relaxed)->report_crash(p, e.what());
+        reason = ExitReason{ExitReason::Kind::kException, e.what()};
+      } catch (...) {
+        p->sched.load(std::memory_order_relaxed)
+            ->report_crash(p, "an exception not derived from std::exception");
+        reason = ExitReason{ExitReason::Kind::kException,
+                            "an exception not derived from std::exception"};
+      }
+    } else {
+      reason.kind = ExitReason::Kind::kShutdown;
     }
-  } else {
-    reason.kind = ExitReason::Kind::kShutdown;
+    p->closure.destroy(p->closure.target);
+    if (p->closure.on_heap) ::operator delete(p->closure.target);
+    p->closure.target = nullptr;
+    send_downs(p, reason);  // process code still: sends work as from any process
   }
-  p->closure.destroy(p->closure.target);
-  if (p->closure.on_heap) ::operator delete(p->closure.target);
-  p->closure.target = nullptr;
-  send_downs(p, reason);              // process code still: sends work as from any process
   (void)current_carrier()->enter(p);  // E1/E2: may move p to the carrier that has its worker
   p->reason = SwitchReason::kExit;
   f->finish();
