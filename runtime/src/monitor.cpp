@@ -28,6 +28,12 @@ std::string ExitReason::to_string() const {
       return "shutdown";
     case Kind::kNoProc:
       return "noproc";
+    case Kind::kKill:
+      return "kill";
+    case Kind::kKilled:
+      return "killed";
+    case Kind::kUser:
+      return what;
   }
   return "?";
 }
@@ -92,16 +98,24 @@ void reset_monitors(Process* p) noexcept {
   p->sig_lock.lock();
   p->exiting = false;
   p->monitors.clear();
+  p->links.clear();
+  p->trap_exit = false;
+  p->has_kill_reason = false;
+  p->kill_reason = ExitReason{};
   p->sig_lock.unlock();
 }
 
 void send_downs(Process* p, const ExitReason& reason) noexcept {
   std::vector<Process::MonitorEntry> list;
+  std::vector<Pid> links;
   p->sig_lock.lock();
   p->exiting = true;
   list.swap(p->monitors);
+  links.swap(p->links);
   p->sig_lock.unlock();
   const Pid self = pid_of(p);
+  // Links first, then monitors: a supervisor that traps exits and monitors sees Exit first.
+  for (const Pid& partner : links) signal_exit(partner, self, reason, true);
   for (const Process::MonitorEntry& m : list) {
     try {
       send(m.watcher, Down{Ref::make(m.ref, self), self, reason});

@@ -73,6 +73,13 @@ struct Process {
   SpinLock sig_lock;
   bool exiting = false;                // guarded by sig_lock
   std::vector<MonitorEntry> monitors;  // guarded by sig_lock
+  // Links (link.hpp), guarded by sig_lock like the monitors; trap_exit is written by the
+  // process under the lock and read by signal senders under it. kill_reason: set with
+  // `killed` by an exit signal that ends the process; it ends with that reason.
+  std::vector<Pid> links;
+  bool trap_exit = false;
+  bool has_kill_reason = false;
+  ExitReason kill_reason;
 
   Worker* home = nullptr;  // the worker it last ran on (written by that worker)
   // The pool it runs in: set at spawn, changed only by a move (kMove), both while nobody else
@@ -102,5 +109,8 @@ struct Process {
 // Downs (from its own stack, as process code) before it switches out for the last time.
 void reset_monitors(Process* p) noexcept;
 void send_downs(Process* p, const ExitReason& reason) noexcept;
+// Links (link.cpp): an exit signal from `from` to `to`; linking a child at its spawn.
+void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) noexcept;
+void link_at_spawn(Process* parent, Process* child) noexcept;
 
 }  // namespace ergon::detail

@@ -162,6 +162,16 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
     p->pool = parent != nullptr && parent->pool != nullptr ? parent->pool : pools_[0].get();
   }
+  if (so.link) {
+    Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
+    if (parent == nullptr) {
+      spawn_abort(p);
+      throw NotInProcess(
+          "ergon::spawn_link (SpawnOptions::link) needs a spawner process to link to; from "
+          "outside the runtime use Runtime::spawn and monitor from a process");
+    }
+    link_at_spawn(parent, p);  // before the child is published: it cannot end unlinked
+  }
   *closure = &p->closure;
   return p;
 }

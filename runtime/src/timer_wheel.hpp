@@ -68,8 +68,8 @@ void TimerWheel::expire(std::int64_t now_ns, F&& fire) {
   const std::int64_t now_tick = now_ns / kTickNs;
   // The first time, scan the whole wheel: a deadline already due may have been filed in a
   // bucket before now_tick (add() files due deadlines without reading the clock).
-  std::int64_t from = current_tick_ < 0 ? now_tick - static_cast<std::int64_t>(kSlots) + 1
-                                        : current_tick_;
+  std::int64_t from =
+      current_tick_ < 0 ? now_tick - static_cast<std::int64_t>(kSlots) + 1 : current_tick_;
   if (now_tick - from >= static_cast<std::int64_t>(kSlots)) from = now_tick - kSlots + 1;
   for (std::int64_t tick = from; tick <= now_tick && count_ > 0; ++tick) {
     Process** head = &slots_[static_cast<std::size_t>(tick) % kSlots];

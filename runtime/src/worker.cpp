@@ -551,6 +551,8 @@ void process_entry(Fiber* f) noexcept {
         p->closure.invoke(p->closure.target);
       } catch (const Shutdown&) {
         reason.kind = ExitReason::Kind::kShutdown;  // ended by the runtime: not a crash
+      } catch (const ExitSignal& e) {               // ergon::exit(reason)
+        reason = ExitReason{static_cast<ExitReason::Kind>(e.kind), e.what};
       } catch (const std::exception& e) {
         p->sched.load(std::memory_order_relaxed)->report_crash(p, e.what());
         reason = ExitReason{ExitReason::Kind::kException, e.what()};
@@ -563,6 +565,10 @@ void process_entry(Fiber* f) noexcept {
     } else {
       reason.kind = ExitReason::Kind::kShutdown;
     }
+    // Ended by an exit signal (link.cpp): that is its reason, not the runtime's.
+    p->sig_lock.lock();
+    if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) reason = p->kill_reason;
+    p->sig_lock.unlock();
     p->closure.destroy(p->closure.target);
     if (p->closure.on_heap) ::operator delete(p->closure.target);
     p->closure.target = nullptr;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "ergon/pid.hpp"
 
@@ -27,14 +28,21 @@ struct ExitReason {
     kNormal,     // its function returned
     kException,  // an exception escaped it; `what` has its what()
     kShutdown,   // the runtime ended it (Runtime::run returning, or the runtime's end)
-    kNoProc,     // (in Down only) the monitored pid named no live process
+    kNoProc,     // (in Down and Exit only) the pid named no live process
+    kKill,       // (ergon::exit(pid, ...) only) an exit signal that cannot be trapped
+    kKilled,     // it was ended by a kill signal
+    kUser,       // ergon::exit with a reason of the program's own; `what` holds it
   };
   Kind kind = Kind::kNormal;
   std::string what;
 
   bool normal() const noexcept { return kind == Kind::kNormal; }
-  // "normal", "exception: <what>", "shutdown" or "noproc".
+  // "normal", "exception: <what>", "shutdown", "noproc", "kill", "killed" or "<what>".
   std::string to_string() const;
+
+  static ExitReason normal_exit() { return ExitReason{}; }
+  static ExitReason kill() { return ExitReason{Kind::kKill, ""}; }
+  static ExitReason user(std::string what) { return ExitReason{Kind::kUser, std::move(what)}; }
 };
 
 // The name of one monitor (or, later, of one request): unique within the program.

@@ -174,6 +174,9 @@ struct SpawnOptions {
   // The pool to run in. Default: the spawner's pool (the first pool, from outside the
   // runtime).
   Pool pool{};
+  // Link the child to the spawner before it can run (ergon::spawn_link). Needs a spawner
+  // process.
+  bool link = false;
 };
 
 }  // namespace ergon

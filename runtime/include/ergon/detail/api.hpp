@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -30,6 +31,13 @@ struct Process;
 // process's stack so its destructors run. Do not swallow it: a catch (...) that does not
 // rethrow keeps the process alive until its next blocking call throws it again.
 struct Shutdown {};
+
+// Thrown by ergon::exit(reason) to end the calling process with that reason. Not a
+// std::exception, for the same reason as Shutdown.
+struct ExitSignal {
+  int kind;  // ExitReason::Kind
+  std::string what;
+};
 
 // The function a process runs, stored in the process itself when it is small enough.
 struct Closure {

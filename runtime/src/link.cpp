@@ -1,0 +1,174 @@
+// Links and exit signals: see link.hpp for the rules and process.hpp for what sig_lock
+// guards.
+//
+// An exit signal to process T (signal_exit) is decided under T's sig_lock, against T's
+// generation and `exiting` flag, like a monitor: a signal to a process that has ended or is
+// ending does nothing. A link signal first removes the link from T's list; if it is not there
+// (unlinked meanwhile), the signal is dropped, so nothing comes through a link after unlink.
+// Ending T means: record the reason, set `killed` (release) and wake T if it waits, exactly as
+// the shutdown sweep does; T throws at its next blocking call, yield or slice end, and
+// process_entry ends it with the recorded reason.
+#include "ergon/link.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "ergon/ergon.hpp"
+#include "process.hpp"
+#include "process_table.hpp"
+#include "scheduler.hpp"
+
+namespace ergon {
+namespace detail {
+namespace {
+
+// Requires p->sig_lock. The generation check makes a stale pid harmless.
+bool alive_locked(Process* p, Pid pid) noexcept {
+  // acquire: pairs with the release stores of the generation and state.
+  return p->generation.load(std::memory_order_acquire) == pid.generation() &&
+         p->state.load(std::memory_order_acquire) == ProcessState::kAlive && !p->exiting;
+}
+
+bool erase_pid(std::vector<Pid>& v, Pid pid) noexcept {
+  auto it = std::find(v.begin(), v.end(), pid);
+  if (it == v.end()) return false;
+  v.erase(it);
+  return true;
+}
+
+// Locks two records in address order (no deadlock between two linkers).
+void lock_two(Process* a, Process* b) noexcept {
+  if (a == b) {
+    a->sig_lock.lock();
+  } else if (a < b) {
+    a->sig_lock.lock();
+    b->sig_lock.lock();
+  } else {
+    b->sig_lock.lock();
+    a->sig_lock.lock();
+  }
+}
+void unlock_two(Process* a, Process* b) noexcept {
+  a->sig_lock.unlock();
+  if (a != b) b->sig_lock.unlock();
+}
+
+}  // namespace
+
+void kill_with(Process* t, const ExitReason& reason) noexcept {
+  // Requires t->sig_lock held by the caller, which releases it before the wake below would
+  // matter (the wake only needs `killed`).
+  t->kill_reason = reason;
+  t->has_kill_reason = true;
+}
+
+void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) noexcept {
+  Process* t = to ? ProcessTable::instance().lookup(to.index()) : nullptr;
+  if (t == nullptr) return;
+  t->sig_lock.lock();
+  if (!alive_locked(t, to) || (through_link && !erase_pid(t->links, from))) {
+    t->sig_lock.unlock();
+    return;
+  }
+  const bool kill = reason.kind == ExitReason::Kind::kKill;
+  if (!kill && t->trap_exit) {
+    t->sig_lock.unlock();
+    try {
+      send(to, Exit{from, reason});
+    } catch (...) {  // no memory for the envelope: the signal is lost, as a message would be
+    }
+    return;
+  }
+  if (!kill && reason.normal()) {  // a normal exit does not end a process that does not trap
+    t->sig_lock.unlock();
+    return;
+  }
+  kill_with(t, kill ? ExitReason{ExitReason::Kind::kKilled, ""} : reason);
+  t->sig_lock.unlock();
+  // release: pairs with the acquire loads at every wait (the process then throws).
+  t->killed.store(true, std::memory_order_release);
+  Scheduler* s = t->sched.load(std::memory_order_acquire);  // acquire: a published record
+  if (s != nullptr && t->mailbox.try_unblock()) s->wake(t);
+}
+
+void link_at_spawn(Process* parent, Process* child) noexcept {
+  const Pid cp = child->pid(), pp = pid_of(parent);
+  lock_two(parent, child);
+  parent->links.push_back(cp);
+  child->links.push_back(pp);
+  unlock_two(parent, child);
+}
+
+}  // namespace detail
+
+void link(Pid pid) {
+  detail::Process* self = detail::current_process_or_throw("ergon::link");
+  const Pid me = detail::pid_of(self);
+  if (pid == me) return;
+  detail::Process* t = pid ? detail::ProcessTable::instance().lookup(pid.index()) : nullptr;
+  bool linked = false, trapping = false;
+  if (t != nullptr) {
+    detail::lock_two(self, t);
+    if (detail::alive_locked(t, pid)) {
+      if (std::find(self->links.begin(), self->links.end(), pid) == self->links.end()) {
+        self->links.push_back(pid);
+        t->links.push_back(me);
+      }
+      linked = true;
+    }
+    trapping = self->trap_exit;
+    detail::unlock_two(self, t);
+  } else {
+    self->sig_lock.lock();
+    trapping = self->trap_exit;
+    self->sig_lock.unlock();
+  }
+  if (linked) return;
+  if (trapping) {
+    send(me, Exit{pid, ExitReason{ExitReason::Kind::kNoProc, ""}});
+    return;
+  }
+  throw Error("ergon::link(" + pid.to_string() +
+              "): no such live process (noproc); trap exits to get an Exit message instead, or "
+              "use spawn_link so the child cannot end before the link");
+}
+
+void unlink(Pid pid) {
+  detail::Process* self = detail::current_process_or_throw("ergon::unlink");
+  const Pid me = detail::pid_of(self);
+  detail::Process* t = pid ? detail::ProcessTable::instance().lookup(pid.index()) : nullptr;
+  if (t == nullptr || pid == me) return;
+  detail::lock_two(self, t);
+  detail::erase_pid(self->links, pid);
+  // acquire: pairs with the release store of the generation (a stale pid: leave the record).
+  if (t->generation.load(std::memory_order_acquire) == pid.generation()) {
+    detail::erase_pid(t->links, me);
+  }
+  detail::unlock_two(self, t);
+}
+
+bool trap_exits(bool on) {
+  detail::Process* self = detail::current_process_or_throw("ergon::trap_exits");
+  self->sig_lock.lock();
+  const bool old = self->trap_exit;
+  self->trap_exit = on;
+  self->sig_lock.unlock();
+  return old;
+}
+
+void exit(Pid pid, const ExitReason& reason) {
+  detail::Process* self = detail::current_process_or_throw("ergon::exit");
+  detail::signal_exit(pid, detail::pid_of(self), reason, false);
+  // Killing oneself takes effect at once, as in Erlang.
+  // acquire: pairs with the release store in signal_exit.
+  if (pid == detail::pid_of(self) && self->killed.load(std::memory_order_acquire)) {
+    throw detail::Shutdown{};
+  }
+}
+
+void exit(ExitReason reason) {
+  (void)detail::current_process_or_throw("ergon::exit");
+  throw detail::ExitSignal{static_cast<int>(reason.kind), std::move(reason.what)};
+}
+
+}  // namespace ergon

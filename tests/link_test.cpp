@@ -1,0 +1,244 @@
+// Tests of links and exit signals (ergon/link.hpp), one per rule of Erlang's semantics:
+// an abnormal exit ends linked processes with the same reason, a normal one does not, trapping
+// turns signals into Exit messages, kill cannot be trapped, exit(pid, normal) is ignored by a
+// process that does not trap, linking a dead pid is noproc, unlink stops the signal,
+// spawn_link links before the child runs, exit(reason) ends the caller with it.
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "test_util.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ergon::Down;
+using ergon::Exit;
+using ergon::ExitReason;
+using ergon_test::await;
+using ergon_test::contains;
+using ergon_test::what_of;
+
+struct Go {};
+struct Up {
+  ergon::Pid pid;
+};
+
+class Link : public ergon_test::RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    ergon::Options o = options();
+    o.on_crash = [](ergon::Pid, const std::string&) {};  // crashes are the point here
+    runtime(o);
+  }
+};
+ERGON_INSTANTIATE_WORKERS(Link);
+
+// A process that links to `partner` (if given), reports Up, and waits for ever.
+ergon::Pid idler(ergon::Pid main, ergon::Pid partner = {}) {
+  return ergon::spawn([main, partner] {
+    if (partner) ergon::link(partner);
+    ergon::send(main, Up{ergon::self()});
+    (void)ergon::receive<Go>();
+  });
+}
+
+TEST_P(Link, AnAbnormalExitEndsTheLinkedPartnerWithTheSameReason) {
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid partner = idler(main);
+    (void)await<Up>();
+    const ergon::Ref r = ergon::monitor(partner);
+    const ergon::Pid crasher = ergon::spawn([main, partner] {
+      ergon::link(partner);
+      ergon::send(main, Up{ergon::self()});
+      (void)await<Go>();
+      throw std::runtime_error("boom");
+    });
+    (void)await<Up>();
+    ergon::send(crasher, Go{});
+    const Down d = await<Down>();
+    EXPECT_EQ(d.ref, r);
+    EXPECT_EQ(d.reason.kind, ExitReason::Kind::kException);
+    EXPECT_EQ(d.reason.what, "boom");
+  });
+}
+
+TEST_P(Link, ACrashPropagatesThroughASpawnLink) {
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid parent = ergon::spawn([main] {
+      const ergon::Pid child = ergon::spawn_link([] {
+        (void)await<Go>();
+        throw std::runtime_error("boom");
+      });
+      ergon::send(main, Up{child});
+      (void)ergon::receive<Up>();  // never comes: the child's crash ends this process
+    });
+    const ergon::Ref r = ergon::monitor(parent);
+    const ergon::Pid child = await<Up>().pid;
+    ergon::send(child, Go{});
+    const Down d = await<Down>();
+    EXPECT_EQ(d.ref, r);
+    EXPECT_EQ(d.reason.kind, ExitReason::Kind::kException);
+    EXPECT_EQ(d.reason.what, "boom");
+  });
+}
+
+TEST_P(Link, ANormalExitDoesNotEndThePartner) {
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid partner = idler(main);
+    (void)await<Up>();
+    const ergon::Ref r = ergon::monitor(partner);
+    const ergon::Pid quitter = ergon::spawn([main, partner] {
+      ergon::link(partner);
+      ergon::send(main, Up{ergon::self()});
+    });
+    const ergon::Ref q = ergon::monitor(quitter);
+    (void)await<Up>();
+    Down d = await<Down>();
+    EXPECT_EQ(d.ref, q);  // the quitter ended, normally
+    EXPECT_TRUE(d.reason.normal());
+    ergon::send(partner, Go{});  // the partner is still there to end when told
+    d = await<Down>();
+    EXPECT_EQ(d.ref, r);
+    EXPECT_TRUE(d.reason.normal());
+  });
+}
+
+TEST_P(Link, TrappingTurnsTheSignalIntoAnExitMessage) {
+  run([] {
+    EXPECT_FALSE(ergon::trap_exits(true));
+    const ergon::Pid child = ergon::spawn_link([] {
+      (void)await<Go>();
+      ergon::exit(ExitReason::user("tired"));
+    });
+    ergon::send(child, Go{});
+    const Exit e = await<Exit>();
+    EXPECT_EQ(e.from, child);
+    EXPECT_EQ(e.reason.kind, ExitReason::Kind::kUser);
+    EXPECT_EQ(e.reason.to_string(), "tired");
+    // A normal end of a linked child is an Exit too, when trapping.
+    const ergon::Pid quiet = ergon::spawn_link([] {});
+    const Exit n = await<Exit>();
+    EXPECT_EQ(n.from, quiet);
+    EXPECT_TRUE(n.reason.normal());
+    EXPECT_TRUE(ergon::trap_exits(false));
+  });
+}
+
+TEST_P(Link, KillCannotBeTrapped) {
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid t = ergon::spawn([main] {
+      ergon::trap_exits(true);
+      ergon::send(main, Up{ergon::self()});
+      for (;;) (void)ergon::receive<Exit>();  // traps everything it can
+    });
+    (void)await<Up>();
+    const ergon::Ref r = ergon::monitor(t);
+    ergon::exit(t, ExitReason::user("please"));  // trapped: it stays
+    ergon::exit(t, ExitReason::kill());
+    const Down d = await<Down>();
+    EXPECT_EQ(d.ref, r);
+    EXPECT_EQ(d.reason.kind, ExitReason::Kind::kKilled);
+    EXPECT_EQ(d.reason.to_string(), "killed");
+  });
+}
+
+TEST_P(Link, ExitNormalIsIgnoredUnlessTrapped) {
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid t = idler(main);
+    (void)await<Up>();
+    const ergon::Ref r = ergon::monitor(t);
+    ergon::exit(t, ExitReason::normal_exit());  // ignored
+    ergon::exit(t, ExitReason::user("stop"));   // ends it with that reason
+    const Down d = await<Down>();
+    EXPECT_EQ(d.ref, r);
+    EXPECT_EQ(d.reason.kind, ExitReason::Kind::kUser);
+    EXPECT_EQ(d.reason.what, "stop");
+    // Trapping: exit(self, normal) is a message.
+    ergon::trap_exits(true);
+    ergon::exit(ergon::self(), ExitReason::normal_exit());
+    const Exit e = await<Exit>();
+    EXPECT_EQ(e.from, ergon::self());
+    EXPECT_TRUE(e.reason.normal());
+  });
+}
+
+TEST_P(Link, LinkingADeadPidIsNoproc) {
+  run([] {
+    const ergon::Pid gone = ergon::spawn([] {});
+    (void)ergon::monitor(gone);
+    (void)await<Down>();  // it has ended
+    const std::string w = what_of<ergon::Error>([gone] { ergon::link(gone); });
+    EXPECT_TRUE(contains(w, "noproc")) << w;
+    ergon::trap_exits(true);
+    ergon::link(gone);
+    const Exit e = await<Exit>();
+    EXPECT_EQ(e.from, gone);
+    EXPECT_EQ(e.reason.kind, ExitReason::Kind::kNoProc);
+  });
+}
+
+TEST_P(Link, UnlinkStopsTheSignal) {
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid crasher = ergon::spawn([] {
+      (void)await<Go>();
+      throw std::runtime_error("alone");
+    });
+    const ergon::Pid survivor = ergon::spawn([main, crasher] {
+      ergon::link(crasher);
+      ergon::unlink(crasher);
+      ergon::send(main, Up{ergon::self()});
+      (void)ergon::receive<Go>();
+    });
+    (void)await<Up>();
+    const ergon::Ref c = ergon::monitor(crasher);
+    const ergon::Ref s = ergon::monitor(survivor);
+    ergon::send(crasher, Go{});
+    EXPECT_EQ(await<Down>().ref, c);
+    ergon::send(survivor, Go{});  // it is alive to receive this
+    const Down d = await<Down>();
+    EXPECT_EQ(d.ref, s);
+    EXPECT_TRUE(d.reason.normal());
+  });
+}
+
+TEST_P(Link, AChainOfLinksEndsTogether) {
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid a = idler(main);
+    (void)await<Up>();
+    const ergon::Pid b = idler(main, a);
+    (void)await<Up>();
+    const ergon::Pid c = idler(main, b);
+    (void)await<Up>();
+    const ergon::Ref ra = ergon::monitor(a), rb = ergon::monitor(b), rc = ergon::monitor(c);
+    ergon::exit(c, ExitReason::user("domino"));
+    int seen = 0;
+    for (int i = 0; i < 3; ++i) {
+      const Down d = await<Down>();
+      EXPECT_TRUE(d.ref == ra || d.ref == rb || d.ref == rc);
+      EXPECT_EQ(d.reason.what, "domino");
+      ++seen;
+    }
+    EXPECT_EQ(seen, 3);
+  });
+}
+
+TEST(LinkErrors, SpawnLinkNeedsAProcess) {
+  ergon::Options o;
+  o.workers = 1;
+  ergon::Runtime rt(o);
+  const std::string w = what_of<ergon::NotInProcess>([&] {
+    (void)rt.spawn([] {}, ergon::SpawnOptions{.stack_size = 0, .pool = {}, .link = true});
+  });
+  EXPECT_TRUE(contains(w, "spawn_link")) << w;
+}
+
+}  // namespace
