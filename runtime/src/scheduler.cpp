@@ -199,18 +199,20 @@ Pid Scheduler::spawn_commit(Process* p) {
     w->counted_spawn();
     if (&w->pool() == p->pool) {
       w->push_spawn(p);
-    } else {  // into another pool: its global queue
-      p->home = &worker(p->pool->first);
-      p->pool->global.push(p);
-      p->pool->idle.notify_one();
+    } else {                       // into another pool: its global queue
+      WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
+      p->home = &worker(pool->first);
+      pool->global.push(p);
+      pool->idle.notify_one();
     }
     if (Process* self = c->current()) charge_entered(self, kSpawnReductions);
   } else {
     external_live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     external_spawned.fetch_add(1, std::memory_order_relaxed);
-    p->home = &worker(p->pool->first);
-    p->pool->global.push(p);
-    p->pool->idle.notify_one();
+    WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
+    p->home = &worker(pool->first);
+    pool->global.push(p);
+    pool->idle.notify_one();
   }
   return pid;
 }
