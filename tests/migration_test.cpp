@@ -6,9 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <exception>
-#include <chrono>
 #include <set>
 #include <stdexcept>
 #include <string>

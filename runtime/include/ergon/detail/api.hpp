@@ -8,8 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <new>
+#include <string>
 #include <type_traits>
 #include <utility>
 
