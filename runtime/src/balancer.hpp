@@ -22,7 +22,7 @@
 //      marked inactive: they forward whatever becomes runnable on them (Worker::forward) and
 //      park.
 //   B3 Migrate.  Among the active workers, pair the longest queue with the shortest while
-//      they differ by more than max(2, avg / 4) (hysteresis); move half the difference, taken
+//      they differ by more than max(2, avg / 8) (hysteresis); move half the difference, taken
 //      from the front of the giver's queue with the thieves' CAS (RunQueue::steal) and pushed
 //      into the taker's inbox (lock-free MPSC; the push unparks the taker). A worker that
 //      received processes in a tick gives none in the next (no bouncing). Inactive workers'

@@ -55,13 +55,6 @@ void unlock_two(Process* a, Process* b) noexcept {
 
 }  // namespace
 
-void kill_with(Process* t, const ExitReason& reason) noexcept {
-  // Requires t->sig_lock held by the caller, which releases it before the wake below would
-  // matter (the wake only needs `killed`).
-  t->kill_reason = reason;
-  t->has_kill_reason = true;
-}
-
 void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) noexcept {
   Process* t = to ? ProcessTable::instance().lookup(to.index()) : nullptr;
   if (t == nullptr) return;
@@ -83,7 +76,10 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
     t->sig_lock.unlock();
     return;
   }
-  kill_with(t, kill ? ExitReason{ExitReason::Kind::kKilled, ""} : reason);
+  if (!t->has_kill_reason) {  // the first signal that ends a process names its reason
+    t->kill_reason = kill ? ExitReason{ExitReason::Kind::kKilled, ""} : reason;
+    t->has_kill_reason = true;
+  }
   t->sig_lock.unlock();
   // release: pairs with the acquire loads at every wait (the process then throws).
   t->killed.store(true, std::memory_order_release);

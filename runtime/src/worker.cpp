@@ -105,7 +105,10 @@ Worker& Worker::forward_target() const noexcept {
 void Worker::forward(Process* p) noexcept {
   Worker& to = forward_target();
   if (&to == this) {  // the pool's active count was read stale: keep it
-    if (!queue_.push_back(p)) pool_.global.push(p);
+    if (!queue_.push_back(p)) {
+      pool_.global.push(p);
+      pool_.idle.notify_one();  // global work is for the active workers
+    }
     return;
   }
   forward_to(to, p);

@@ -46,7 +46,6 @@ class WorkerPool {
   bool steals() const noexcept { return policy != Policy::kBalance; }
   // The balancer migrates and compacts (Policy::kBalance, kBalanceSteal).
   bool balances() const noexcept { return policy != Policy::kSteal; }
-  bool contains(unsigned worker) const noexcept { return worker - first < size; }
 
   // Workers in play. Written by the balancer only; relaxed: a worker that reads a stale value
   // forwards a process to a worker that forwards it again, nothing is lost.
