@@ -178,6 +178,34 @@ TEST_F(MpscInbox, UnblockTakesOverTheWakeUpFromLaterPushes) {
   EXPECT_EQ(inbox.take_all(), &a);
 }
 
+TEST_F(MpscInbox, NotifyIsNeverLost) {
+  Inbox inbox;
+  Node a;
+  // Before the consumer blocks: the wake-up stays pending and the next block fails once.
+  EXPECT_FALSE(inbox.notify());
+  EXPECT_TRUE(inbox.empty());
+  EXPECT_FALSE(inbox.notify()) << "a second notify adds nothing";
+  EXPECT_EQ(inbox.try_block(), BlockResult::kNotEmpty);
+  EXPECT_EQ(inbox.take_all(), nullptr);
+  ASSERT_EQ(inbox.try_block(), BlockResult::kBlocked) << "the pending wake-up is used up";
+  // While it waits: the notifier owns the wake-up, once.
+  EXPECT_TRUE(inbox.notify());
+  EXPECT_FALSE(inbox.try_unblock());
+  // A push after a pending notify sees an empty inbox (the chain ends at the node).
+  EXPECT_FALSE(inbox.notify());
+  a.next = &a;
+  EXPECT_EQ(inbox.push(&a), PushResult::kQueued);
+  EXPECT_EQ(a.next, nullptr);
+  EXPECT_FALSE(inbox.notify()) << "with nodes queued the next block fails anyway";
+  EXPECT_EQ(inbox.try_block(), BlockResult::kNotEmpty);
+  EXPECT_EQ(inbox.take_all(), &a);
+  ASSERT_EQ(inbox.try_block(), BlockResult::kBlocked);
+  EXPECT_TRUE(inbox.try_unblock());
+  (void)inbox.close();
+  EXPECT_FALSE(inbox.notify());
+  EXPECT_TRUE(inbox.closed());
+}
+
 TEST_F(MpscInbox, CloseReturnsQueuedNodesAndLaterPushesFail) {
   Inbox inbox;
   Node n[3];

@@ -106,8 +106,7 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
 void yield_process(Process* p) {
   p->reason = SwitchReason::kYield;
   p->fiber.suspend();
-  // acquire: pairs with the release store of the shutdown sweep.
-  if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
+  p->check_signals();
 }
 
 // The reductions given to code outside any process, so that its checkpoints stay cheap.
@@ -161,8 +160,7 @@ void drop_stale(mailbox::Envelope* e) noexcept {
 }
 
 bool wait(Process* p, std::int64_t deadline_ns) {
-  // acquire (both): pairs with the release store of the shutdown sweep.
-  if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
+  p->check_signals();
   {
     InRuntime in;
     p->timed_out = false;
@@ -172,7 +170,7 @@ bool wait(Process* p, std::int64_t deadline_ns) {
       p->fiber.suspend();
     }
   }
-  if (p->killed.load(std::memory_order_acquire)) throw Shutdown{};
+  p->check_signals();
   return p->timed_out;
 }
 
@@ -252,8 +250,7 @@ void move_to_worker(unsigned worker) {
     p->reason = detail::SwitchReason::kMove;
     p->fiber.suspend();
   }
-  // acquire: pairs with the release store of the shutdown sweep.
-  if (p->killed.load(std::memory_order_acquire)) throw detail::Shutdown{};
+  p->check_signals();
 }
 
 void register_name(std::string name, Pid pid) {

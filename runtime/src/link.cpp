@@ -84,7 +84,7 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
   // release: pairs with the acquire loads at every wait (the process then throws).
   t->killed.store(true, std::memory_order_release);
   Scheduler* s = t->sched.load(std::memory_order_acquire);  // acquire: a published record
-  if (s != nullptr && t->mailbox.try_unblock()) s->wake(t);
+  if (s != nullptr && t->mailbox.notify()) s->wake(t);  // U2: not lost if t is about to block
 }
 
 void link_at_spawn(Process* parent, Process* child) noexcept {
@@ -157,7 +157,8 @@ void exit(Pid pid, const ExitReason& reason) {
   detail::signal_exit(pid, detail::pid_of(self), reason, false);
   // Killing oneself takes effect at once, as in Erlang.
   // acquire: pairs with the release store in signal_exit.
-  if (pid == detail::pid_of(self) && self->killed.load(std::memory_order_acquire)) {
+  if (pid == detail::pid_of(self) && self->killed.load(std::memory_order_acquire) &&
+      self->shield == 0) {
     throw detail::Shutdown{};
   }
 }

@@ -57,8 +57,26 @@ struct Process {
 
   Process* link = nullptr;  // intrusive link for the queue that holds the record
 
-  // Set by the shutdown sweep (release); read by the process at every wait (acquire).
+  // Set by the shutdown sweep or an exit signal (release), then the process's mailbox is
+  // notified (MpscInbox U2, so the wake-up is not lost); read by the process after every
+  // switch (acquire, check_signals).
   std::atomic<bool> killed{false};
+  // Set (release) by a nursery child that failed, for the nursery's owner, which is this
+  // process; notified like `killed`. The process clears it (acq_rel exchange) when it throws
+  // Interrupted, or when its nursery takes the failure over (nursery.cpp).
+  std::atomic<bool> interrupt{false};
+  // The process only. While shield > 0, `killed` does not throw: a nursery that is cancelling
+  // its children must still wait for them (nursery.cpp).
+  std::uint32_t shield = 0;
+  // The process only: its innermost open nursery (a NurseryCore on its stack), or nullptr.
+  void* nursery = nullptr;
+  // The process only: called as its very last act, after its Downs and exit signals (a
+  // nursery child reports its end this way, nursery.cpp). Cleared at spawn.
+  void (*at_end)(void*) = nullptr;
+  void* at_end_arg = nullptr;
+  // The process that spawned it (Pid{} if spawned from outside): a supervisor's parent is
+  // the one whose exit signal stops it (supervisor.cpp). Written at spawn.
+  Pid parent;
   // Holds a registered name (registry.hpp): set under the registry's lock, read when the
   // process ends. relaxed: a hint; the registry re-checks liveness on every lookup.
   std::atomic<bool> registered{false};
@@ -98,6 +116,17 @@ struct Process {
   SwitchReason reason = SwitchReason::kYield;
   unsigned move_target = 0;  // with kMove: the worker to resume on
   bool pinned = false;       // with kMove: the target keeps it from thieves
+
+  // After every switch back into the process: a kill (unless shielded) ends it, a nursery
+  // interrupt unwinds it to its nursery.
+  void check_signals() {
+    // acquire: pairs with the release stores of the shutdown sweep and signal_exit.
+    if (killed.load(std::memory_order_acquire) && shield == 0) [[unlikely]] throw Shutdown{};
+    // relaxed peek; the exchange (acq_rel) pairs with the interrupter's release store.
+    if (interrupt.load(std::memory_order_relaxed)) [[unlikely]] {
+      if (interrupt.exchange(false, std::memory_order_acq_rel)) throw Interrupted{};
+    }
+  }
 
   Pid pid() const noexcept {
     // relaxed: the process reads its own generation, which only its worker changes at exit.

@@ -155,6 +155,15 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   }
   p->closure = Closure{};
   reset_monitors(p);
+  p->shield = 0;
+  p->nursery = nullptr;
+  p->at_end = nullptr;
+  // relaxed: the record is private until spawn_commit publishes it.
+  p->interrupt.store(false, std::memory_order_relaxed);
+  {
+    Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
+    p->parent = spawner != nullptr ? spawner->pid() : Pid{};
+  }
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
   if (so.pool.valid()) {
     p->pool = &pool_of(so.pool, "ergon::spawn");
@@ -260,7 +269,7 @@ void Scheduler::kill_all_and_wait() {
       if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
       if (p->sched.load(std::memory_order_relaxed) != this) return;
       p->killed.store(true, std::memory_order_release);  // release: pairs with wait()
-      if (p->mailbox.try_unblock()) wake(p);
+      if (p->mailbox.notify()) wake(p);
     });
     if (live() <= 0) break;
     std::this_thread::sleep_for(std::chrono::microseconds(round < 10 ? 100 : 2000));

@@ -556,6 +556,10 @@ void process_entry(Fiber* f) noexcept {
         reason.kind = ExitReason::Kind::kShutdown;  // ended by the runtime: not a crash
       } catch (const ExitSignal& e) {               // ergon::exit(reason)
         reason = ExitReason{static_cast<ExitReason::Kind>(e.kind), e.what};
+      } catch (const Interrupted&) {  // cannot happen: every interrupt has a nursery to reach
+        constexpr const char* kWhat = "a nursery interrupt outside any nursery (an ergon bug)";
+        p->sched.load(std::memory_order_relaxed)->report_crash(p, kWhat);
+        reason = ExitReason{ExitReason::Kind::kException, kWhat};
       } catch (const std::exception& e) {
         p->sched.load(std::memory_order_relaxed)->report_crash(p, e.what());
         reason = ExitReason{ExitReason::Kind::kException, e.what()};
@@ -577,6 +581,7 @@ void process_entry(Fiber* f) noexcept {
     p->closure.target = nullptr;
     send_downs(p, reason);  // process code still: sends work as from any process
   }
+  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // noexcept by contract
   (void)current_carrier()->enter(p);  // E1/E2: may move p to the carrier that has its worker
   p->reason = SwitchReason::kExit;
   f->finish();

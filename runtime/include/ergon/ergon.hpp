@@ -20,6 +20,7 @@
 #include "ergon/errors.hpp"
 #include "ergon/link.hpp"
 #include "ergon/monitor.hpp"
+#include "ergon/nursery.hpp"
 #include "ergon/options.hpp"
 #include "ergon/pid.hpp"
 #include "ergon/pool.hpp"

@@ -47,6 +47,9 @@ class Mailbox {
   // Any thread.
   [[nodiscard]] PushResult push(Envelope* e) noexcept { return inbox_.push(e); }
   [[nodiscard]] bool try_unblock() noexcept { return inbox_.try_unblock(); }
+  // A wake-up that cannot be lost (MpscInbox U2): true if the caller now owns the wake-up of
+  // a blocked receiver; otherwise its next try_block fails.
+  [[nodiscard]] bool notify() noexcept { return inbox_.notify(); }
 
   // Receiver only ----------------------------------------------------------------------------
 

@@ -4,8 +4,10 @@
 // Design
 // ------
 // One atomic word, `head_`, holds either a pointer to the newest node (a LIFO chain linked
-// through Node::*Next), or one of three tags: empty (0), kBlocked (the consumer is waiting for
-// a push) or kClosed (the consumer is gone). This is the shape of CAF's lifo_inbox.
+// through Node::*Next), or one of four tags: empty (0), kBlocked (the consumer is waiting for
+// a push), kClosed (the consumer is gone) or kNotified (empty, with a wake-up pending). This is
+// the shape of CAF's lifo_inbox, plus the pending wake-up of a parking permit (Go's
+// notesleep/notewakeup, Rust's thread::park/unpark).
 //
 // Protocol, in named steps:
 //   P1 push:    CAS head_ from `old` to `node` with node->next = old. If old was kBlocked,
@@ -15,13 +17,19 @@
 //   C1 take:    the consumer swaps head_ with empty and reverses the chain it got, so nodes
 //               come out in push order; pushes by one producer keep their order.
 //   C2 block:   the consumer CASes empty -> kBlocked. It fails (kNotEmpty) if a push landed
-//               first, in which case the consumer must take again instead of waiting.
+//               first, in which case the consumer must take again instead of waiting; or if
+//               a notify (U2) left kNotified, which it consumes (kNotified -> empty).
 //   U1 unblock: anyone may CAS kBlocked -> empty (a timer, a shutdown). Success means the
 //               caller, not a pusher, owns the wake-up.
+//   U2 notify:  anyone: a wake-up that must not be lost, for a flag the consumer reads before
+//               it blocks (a kill, an interrupt). kBlocked -> empty as U1 (the caller owns the
+//               wake-up); empty -> kNotified (the consumer's next C2 fails once); anything
+//               else is re-written unchanged, so the notify is an RMW in head_'s modification
+//               order and the consumer's next take (acquire) sees the flag.
 //   X1 close:   swap in kClosed; the consumer gets the remaining chain to dispose.
 //
 // Invariants: head_ is kBlocked only between a successful C2 and the next P1 or U1; exactly
-// one of {the pusher of P1, the caller of U1} sees the kBlocked -> non-blocked transition, so a
+// one of {the pusher of P1, the caller of U1 or U2} sees the kBlocked -> non-blocked transition, so a
 // waiting consumer is woken exactly once and never lost.
 //
 // Rejected: boost::lockfree::queue. It copies trivially-copyable values into its own nodes
@@ -60,7 +68,7 @@ class MpscInbox {
     std::uintptr_t old = head_.load(std::memory_order_relaxed);
     for (;;) {
       if (old == kClosed) return PushResult::kClosed;
-      node->*Next = (old == kBlocked) ? nullptr : reinterpret_cast<Node*>(old);
+      node->*Next = is_tag(old) ? nullptr : reinterpret_cast<Node*>(old);  // kNotified: empty
       // release: publishes *node (and everything the sender wrote before the push) to the
       // acquire in take_all(). acquire on success: when we take over a kBlocked head, the
       // consumer's writes before try_block() (its saved context, its timer) become visible
@@ -76,7 +84,7 @@ class MpscInbox {
   Node* take_all() noexcept {
     // relaxed: a cheap look first; the exchange below does the ordering.
     std::uintptr_t h = head_.load(std::memory_order_relaxed);
-    if (h == 0 || h == kBlocked || h == kClosed) return nullptr;
+    if (is_tag(h)) return nullptr;
     // acquire: pairs with the release CAS in push(), making each node's fields visible.
     return reversed(head_.exchange(0, std::memory_order_acquire));
   }
@@ -90,6 +98,12 @@ class MpscInbox {
                                       std::memory_order_relaxed)) {
       return BlockResult::kBlocked;
     }
+    if (expected == kNotified) {
+      // acquire: pairs with the release in notify(): the notifier's flag is visible to the
+      // consumer when it looks again. A push that replaced kNotified meanwhile is taken next.
+      (void)head_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
+                                          std::memory_order_relaxed);
+    }
     return BlockResult::kNotEmpty;
   }
 
@@ -99,6 +113,24 @@ class MpscInbox {
     // acquire: pairs with the release in try_block(), as for push().
     return head_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
                                          std::memory_order_relaxed);
+  }
+
+  // U2. Any thread. True if this call took over the wake-up of a waiting consumer; otherwise
+  // the consumer's next try_block() fails (or its next take sees what the caller wrote first).
+  [[nodiscard]] bool notify() noexcept {
+    // relaxed: the CAS below re-reads head_.
+    std::uintptr_t old = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (old == kClosed) return false;
+      const std::uintptr_t next = old == kBlocked ? 0 : old == 0 ? kNotified : old;
+      // acq_rel: release publishes what the caller wrote before (the flag) to the consumer's
+      // acquire in try_block() / take_all(); acquire, when we take over kBlocked, pairs with
+      // the release in try_block(), as for push().
+      if (head_.compare_exchange_weak(old, next, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+        return old == kBlocked;
+      }
+    }
   }
 
   // X1. Consumer only. Later pushes fail with kClosed. Returns what was queued, in order.
@@ -115,8 +147,7 @@ class MpscInbox {
 
   // Advisory (any thread): may be stale by the time the caller looks at it.
   bool empty() const noexcept {
-    std::uintptr_t h = head_.load(std::memory_order_relaxed);
-    return h == 0 || h == kBlocked || h == kClosed;
+    return is_tag(head_.load(std::memory_order_relaxed));
   }
   bool blocked() const noexcept { return head_.load(std::memory_order_relaxed) == kBlocked; }
   bool closed() const noexcept { return head_.load(std::memory_order_relaxed) == kClosed; }
@@ -124,10 +155,13 @@ class MpscInbox {
  private:
   static constexpr std::uintptr_t kBlocked = 1;
   static constexpr std::uintptr_t kClosed = 2;
+  static constexpr std::uintptr_t kNotified = 3;
+  // Node pointers are aligned, so no node is at an address below 4.
+  static bool is_tag(std::uintptr_t h) noexcept { return h <= kNotified; }
 
   // The chain in a head word (newest first), in push order; nullptr for a tag.
   static Node* reversed(std::uintptr_t h) noexcept {
-    if (h == 0 || h == kBlocked || h == kClosed) return nullptr;
+    if (is_tag(h)) return nullptr;
     Node* lifo = reinterpret_cast<Node*>(h);
     Node* fifo = nullptr;
     while (lifo != nullptr) {
@@ -139,7 +173,7 @@ class MpscInbox {
     return fifo;
   }
 
-  // Written by producers (P1), the consumer (C1, C2, X1) and unblockers (U1); see above.
+  // Written by producers (P1), the consumer (C1, C2, X1) and wakers (U1, U2); see above.
   std::atomic<std::uintptr_t> head_{0};
 };
 

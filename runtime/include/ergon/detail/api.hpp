@@ -32,6 +32,11 @@ struct Process;
 // rethrow keeps the process alive until its next blocking call throws it again.
 struct Shutdown {};
 
+// Thrown inside the owner of a nursery when one of the nursery's children failed: it unwinds
+// the owner to the nursery, which cancels the other children and rethrows the failure
+// (nursery.hpp). Not a std::exception, for the same reason as Shutdown.
+struct Interrupted {};
+
 // Thrown by ergon::exit(reason) to end the calling process with that reason. Not a
 // std::exception, for the same reason as Shutdown.
 struct ExitSignal {
