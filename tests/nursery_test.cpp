@@ -62,12 +62,22 @@ TEST_P(Nursery, ChildrenHaveEndedCompletelyWhenTheScopeReturns) {
   run([] {
     std::vector<ergon::Ref> refs;
     ergon::nursery([&](ergon::Nursery& n) {
-      for (int i = 0; i < 20; ++i) refs.push_back(ergon::monitor(n.spawn([] {}).pid()));
+      std::vector<ergon::Pid> kids;
+      for (int i = 0; i < 20; ++i) {
+        kids.push_back(n.spawn([] { (void)ergon::receive<Go>(); }).pid());
+        refs.push_back(ergon::monitor(kids.back()));
+      }
+      for (const ergon::Pid& k : kids) ergon::send(k, Go{});
     });
     // Every child sent its Down before its nursery was told it ended.
     for (std::size_t i = 0; i < refs.size(); ++i) {
       auto d = ergon::receive_for<Down>(0ms);
-      ASSERT_TRUE(d.has_value()) << "Down " << i << " had not arrived when the scope ended";
+      if (!d) {
+        auto late = ergon::receive_for<Down>(1s);
+        ADD_FAILURE() << "Down " << i << " had not arrived when the scope ended; later: "
+                      << (late ? late->reason.to_string() + " " + late->pid.to_string() : "none");
+        return;
+      }
       EXPECT_TRUE(d->reason.normal());
     }
   });

@@ -103,10 +103,10 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
   }
 }
 
-void yield_process(Process* p) {
+void yield_process(Process* p, bool check = true) {
   p->reason = SwitchReason::kYield;
   p->fiber.suspend();
-  p->check_signals();
+  if (check) p->check_signals();
 }
 
 // The reductions given to code outside any process, so that its checkpoints stay cheap.
@@ -178,7 +178,7 @@ void charge_entered(Process* p, std::uint32_t reductions) {
   std::int32_t* b = budget_slot();
   const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
   store_budget(b, left);
-  if (left <= 0) yield_process(p);
+  if (left <= 0) yield_process(p, false);  // no signal check: see scheduler.hpp
 }
 
 void charge(Process* p, std::uint32_t reductions) {

@@ -177,6 +177,11 @@ void Nursery::wait_once() {
   // Whatever is in the inbox goes to the cache first, or the block below would fail at once
   // for a message that is not ours.
   (void)detail::mailbox_of(owner_).fetch();
+  // Look again after the fetch: a child's notify that came before the fetch rewrote the
+  // inbox's head (U2), so the fetch's acquire made its push on ended_ visible here; one that
+  // comes after it makes the block below fail (kNotified) or wakes it.
+  // acquire: pairs with the release CAS of nursery_report_end.
+  if (ended_.load(std::memory_order_acquire) != nullptr) return;
   (void)detail::wait(owner_, detail::kNoDeadline);
 }
 
