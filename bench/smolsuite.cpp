@@ -204,6 +204,38 @@ void s_fanout(double s) {
   });
 }
 
+// s_nursery: smolscale's spawn_executors_recursively with structured concurrency. One
+// nursery in main spawns kTasks processes; each nests kSteps nurseries, one per process, each
+// spawning the next level and waiting for it (a chain of 300 processes per task, 90,000
+// processes alive at the deepest point). Each level returns its depth + the level below's, so
+// the sum checks that every nursery ran and collected its child's result. ergon only: the
+// peers have no nursery (smolscale's Nursery is experimental and not in its benchmark table).
+std::int64_t nest(std::int64_t depth) {
+  if (depth == 0) return 0;
+  return ergon::nursery([depth](ergon::Nursery& n) {
+    ergon::Task<std::int64_t> below = n.spawn([depth] { return nest(depth - 1); });
+    return depth + below.get();
+  });
+}
+
+void s_nursery(double s) {
+  in_runtime([s] {
+    finish(measure(s, double(kTasks * kSteps), 0, [] {
+      const std::int64_t total = ergon::nursery([](ergon::Nursery& n) {
+        std::vector<ergon::Task<std::int64_t>> tasks;
+        tasks.reserve(kTasks);
+        for (std::int64_t i = 0; i < kTasks; ++i)
+          tasks.push_back(n.spawn([] { return nest(kSteps); }));
+        std::int64_t sum = 0;
+        for (auto& t : tasks) sum += t.get();
+        return sum;
+      });
+      const std::int64_t want = kTasks * kSteps * (kSteps + 1) / 2;
+      if (total != want) fail("sum " + std::to_string(total) + ", want " + std::to_string(want));
+    }));
+  });
+}
+
 constexpr Workload kSmol[] = {
     {"s_spawn_one", s_spawn_one, "smolscale: spawn one empty process and wait (per iter)"},
     {"s_spawn_many", s_spawn_many, "smolscale: spawn 25,000 empty processes, wait for all"},
@@ -212,6 +244,7 @@ constexpr Workload kSmol[] = {
     {"s_ctx_quiet", s_ctx_quiet, "smolscale: one token through 300 forwarders"},
     {"s_ctx_busy", s_ctx_busy, "smolscale: 10 tokens through 30 forwarders + 300 yielders"},
     {"s_fanout", s_fanout, "smolscale: 1,000 sends to 1,000 competing receivers (router)"},
+    {"s_nursery", s_nursery, "smolscale: 300 processes x 300 nested nurseries (ergon only)"},
 };
 
 }  // namespace
