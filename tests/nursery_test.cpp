@@ -110,10 +110,11 @@ TEST_P(Nursery, AFailureCancelsTheSiblingsAndIsRethrownAsTheChildsException) {
     const std::string what = what_of<std::logic_error>([&] {
       ergon::nursery([&](ergon::Nursery& n) {
         for (int i = 0; i < 5; ++i) {
-          sibling_refs.push_back(ergon::monitor(n.spawn([main] {
-            ergon::send(main, Up{ergon::self()});
-            (void)ergon::receive<Never>();  // only a cancel ends it
-          }).pid()));
+          sibling_refs.push_back(
+              ergon::monitor(n.spawn([main] {
+                                ergon::send(main, Up{ergon::self()});
+                                (void)ergon::receive<Never>();  // only a cancel ends it
+                              }).pid()));
         }
         for (int i = 0; i < 5; ++i) (void)await<Up>();
         n.spawn([] { throw std::logic_error("child broke"); });
@@ -184,9 +185,9 @@ TEST_P(Nursery, TheBodysExceptionCancelsTheChildrenAndGoesOn) {
     const std::string what = what_of<std::out_of_range>([&] {
       ergon::nursery([&](ergon::Nursery& n) {
         ref = ergon::monitor(n.spawn([main] {
-          ergon::send(main, Go{});
-          (void)ergon::receive<Never>();
-        }).pid());
+                                ergon::send(main, Go{});
+                                (void)ergon::receive<Never>();
+                              }).pid());
         (void)await<Go>();
         throw std::out_of_range("body");
       });

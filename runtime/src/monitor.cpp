@@ -24,8 +24,8 @@ std::string ExitReason::to_string() const {
       return "normal";
     case Kind::kException:
       return "exception: " + what;
-    case Kind::kShutdown:
-      return "shutdown";
+    case Kind::kShutdown:  // with a detail, Erlang's {shutdown, Detail}
+      return what.empty() ? "shutdown" : "shutdown: " + what;
     case Kind::kNoProc:
       return "noproc";
     case Kind::kKill:

@@ -47,8 +47,7 @@ ExitReason reason_of(const std::exception_ptr& e) {
   } catch (const std::exception& x) {
     return ExitReason{ExitReason::Kind::kException, x.what()};
   } catch (...) {
-    return ExitReason{ExitReason::Kind::kException,
-                      "an exception not derived from std::exception"};
+    return ExitReason{ExitReason::Kind::kException, "an exception not derived from std::exception"};
   }
 }
 
@@ -72,10 +71,10 @@ void nursery_child_failed(Nursery* n, TaskSlot& slot, std::exception_ptr error,
   if (!n->failed_.exchange(true, std::memory_order_acq_rel)) {
     try {
       n->failure_ = error ? error
-                          : std::make_exception_ptr(ChildFailed(
-                                self, reason,
-                                "ergon::nursery: child process " + self.to_string() +
-                                    " ended with reason " + reason.to_string()));
+                          : std::make_exception_ptr(
+                                ChildFailed(self, reason,
+                                            "ergon::nursery: child process " + self.to_string() +
+                                                " ended with reason " + reason.to_string()));
     } catch (...) {  // no memory for the message: the error itself still says what
       n->failure_ = std::current_exception();
     }
@@ -163,11 +162,10 @@ void Nursery::collect_ends() {
     // acq_rel: as in nursery_child_failed (the owner is the writer here).
     if (s->state == detail::TaskSlot::State::kCancelled && !cancelled_ &&
         !failed_.exchange(true, std::memory_order_acq_rel)) {
-      failure_ = std::make_exception_ptr(
-          ChildFailed(s->pid, s->reason,
-                      "ergon::nursery: child process " + s->pid.to_string() +
-                          " was ended by an exit signal (" + s->reason.to_string() +
-                          ") that did not come from its nursery"));
+      failure_ = std::make_exception_ptr(ChildFailed(
+          s->pid, s->reason,
+          "ergon::nursery: child process " + s->pid.to_string() + " was ended by an exit signal (" +
+              s->reason.to_string() + ") that did not come from its nursery"));
     }
     s = next;
   }

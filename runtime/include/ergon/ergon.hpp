@@ -30,3 +30,4 @@
 #include "ergon/registry.hpp"
 #include "ergon/runtime.hpp"
 #include "ergon/stats.hpp"
+#include "ergon/supervisor.hpp"

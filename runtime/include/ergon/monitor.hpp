@@ -27,7 +27,8 @@ struct ExitReason {
   enum class Kind : std::uint8_t {
     kNormal,     // its function returned
     kException,  // an exception escaped it; `what` has its what()
-    kShutdown,   // the runtime ended it (Runtime::run returning, or the runtime's end)
+    kShutdown,   // the runtime ended it (Runtime::run returning, or the runtime's end), or a
+                 // supervisor did; `what` may add a detail (Erlang's {shutdown, Detail})
     kNoProc,     // (in Down and Exit only) the pid named no live process
     kKill,       // (ergon::exit(pid, ...) only) an exit signal that cannot be trapped
     kKilled,     // it was ended by a kill signal
@@ -37,7 +38,8 @@ struct ExitReason {
   std::string what;
 
   bool normal() const noexcept { return kind == Kind::kNormal; }
-  // "normal", "exception: <what>", "shutdown", "noproc", "kill", "killed" or "<what>".
+  // "normal", "exception: <what>", "shutdown" (or "shutdown: <what>"), "noproc", "kill",
+  // "killed" or "<what>".
   std::string to_string() const;
 
   static ExitReason normal_exit() { return ExitReason{}; }

@@ -72,9 +72,9 @@ namespace detail {
 struct TaskSlot {
   enum class State : std::uint8_t { kPending, kDone, kFailed, kCancelled };
   State state = State::kPending;
-  ExitReason reason;          // kFailed / kCancelled: the child's exit reason
-  std::exception_ptr error;   // kFailed: what the owner rethrows
-  Pid pid;                    // set by the owner after the spawn
+  ExitReason reason;         // kFailed / kCancelled: the child's exit reason
+  std::exception_ptr error;  // kFailed: what the owner rethrows
+  Pid pid;                   // set by the owner after the spawn
   // Its nursery: read by the child while it runs, cleared by the owner at the close (after
   // the child's end), after which Task::get does not wait.
   Nursery* nursery = nullptr;
@@ -196,8 +196,7 @@ class Nursery {
     auto slot = std::make_shared<detail::ValueSlot<R>>();
     slot->nursery = this;
     children_.reserve(children_.size() + 1);  // adopt() must not throw once the child runs
-    detail::ChildBody<R, Fn> body{slot, detail::EndReporter(this, slot.get()),
-                                  std::forward<F>(fn)};
+    detail::ChildBody<R, Fn> body{slot, detail::EndReporter(this, slot.get()), std::forward<F>(fn)};
     const Pid pid = detail::spawn_into(nullptr, std::move(body), opts);
     adopt(slot, pid);
     return Task<R>(std::move(slot));
@@ -230,7 +229,7 @@ class Nursery {
 
   detail::Process* owner_;
   Pid owner_pid_;
-  Nursery* outer_;        // the owner's enclosing nursery
+  Nursery* outer_;  // the owner's enclosing nursery
   std::vector<std::shared_ptr<detail::TaskSlot>> children_;
 
   std::size_t running_ = 0;
