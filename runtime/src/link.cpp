@@ -22,35 +22,11 @@ namespace ergon {
 namespace detail {
 namespace {
 
-// Requires p->sig_lock. The generation check makes a stale pid harmless.
-bool alive_locked(Process* p, Pid pid) noexcept {
-  // acquire: pairs with the release stores of the generation and state.
-  return p->generation.load(std::memory_order_acquire) == pid.generation() &&
-         p->state.load(std::memory_order_acquire) == ProcessState::kAlive && !p->exiting;
-}
-
 bool erase_pid(std::vector<Pid>& v, Pid pid) noexcept {
   auto it = std::find(v.begin(), v.end(), pid);
   if (it == v.end()) return false;
   v.erase(it);
   return true;
-}
-
-// Locks two records in address order (no deadlock between two linkers).
-void lock_two(Process* a, Process* b) noexcept {
-  if (a == b) {
-    a->sig_lock.lock();
-  } else if (a < b) {
-    a->sig_lock.lock();
-    b->sig_lock.lock();
-  } else {
-    b->sig_lock.lock();
-    a->sig_lock.lock();
-  }
-}
-void unlock_two(Process* a, Process* b) noexcept {
-  a->sig_lock.unlock();
-  if (a != b) b->sig_lock.unlock();
 }
 
 }  // namespace

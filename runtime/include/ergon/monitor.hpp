@@ -8,9 +8,10 @@
 // monitor(pid) makes the runtime send the caller one Down message when `pid` ends, with the
 // reason. Monitoring a process that has ended already, or a pid that names none, sends Down
 // with reason noproc at once. Monitors stack: each call is its own, with its own Ref and its
-// own Down. demonitor(ref) cancels one; with flush it also removes its Down if that was
-// delivered already. Down travels like any message: after everything the ended process sent
-// before it ended.
+// own Down. demonitor(ref) cancels one; with flush it also removes its Down if that was sent
+// already. Down travels like any message: after everything the ended process sent before it
+// ended. As in Erlang, a process that ends first drops the monitors it holds:
+// its targets forget it at once, not when they end.
 #pragma once
 
 #include <cstdint>
@@ -78,9 +79,11 @@ struct Down {
 
 // Starts monitoring `pid` for the calling process. Throws NotInProcess outside a process.
 Ref monitor(Pid pid);
-// Cancels the monitor `ref`. Returns true if it was active (no Down sent yet). With `flush`,
-// also removes its Down from the caller's mailbox if it was delivered. Throws NotInProcess
-// outside a process.
+// Cancels the monitor `ref` of the calling process. Returns true if it was active: then no
+// Down of it ever comes. With `flush`, also removes its Down from the caller's mailbox if it
+// was sent (waiting, if the target is sending it right now, until it is there). A ref the
+// caller does not hold (cancelled, fired, or another process's) cancels nothing. Throws
+// NotInProcess outside a process.
 bool demonitor(const Ref& ref, bool flush = false);
 
 }  // namespace ergon
