@@ -2,7 +2,8 @@
 // one Down per monitor with the reason, noproc at once for a dead or unknown pid, monitors
 // stack, demonitor cancels (and flush removes a delivered Down, even one being sent), Down
 // comes after the process's last messages, a monitor leaves no entry on either side once it is
-// cancelled, fired, or its watcher ended. Plus a seeded stress: every monitor fires exactly
+// cancelled, fired, or its watcher ended; a monitor by registered name resolves the name at the
+// call and its Downs carry the name. Plus a seeded stress: every monitor fires exactly
 // once.
 #include <atomic>
 #include <chrono>
@@ -290,6 +291,79 @@ TEST_P(Monitor, DemonitorWithFlushLeavesNoDownBehindEvenInARace) {
     }
     EXPECT_EQ(monitor_counts(ergon::self()).held, 0u);
   });
+}
+
+// --- monitors by registered name -------------------------------------------------------------
+
+TEST_P(Monitor, AMonitorByNameFollowsTheProcessThatHeldIt) {
+  run([] {
+    const ergon::Pid p = ergon::spawn([] { (void)await<Go>(); });
+    ergon::register_name("server", p);
+    const ergon::Ref r = ergon::monitor("server");
+    EXPECT_EQ(r.target(), p);
+    ergon::send("server", Go{});
+    const Down d = down_of(r);
+    EXPECT_EQ(d.pid, p);
+    EXPECT_EQ(d.name, "server");
+    EXPECT_TRUE(d.reason.normal());
+    // A monitor by pid has no name.
+    const ergon::Pid q = ergon::spawn([] {});
+    EXPECT_EQ(down_of(ergon::monitor(q)).name, "");
+  });
+}
+
+TEST_P(Monitor, AMonitorByANameNobodyHoldsIsNoprocAtOnce) {
+  run([] {
+    const ergon::Ref r = ergon::monitor("nobody");
+    EXPECT_EQ(r.target(), ergon::Pid{});
+    const Down d = await<Down>();
+    EXPECT_EQ(d.ref, r);
+    EXPECT_EQ(d.pid, ergon::Pid{});
+    EXPECT_EQ(d.reason.kind, ExitReason::Kind::kNoProc);
+    EXPECT_EQ(d.name, "nobody");
+    EXPECT_FALSE(ergon::demonitor(r));
+    EXPECT_EQ(monitor_counts(ergon::self()).held, 0u);
+  });
+}
+
+TEST_P(Monitor, TheNameIsResolvedOnceAtTheCall) {
+  quiet();
+  run([] {
+    const ergon::Pid main = ergon::self();
+    const ergon::Pid first = ergon::spawn([main] {
+      ergon::register_name("svc", ergon::self());
+      ergon::send(main, Last{1});
+      (void)await<Go>();
+      ergon::unregister_name("svc");
+      ergon::send(main, Last{2});
+      (void)await<Go>();
+      throw std::runtime_error("first fails");
+    });
+    EXPECT_EQ(await<Last>().n, 1);
+    const ergon::Ref r = ergon::monitor("svc");
+    EXPECT_EQ(r.target(), first);
+    ergon::send(first, Go{});
+    EXPECT_EQ(await<Last>().n, 2);
+    const ergon::Pid second = ergon::spawn([] { (void)await<Go>(); });
+    ergon::register_name("svc", second);  // the name moves; the monitor does not
+    const ergon::Ref r2 = ergon::monitor("svc");
+    ergon::send(first, Go{});
+    const Down d = await<Down>();
+    EXPECT_EQ(d.ref, r);
+    EXPECT_EQ(d.pid, first);
+    EXPECT_EQ(d.name, "svc");  // the name it was made by, though `first` gave it up
+    EXPECT_EQ(d.reason.kind, ExitReason::Kind::kException);
+    EXPECT_EQ(monitor_counts(second).on, 1u);
+    EXPECT_TRUE(ergon::demonitor(r2));
+    EXPECT_EQ(monitor_counts(second).on, 0u);
+    ergon::send(second, Go{});
+  });
+}
+
+TEST(MonitorErrors, MonitorByNameNeedsAProcess) {
+  const std::string w =
+      ergon_test::what_of<ergon::NotInProcess>([] { (void)ergon::monitor("anything"); });
+  EXPECT_TRUE(ergon_test::contains(w, "ergon::monitor")) << w;
 }
 
 // --- seeded stress: every monitor fires exactly once -----------------------------------------

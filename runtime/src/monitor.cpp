@@ -4,7 +4,7 @@
 // Design
 // ------
 // A monitor of W (the watcher) on T (the target) is two entries: {ref, W} in T.monitors, which
-// T's end turns into Downs, and {ref, T} in W.held, which lets W's end take the monitor
+// T's end turns into Downs, and {ref, T, name} in W.held, which lets W's end take the monitor
 // off T (Erlang removes a dead watcher's monitors from their targets too; without it a
 // long-lived server monitored by every short-lived client of a request/reply call keeps one
 // entry per client that ever called it). Each list is guarded by its own record's sig_lock;
@@ -25,8 +25,8 @@
 //   E3 exit signals to T's links (link.cpp).
 //   E4 for each {ref, W} in T's monitors, T locks W and, while W's generation matches and W
 //      still holds the entry, takes it out and counts one more Down in flight to W
-//      (W.downs_in_flight); unlocked, it sends the Down, then counts it landed. An entry W no
-//      longer holds was demonitored (D1) or W is ending (E1 of W): no Down.
+//      (W.downs_in_flight); unlocked, it sends the Down (with the entry's name), then counts it
+//      landed. An entry W no longer holds was demonitored (D1) or W is ending (E1 of W): no Down.
 // The race between M1 and the end of T is settled under T's lock: either M1 ran first and the
 // entry is in the list E1 takes, or M1 sees `exiting` (or a new generation) and sends noproc.
 // The race between W's end and T's end needs no order: W's E1 takes W.held, so T's E4 finds
@@ -50,11 +50,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "ergon/ergon.hpp"
 #include "process.hpp"
 #include "process_table.hpp"
+#include "registry.hpp"
+#include "scheduler.hpp"
 
 namespace ergon {
 
@@ -122,14 +126,14 @@ Process* record_of(Pid pid) noexcept {
   return pid ? ProcessTable::instance().lookup(pid.index()) : nullptr;
 }
 
-// M1.
-Ref monitor_as(Process* self, Pid pid) {
+// M1, for a pid or for the pid a name resolved to (Pid{} when nobody held it).
+Ref monitor_as(Process* self, Pid pid, std::string name) {
   const Ref ref = Ref::make(g_next_ref.fetch_add(1, std::memory_order_relaxed), pid);
   const Pid me = pid_of(self);
   Process* t = record_of(pid);
   bool added = false;
   if (t != nullptr) {
-    Process::HeldMonitor h{ref.id(), pid};
+    Process::HeldMonitor h{ref.id(), pid, name};
     lock_two(self, t);
     if (alive_locked(t, pid)) {
       try {
@@ -149,7 +153,7 @@ Ref monitor_as(Process* self, Pid pid) {
     unlock_two(self, t);
   }
   if (!added) {
-    send(me, Down{ref, pid, ExitReason{ExitReason::Kind::kNoProc, ""}});
+    send(me, Down{ref, pid, ExitReason{ExitReason::Kind::kNoProc, ""}, std::move(name)});
   }
   return ref;
 }
@@ -159,7 +163,14 @@ Ref monitor_as(Process* self, Pid pid) {
 
 Ref monitor(Pid pid) {
   detail::Process* self = detail::current_process_or_throw("ergon::monitor");
-  return detail::monitor_as(self, pid);
+  return detail::monitor_as(self, pid, std::string());
+}
+
+Ref monitor(std::string_view name) {
+  detail::Process* self = detail::current_process_or_throw("ergon::monitor");
+  // relaxed: a process's own scheduler was published to it before it first ran.
+  const Pid pid = self->sched.load(std::memory_order_relaxed)->registry().whereis(name);
+  return detail::monitor_as(self, pid, std::string(name));
 }
 
 bool demonitor(const Ref& ref, bool flush) {
@@ -238,9 +249,11 @@ void send_downs(Process* p, const ExitReason& reason) noexcept {
     Process* w = record_of(m.watcher);
     if (w == nullptr) continue;
     bool claimed = false;
+    std::string name;
     w->sig_lock.lock();
     if (same_process(w, m.watcher)) {
-      if (const Process::HeldMonitor* h = find_held(w, m.ref)) {
+      if (Process::HeldMonitor* h = find_held(w, m.ref)) {
+        name = std::move(h->name);
         erase_held(w, h);
         // relaxed: a D1 that finds no entry took this lock after us, which orders the two.
         w->downs_in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -250,7 +263,7 @@ void send_downs(Process* p, const ExitReason& reason) noexcept {
     w->sig_lock.unlock();
     if (!claimed) continue;  // demonitored, or the watcher is ending
     try {
-      send(m.watcher, Down{Ref::make(m.ref, self), self, reason});
+      send(m.watcher, Down{Ref::make(m.ref, self), self, reason, std::move(name)});
     } catch (...) {
       // out of memory for the envelope: the watcher misses this Down; nothing else to do
     }

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ergon/detail/api.hpp"
@@ -78,6 +79,7 @@ struct Process {
   struct HeldMonitor {
     std::uint64_t ref;
     Pid target;
+    std::string name;  // the registered name it was made by (monitor(name)), or empty
   };
   SpinLock sig_lock;
   bool exiting = false;                // guarded by sig_lock
