@@ -60,7 +60,7 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
   // release: pairs with the acquire loads at every wait (the process then throws).
   t->killed.store(true, std::memory_order_release);
   Scheduler* s = t->sched.load(std::memory_order_acquire);  // acquire: a published record
-  if (s != nullptr && t->mailbox.try_unblock()) s->wake(t);
+  if (s != nullptr && t->mailbox.try_unblock()) wake_unblocked(s, t);
 }
 
 void link_at_spawn(Process* parent, Process* child) noexcept {

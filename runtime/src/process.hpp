@@ -157,5 +157,8 @@ void send_downs(Process* p, const ExitReason& reason) noexcept;
 // Links (link.cpp): an exit signal from `from` to `to`; linking a child at its spawn.
 void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) noexcept;
 void link_at_spawn(Process* parent, Process* child) noexcept;
+// Wakes `p` after the caller won its wake-up (p->mailbox.try_unblock()), from process code or
+// from any thread: enters the runtime first, as send does (api.cpp).
+void wake_unblocked(Scheduler* s, Process* p) noexcept;
 
 }  // namespace ergon::detail
