@@ -234,7 +234,7 @@ TEST_P(Monitor, DemonitorOfARefTheCallerDoesNotHoldCancelsNothing) {
 // server monitored by every client of a request/reply call keeps one entry per client that
 // ever called it.
 TEST_P(Monitor, WatchersThatEndDropTheirMonitorsFromTheTarget) {
-  const int watchers = ergon_test::scaled(10000, 2000);
+  const int watchers = ergon_test::scaled(10000, 500);
   const int batch = 250;  // live at once: tsan counts fibers as threads
   run([&] {
     const ergon::Pid server = ergon::spawn([] { (void)await<Go>(); });
