@@ -5,15 +5,26 @@
 // generation and `exiting` flag, like a monitor: a signal to a process that has ended or is
 // ending does nothing. A link signal first removes the link from T's list; if it is not there
 // (unlinked meanwhile), the signal is dropped, so nothing comes through a link after unlink.
-// Ending T means: record the reason, set `killed` (release) and wake T if it waits, exactly as
-// the shutdown sweep does; T throws at its next blocking call, yield or slice end, and
-// process_entry ends it with the recorded reason.
+// Ending T means: under the lock, record the reason and set `killed` (release); then push a
+// wake-up message (EndWake) into T's mailbox, waking T if it waits. T throws at its next
+// blocking call, yield or slice end, and process_entry ends it with the recorded reason.
+//
+// Why a message, not the shutdown sweep's try_unblock: T may be between its `killed` check in
+// wait() and its block (try_block, after the switch). try_unblock finds nothing to unblock
+// there, and T then blocks with `killed` set and sleeps until its next message; the sweep
+// gets away with it by sweeping again, a signal is sent once. A pushed message makes T's
+// try_block fail (the mailbox's own lost-wake-up protocol), so T runs and sees `killed`. No
+// handler can name EndWake; T's end disposes of it. Setting `killed` under the lock matters
+// too: after the unlock T may end on its own and its record be reused, and a late store would
+// end the new process. A late push only lands in the new process's mailbox with the old
+// stamp, where it is dropped as stale (and may wake it spuriously, which every wait allows).
 #include "ergon/link.hpp"
 
 #include <algorithm>
 #include <utility>
 
 #include "ergon/ergon.hpp"
+#include "ergon/mailbox/message.hpp"
 #include "process.hpp"
 #include "process_table.hpp"
 #include "scheduler.hpp"
@@ -21,6 +32,9 @@
 namespace ergon {
 namespace detail {
 namespace {
+
+// Wakes a process that an exit signal ends (see the top). Never received by any handler.
+struct EndWake {};
 
 bool erase_pid(std::vector<Pid>& v, Pid pid) noexcept {
   auto it = std::find(v.begin(), v.end(), pid);
@@ -56,11 +70,28 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
     t->kill_reason = kill ? ExitReason{ExitReason::Kind::kKilled, ""} : reason;
     t->has_kill_reason = true;
   }
-  t->sig_lock.unlock();
   // release: pairs with the acquire loads at every wait (the process then throws).
   t->killed.store(true, std::memory_order_release);
+  t->sig_lock.unlock();
   Scheduler* s = t->sched.load(std::memory_order_acquire);  // acquire: a published record
-  if (s != nullptr && t->mailbox.try_unblock()) wake_unblocked(s, t);
+  mailbox::Envelope* e = nullptr;
+  try {
+    e = mailbox::make_message<EndWake>();
+  } catch (...) {  // no memory: wake it the sweep's way, which can miss a process about to block
+    if (s != nullptr && t->mailbox.try_unblock()) wake_unblocked(s, t);
+    return;
+  }
+  e->stamp = to.generation();
+  switch (t->mailbox.push(e)) {
+    case mailbox::PushResult::kQueued:  // not blocked: it sees `killed` at its next wait
+      break;
+    case mailbox::PushResult::kUnblockedReader:  // we own its wake-up
+      if (s != nullptr) wake_unblocked(s, t);
+      break;
+    case mailbox::PushResult::kClosed:  // it has ended meanwhile
+      mailbox::dispose(e);
+      break;
+  }
 }
 
 void link_at_spawn(Process* parent, Process* child) noexcept {
