@@ -2,7 +2,8 @@
 // an abnormal exit ends linked processes with the same reason, a normal one does not, trapping
 // turns signals into Exit messages, kill cannot be trapped, exit(pid, normal) is ignored by a
 // process that does not trap, linking a dead pid is noproc, unlink stops the signal,
-// spawn_link links before the child runs, exit(reason) ends the caller with it.
+// spawn_link links before the child runs, exit(reason) ends the caller with it, a signal that
+// races its target's block still ends it.
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -228,6 +229,28 @@ TEST_P(Link, AChainOfLinksEndsTogether) {
       ++seen;
     }
     EXPECT_EQ(seen, 3);
+  });
+}
+
+// An exit signal that lands while its target is between its last check and its block must
+// still end it (a lost wake-up would leave the target asleep until its next message, which
+// here never comes). Each round races a message the target is about to handle against the
+// signal.
+TEST_P(Link, ASignalRacingTheTargetsBlockStillEndsIt) {
+  const int rounds = ergon_test::scaled(2000, 300);
+  run([&] {
+    for (int i = 0; i < rounds; ++i) {
+      const ergon::Pid t = ergon::spawn([] {
+        for (;;) (void)ergon::receive<Go>();
+      });
+      const ergon::Ref r = ergon::monitor(t);
+      ergon::send(t, Go{});
+      for (int k = 0; k < i % 4; ++k) ergon::yield();
+      ergon::exit(t, ExitReason::user("stop"));
+      const Down d = await<Down>();
+      ASSERT_EQ(d.ref, r);
+      ASSERT_EQ(d.reason.kind, ExitReason::Kind::kUser);
+    }
   });
 }
 

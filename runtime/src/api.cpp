@@ -113,6 +113,14 @@ void yield_process(Process* p, bool check = true) {
 constexpr std::int32_t kOutsideBudget = INT32_MAX;
 }  // namespace
 
+void wake_unblocked(Scheduler* s, Process* p) noexcept {
+  // Scheduler::wake may touch the caller's worker (W2): process code must enter the runtime
+  // first (E1/E2), or a carrier that the watchdog has taken the worker from would touch state
+  // that another carrier now owns.
+  InRuntime in;
+  s->wake(p);
+}
+
 void send_envelope(Pid to, mailbox::Envelope* e) {
   InRuntime in;
   Worker* w = in.w;

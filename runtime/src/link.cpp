@@ -5,9 +5,18 @@
 // generation and `exiting` flag, like a monitor: a signal to a process that has ended or is
 // ending does nothing. A link signal first removes the link from T's list; if it is not there
 // (unlinked meanwhile), the signal is dropped, so nothing comes through a link after unlink.
-// Ending T means: record the reason, set `killed` (release) and wake T if it waits, exactly as
-// the shutdown sweep does; T throws at its next blocking call, yield or slice end, and
-// process_entry ends it with the recorded reason.
+// Ending T means: under the lock, record the reason and set `killed` (release); then notify
+// T's mailbox (MpscInbox U2), waking T if it waits. T throws at its next blocking call, yield
+// or slice end, and process_entry ends it with the recorded reason.
+//
+// Why notify, not the shutdown sweep's try_unblock: T may be between its `killed` check in
+// wait() and its block (try_block, after the switch). try_unblock finds nothing to unblock
+// there, and T then blocks with `killed` set and sleeps until its next message; the sweep
+// gets away with it by sweeping again, a signal is sent once. notify leaves a pending wake-up
+// (kNotified) that makes T's try_block fail, so T runs and sees `killed`; no envelope is
+// allocated. Setting `killed` under the lock matters too: after the unlock T may end on its
+// own and its record be reused, and a late store would end the new process. A late notify
+// only wakes the new process spuriously, which every wait allows.
 #include "ergon/link.hpp"
 
 #include <algorithm>
@@ -22,35 +31,11 @@ namespace ergon {
 namespace detail {
 namespace {
 
-// Requires p->sig_lock. The generation check makes a stale pid harmless.
-bool alive_locked(Process* p, Pid pid) noexcept {
-  // acquire: pairs with the release stores of the generation and state.
-  return p->generation.load(std::memory_order_acquire) == pid.generation() &&
-         p->state.load(std::memory_order_acquire) == ProcessState::kAlive && !p->exiting;
-}
-
 bool erase_pid(std::vector<Pid>& v, Pid pid) noexcept {
   auto it = std::find(v.begin(), v.end(), pid);
   if (it == v.end()) return false;
   v.erase(it);
   return true;
-}
-
-// Locks two records in address order (no deadlock between two linkers).
-void lock_two(Process* a, Process* b) noexcept {
-  if (a == b) {
-    a->sig_lock.lock();
-  } else if (a < b) {
-    a->sig_lock.lock();
-    b->sig_lock.lock();
-  } else {
-    b->sig_lock.lock();
-    a->sig_lock.lock();
-  }
-}
-void unlock_two(Process* a, Process* b) noexcept {
-  a->sig_lock.unlock();
-  if (a != b) b->sig_lock.unlock();
 }
 
 }  // namespace
@@ -80,11 +65,12 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
     t->kill_reason = kill ? ExitReason{ExitReason::Kind::kKilled, ""} : reason;
     t->has_kill_reason = true;
   }
-  t->sig_lock.unlock();
   // release: pairs with the acquire loads at every wait (the process then throws).
   t->killed.store(true, std::memory_order_release);
+  t->sig_lock.unlock();
   Scheduler* s = t->sched.load(std::memory_order_acquire);  // acquire: a published record
-  if (s != nullptr && t->mailbox.notify()) s->wake(t);  // U2: not lost if t is about to block
+  // U2 (mpsc_queue.hpp): the wake-up is not lost if t is about to block.
+  if (s != nullptr && t->mailbox.notify()) wake_unblocked(s, t);
 }
 
 void link_at_spawn(Process* parent, Process* child) noexcept {

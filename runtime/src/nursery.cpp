@@ -36,7 +36,7 @@ namespace {
 // Wakes `p` for a flag it reads after its next switch.
 void notify_process(Process* p) noexcept {
   Scheduler* s = p->sched.load(std::memory_order_acquire);  // acquire: a published record
-  if (s != nullptr && p->mailbox.notify()) s->wake(p);
+  if (s != nullptr && p->mailbox.notify()) wake_unblocked(s, p);
 }
 
 }  // namespace

@@ -14,10 +14,13 @@
 //     is running it (one at a time, handed over by the switch).
 //   - link: whoever holds the record in a queue (global queue, a worker's inbox, a free list).
 //   - timer_*: the worker in timer_owner while it is set (see timer_wheel.hpp).
+//   - exiting, monitors, held, links, trap_exit, kill_reason: sig_lock, taken by the process
+//     and by any process that monitors, links or signals it (monitor.cpp, link.cpp).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ergon/detail/api.hpp"
@@ -81,16 +84,30 @@ struct Process {
   // process ends. relaxed: a hint; the registry re-checks liveness on every lookup.
   std::atomic<bool> registered{false};
 
-  // Monitors on this process (monitor.hpp): who gets a Down when it ends. Guarded by
-  // sig_lock, with `exiting`, which the process sets (under the lock) when it starts sending
-  // its Downs: a monitor() that finds it set, or finds the generation changed, answers noproc.
+  // Monitors, both sides (monitor.cpp has the protocol). `monitors`: the monitors on this
+  // process, who gets a Down when it ends. `held`: the monitors this process holds on others,
+  // so that its end can take them off their targets and a target's end can take them off
+  // here. Both guarded by sig_lock, with `exiting`, which the process sets (under the lock)
+  // when it starts ending: a monitor() that finds it set, or finds the generation changed,
+  // answers noproc. monitor() adds to both lists at once under lock_two.
   struct MonitorEntry {
     std::uint64_t ref;
     Pid watcher;
   };
+  struct HeldMonitor {
+    std::uint64_t ref;
+    Pid target;
+    std::string name;  // the registered name it was made by (monitor(name)), or empty
+  };
   SpinLock sig_lock;
   bool exiting = false;                // guarded by sig_lock
   std::vector<MonitorEntry> monitors;  // guarded by sig_lock
+  std::vector<HeldMonitor> held;       // guarded by sig_lock
+  // Downs whose held entry an ending target has taken out (under sig_lock) and not yet pushed
+  // into this mailbox: incremented under sig_lock, decremented (release) after the push, read
+  // (acquire) by demonitor's flush. Never reset: a target may finish a send to a record that
+  // has been reused since, and its decrement must still balance its increment.
+  std::atomic<std::uint32_t> downs_in_flight{0};
   // Links (link.hpp), guarded by sig_lock like the monitors; trap_exit is written by the
   // process under the lock and read by signal senders under it. kill_reason: set with
   // `killed` by an exit signal that ends the process; it ends with that reason.
@@ -134,12 +151,43 @@ struct Process {
   }
 };
 
-// Monitors (monitor.cpp): a reused record starts with none; an ending process sends its
-// Downs (from its own stack, as process code) before it switches out for the last time.
+// Whether `pid` still names the live process of record `p`, and it is not ending. Requires
+// p->sig_lock. The generation check makes a stale pid harmless.
+inline bool alive_locked(const Process* p, Pid pid) noexcept {
+  // acquire: pairs with the release stores of the generation (Worker::finish) and the state
+  // (spawn_commit, Worker::finish).
+  return p->generation.load(std::memory_order_acquire) == pid.generation() &&
+         p->state.load(std::memory_order_acquire) == ProcessState::kAlive && !p->exiting;
+}
+
+// Locks the sig_locks of two records (or one, when a == b) in address order, the one way to
+// hold two of them at once (so two processes locking each other's records cannot deadlock).
+inline void lock_two(Process* a, Process* b) noexcept {
+  if (a == b) {
+    a->sig_lock.lock();
+  } else if (a < b) {
+    a->sig_lock.lock();
+    b->sig_lock.lock();
+  } else {
+    b->sig_lock.lock();
+    a->sig_lock.lock();
+  }
+}
+inline void unlock_two(Process* a, Process* b) noexcept {
+  a->sig_lock.unlock();
+  if (a != b) b->sig_lock.unlock();
+}
+
+// Monitors (monitor.cpp): a reused record starts with none, on either side; an ending process
+// takes its held monitors off their targets and sends its Downs (from its own stack, as
+// process code) before it switches out for the last time.
 void reset_monitors(Process* p) noexcept;
 void send_downs(Process* p, const ExitReason& reason) noexcept;
 // Links (link.cpp): an exit signal from `from` to `to`; linking a child at its spawn.
 void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) noexcept;
 void link_at_spawn(Process* parent, Process* child) noexcept;
+// Wakes `p` after the caller won its wake-up (p->mailbox.try_unblock()), from process code or
+// from any thread: enters the runtime first, as send does (api.cpp).
+void wake_unblocked(Scheduler* s, Process* p) noexcept;
 
 }  // namespace ergon::detail

@@ -8,14 +8,17 @@
 // monitor(pid) makes the runtime send the caller one Down message when `pid` ends, with the
 // reason. Monitoring a process that has ended already, or a pid that names none, sends Down
 // with reason noproc at once. Monitors stack: each call is its own, with its own Ref and its
-// own Down. demonitor(ref) cancels one; with flush it also removes its Down if that was
-// delivered already. Down travels like any message: after everything the ended process sent
-// before it ended.
+// own Down. monitor(name) monitors the process registered as `name` at the call, and its
+// Downs carry the name. demonitor(ref) cancels one; with flush it also removes its Down if that was
+// sent already. Down travels like any message: after everything the ended process sent before it
+// ended. As in Erlang, a process that ends first drops the monitors it holds:
+// its targets forget it at once, not when they end.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "ergon/pid.hpp"
@@ -74,15 +77,24 @@ class Ref {
 // The message a monitor delivers.
 struct Down {
   Ref ref;
-  Pid pid;  // the process that ended
+  Pid pid;  // the process that ended; Pid{} when a monitor by name found nobody
   ExitReason reason;
+  std::string name;  // the registered name a monitor by name was made with; empty otherwise
 };
 
 // Starts monitoring `pid` for the calling process. Throws NotInProcess outside a process.
 Ref monitor(Pid pid);
-// Cancels the monitor `ref`. Returns true if it was active (no Down sent yet). With `flush`,
-// also removes its Down from the caller's mailbox if it was delivered. Throws NotInProcess
+// Starts monitoring the process registered as `name` now (Erlang's monitor(process, Name)).
+// The name is resolved once, here: the monitor then follows that process, not the name. Every
+// Down of this monitor carries `name`; if nobody holds the name, Down{noproc} with pid Pid{}
+// arrives at once. ref.target() is the process found (Pid{} if none). Throws NotInProcess
 // outside a process.
+Ref monitor(std::string_view name);
+// Cancels the monitor `ref` of the calling process. Returns true if it was active: then no
+// Down of it ever comes. With `flush`, also removes its Down from the caller's mailbox if it
+// was sent (waiting, if the target is sending it right now, until it is there). A ref the
+// caller does not hold (cancelled, fired, or another process's) cancels nothing. Throws
+// NotInProcess outside a process.
 bool demonitor(const Ref& ref, bool flush = false);
 
 }  // namespace ergon

@@ -121,6 +121,15 @@ void checkpoint_slow();
 // checkpoint() where the inline x86-64 path is not available.
 void checkpoint_portable();
 
+// For tests only, not for programs: how many monitors are on the live process `pid` (its
+// watchers) and how many it holds on other processes; zeros when `pid` names no process that
+// has not ended. A snapshot: other processes may change both at any time.
+struct MonitorCounts {
+  std::size_t on = 0;
+  std::size_t held = 0;
+};
+MonitorCounts monitor_counts(Pid pid) noexcept;
+
 // Around the call in ergon::blocking: release the worker / take it back.
 void blocking_begin();
 void blocking_end() noexcept;
