@@ -213,7 +213,7 @@ void s_fanout(double s) {
 std::int64_t nest(std::int64_t depth) {
   if (depth == 0) return 0;
   return ergon::nursery([depth](ergon::Nursery& n) {
-    ergon::Task<std::int64_t> below = n.spawn([depth] { return nest(depth - 1); });
+    ergon::Child<std::int64_t> below = n.spawn([depth] { return nest(depth - 1); });
     return depth + below.get();
   });
 }
@@ -222,12 +222,12 @@ void s_nursery(double s) {
   in_runtime([s] {
     finish(measure(s, double(kTasks * kSteps), 0, [] {
       const std::int64_t total = ergon::nursery([](ergon::Nursery& n) {
-        std::vector<ergon::Task<std::int64_t>> tasks;
-        tasks.reserve(kTasks);
+        std::vector<ergon::Child<std::int64_t>> kids;
+        kids.reserve(kTasks);
         for (std::int64_t i = 0; i < kTasks; ++i)
-          tasks.push_back(n.spawn([] { return nest(kSteps); }));
+          kids.push_back(n.spawn([] { return nest(kSteps); }));
         std::int64_t sum = 0;
-        for (auto& t : tasks) sum += t.get();
+        for (auto& t : kids) sum += t.get();
         return sum;
       });
       const std::int64_t want = kTasks * kSteps * (kSteps + 1) / 2;

@@ -85,19 +85,19 @@ TEST_P(Nursery, ChildrenHaveEndedCompletelyWhenTheScopeReturns) {
 
 TEST_P(Nursery, ResultsAreCollectedInsideAndAfterTheScope) {
   run([] {
-    std::vector<ergon::Task<int>> tasks;
+    std::vector<ergon::Child<int>> kids;
     const int inside = ergon::nursery([&](ergon::Nursery& n) {
-      for (int i = 0; i < 10; ++i) tasks.push_back(n.spawn([i] { return i * i; }));
-      ergon::Task<std::string> s = n.spawn([] { return std::string("text"); });
+      for (int i = 0; i < 10; ++i) kids.push_back(n.spawn([i] { return i * i; }));
+      ergon::Child<std::string> s = n.spawn([] { return std::string("text"); });
       EXPECT_EQ(s.get(), "text");  // waits for that child
       EXPECT_TRUE(s.done());
-      return tasks[3].get();
+      return kids[3].get();
     });
     EXPECT_EQ(inside, 9);
     int sum = 0;
     for (int i = 0; i < 10; ++i) {
-      EXPECT_TRUE(tasks[i].done());
-      if (i != 3) sum += tasks[i].get();
+      EXPECT_TRUE(kids[i].done());
+      if (i != 3) sum += kids[i].get();
     }
     EXPECT_EQ(sum, 285 - 9);
   });
@@ -236,7 +236,7 @@ TEST_P(Nursery, KillingTheOwnerCancelsTheChildrenBeforeItEnds) {
 
 TEST_P(Nursery, CancelEndsTheScopeNormally) {
   run([] {
-    ergon::Task<int> t;
+    ergon::Child<int> t;
     ergon::nursery([&](ergon::Nursery& n) {
       t = n.spawn([] {
         (void)ergon::receive<Never>();

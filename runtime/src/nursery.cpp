@@ -3,7 +3,7 @@
 //
 // How the owner learns of children's ends. A child's closure is destroyed exactly once, when
 // its process ends, whether or not it ever ran; the EndReporter in it arranges the process's
-// last act (Process::at_end, after its Downs and exit signals): push the child's TaskSlot on
+// last act (Process::at_end, after its Downs and exit signals): push the child's ChildSlot on
 // the nursery's `ended_` list and notify the owner's mailbox (MpscInbox U2, so
 // the wake-up cannot be lost between the owner's look at the list and its block). The owner
 // takes the whole list when it looks. No message is sent: the owner's mailbox holds nothing
@@ -61,10 +61,10 @@ ExitReason current_kill_reason() {
   return r;
 }
 
-void nursery_child_failed(Nursery* n, TaskSlot& slot, std::exception_ptr error,
+void nursery_child_failed(Nursery* n, ChildSlot& slot, std::exception_ptr error,
                           ExitReason reason) noexcept {
   const Pid self = pid_of(current_process());
-  slot.state = TaskSlot::State::kFailed;
+  slot.state = ChildSlot::State::kFailed;
   slot.reason = reason;
   slot.error = error;
   // acq_rel: the winner alone writes failure_; the owner reads it after every child's end.
@@ -88,11 +88,11 @@ void nursery_child_failed(Nursery* n, TaskSlot& slot, std::exception_ptr error,
 // The child's last act (Process::at_end): after its Downs and exit signals, so that when the
 // owner's scope ends the child has finished ending too.
 void nursery_report_end(void* arg) noexcept {
-  TaskSlot* slot = static_cast<TaskSlot*>(arg);  // owned by the nursery until it closes
+  ChildSlot* slot = static_cast<ChildSlot*>(arg);  // owned by the nursery until it closes
   Nursery* n = slot->nursery;
   Process* owner = n->owner_;  // read before the push: after it, `n` may be gone
   // relaxed: the CAS re-reads.
-  TaskSlot* head = n->ended_.load(std::memory_order_relaxed);
+  ChildSlot* head = n->ended_.load(std::memory_order_relaxed);
   do {
     slot->next_ended = head;
     // release: publishes the slot (state, value, error) to the owner's acquire exchange.
@@ -101,7 +101,7 @@ void nursery_report_end(void* arg) noexcept {
   notify_process(owner);
 }
 
-void nursery_child_ended(Nursery*, TaskSlot* slot) noexcept {
+void nursery_child_ended(Nursery*, ChildSlot* slot) noexcept {
   Process* p = current_process();
   p->at_end = &nursery_report_end;
   p->at_end_arg = slot;
@@ -131,7 +131,7 @@ void Nursery::check_owner(const char* what) const {
               "(send results to other processes as messages)");
 }
 
-void Nursery::adopt(std::shared_ptr<detail::TaskSlot> slot, Pid pid) noexcept {
+void Nursery::adopt(std::shared_ptr<detail::ChildSlot> slot, Pid pid) noexcept {
   slot->pid = pid;
   children_.push_back(std::move(slot));  // reserved by spawn(): cannot throw
   ++running_;
@@ -149,18 +149,18 @@ void Nursery::cancel() {
 
 void Nursery::collect_ends() {
   // acquire: pairs with the release CAS of nursery_child_ended.
-  detail::TaskSlot* s = ended_.exchange(nullptr, std::memory_order_acquire);
+  detail::ChildSlot* s = ended_.exchange(nullptr, std::memory_order_acquire);
   while (s != nullptr) {
-    detail::TaskSlot* next = s->next_ended;
+    detail::ChildSlot* next = s->next_ended;
     s->ended = true;
     --running_;
-    if (s->state == detail::TaskSlot::State::kPending) {  // killed before it ever ran
-      s->state = detail::TaskSlot::State::kCancelled;
+    if (s->state == detail::ChildSlot::State::kPending) {  // killed before it ever ran
+      s->state = detail::ChildSlot::State::kCancelled;
       s->reason = ExitReason{ExitReason::Kind::kKilled, ""};
     }
     // Killed by something other than this nursery: a failure, as through a link.
     // acq_rel: as in nursery_child_failed (the owner is the writer here).
-    if (s->state == detail::TaskSlot::State::kCancelled && !cancelled_ &&
+    if (s->state == detail::ChildSlot::State::kCancelled && !cancelled_ &&
         !failed_.exchange(true, std::memory_order_acq_rel)) {
       failure_ = std::make_exception_ptr(ChildFailed(
           s->pid, s->reason,
@@ -183,8 +183,8 @@ void Nursery::wait_once() {
   (void)detail::wait(owner_, detail::kNoDeadline);
 }
 
-void Nursery::await(detail::TaskSlot& slot) {
-  check_owner("ergon::Task::get");
+void Nursery::await(detail::ChildSlot& slot) {
+  check_owner("ergon::Child::get");
   for (;;) {
     collect_ends();
     if (slot.ended) return;

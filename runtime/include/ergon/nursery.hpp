@@ -1,8 +1,8 @@
 // Nurseries: structured concurrency. A group of processes that lives and dies as a unit.
 //
 //   int total = ergon::nursery([](ergon::Nursery& n) {
-//     ergon::Task<int> a = n.spawn([] { return count("a"); });
-//     ergon::Task<int> b = n.spawn([] { return count("b"); });
+//     ergon::Child<int> a = n.spawn([] { return count("a"); });
+//     ergon::Child<int> b = n.spawn([] { return count("b"); });
 //     return a.get() + b.get();          // get() waits for that child
 //   });                                   // returns only when every child has ended
 //
@@ -24,7 +24,7 @@
 //     reason is what its monitors see (killed when cancelled).
 //
 // A nursery belongs to the process that opened it: only that process may spawn into it or
-// wait on its tasks. A failure's what() is also the child's exit reason; the uncaught-exception
+// wait on its children. A failure's what() is also the child's exit reason; the uncaught-exception
 // report (Options::on_crash) is not made for a nursery child, whose owner gets the exception.
 #pragma once
 
@@ -48,7 +48,7 @@
 namespace ergon {
 
 // A nursery child ended by something other than an exception: ergon::exit with a reason that
-// is not normal, or a kill that did not come from its nursery. Also what Task::get throws for
+// is not normal, or a kill that did not come from its nursery. Also what Child::get throws for
 // a child that was cancelled or gave no value.
 class ChildFailed : public Error {
  public:
@@ -69,33 +69,33 @@ namespace detail {
 // What a nursery child left behind. Written by the child before its end; its closure's
 // destruction pushes the slot on the nursery's list of ended children (release), which orders
 // those writes before the owner's reads (acquire).
-struct TaskSlot {
+struct ChildSlot {
   enum class State : std::uint8_t { kPending, kDone, kFailed, kCancelled };
   State state = State::kPending;
   ExitReason reason;         // kFailed / kCancelled: the child's exit reason
   std::exception_ptr error;  // kFailed: what the owner rethrows
   Pid pid;                   // set by the owner after the spawn
   // Its nursery: read by the child while it runs, cleared by the owner at the close (after
-  // the child's end), after which Task::get does not wait.
+  // the child's end), after which Child::get does not wait.
   Nursery* nursery = nullptr;
-  TaskSlot* next_ended = nullptr;  // link in the nursery's list of ended children
-  bool ended = false;              // the owner only: it has taken the child's end
+  ChildSlot* next_ended = nullptr;  // link in the nursery's list of ended children
+  bool ended = false;               // the owner only: it has taken the child's end
 };
 
 template <class T>
-struct ValueSlot : TaskSlot {
+struct ValueSlot : ChildSlot {
   std::optional<T> value;
 };
 template <>
-struct ValueSlot<void> : TaskSlot {};
+struct ValueSlot<void> : ChildSlot {};
 
 // Out of line (nursery.cpp).
 // The child's end (from its closure's destructor): arranges nursery_report_end(slot) as the
 // process's last act, which tells the owner.
-void nursery_child_ended(Nursery* n, TaskSlot* slot) noexcept;
+void nursery_child_ended(Nursery* n, ChildSlot* slot) noexcept;
 void nursery_report_end(void* slot) noexcept;
 // The child failed: records the failure (the first one wins) and interrupts the owner.
-void nursery_child_failed(Nursery* n, TaskSlot& slot, std::exception_ptr error,
+void nursery_child_failed(Nursery* n, ChildSlot& slot, std::exception_ptr error,
                           ExitReason reason) noexcept;
 // The reason of the kill that is ending the calling process (killed, or shutdown).
 ExitReason current_kill_reason();
@@ -107,7 +107,7 @@ ExitReason reason_of(const std::exception_ptr& e);
 // Only the copy in the process's closure storage is armed.
 class EndReporter {
  public:
-  EndReporter(Nursery* n, TaskSlot* slot) noexcept : n_(n), slot_(slot) {}
+  EndReporter(Nursery* n, ChildSlot* slot) noexcept : n_(n), slot_(slot) {}
   EndReporter(EndReporter&& o) noexcept : n_(o.n_), slot_(o.slot_), armed_(true) {}
   EndReporter(const EndReporter&) = delete;
   EndReporter& operator=(const EndReporter&) = delete;
@@ -117,7 +117,7 @@ class EndReporter {
 
  private:
   Nursery* n_;
-  TaskSlot* slot_;
+  ChildSlot* slot_;
   bool armed_ = false;
 };
 
@@ -129,22 +129,22 @@ struct ChildBody {
   Fn fn;
 
   void operator()() {
-    TaskSlot& s = *slot;
+    ChildSlot& s = *slot;
     try {
       if constexpr (std::is_void_v<R>) {
         fn();
       } else {
         slot->value.emplace(fn());
       }
-      s.state = TaskSlot::State::kDone;
+      s.state = ChildSlot::State::kDone;
     } catch (const Shutdown&) {  // cancelled by its nursery, killed, or the runtime's end
-      s.state = TaskSlot::State::kCancelled;
+      s.state = ChildSlot::State::kCancelled;
       s.reason = current_kill_reason();
       throw;
     } catch (const ExitSignal& e) {  // ergon::exit(reason)
       ExitReason r{static_cast<ExitReason::Kind>(e.kind), e.what};
       if (r.normal()) {
-        s.state = TaskSlot::State::kDone;
+        s.state = ChildSlot::State::kDone;
       } else {
         nursery_child_failed(s.nursery, s, nullptr, r);
       }
@@ -164,9 +164,9 @@ struct ChildBody {
 
 // The result of one nursery child.
 template <class T>
-class Task {
+class Child {
  public:
-  Task() = default;
+  Child() = default;
   Pid pid() const noexcept { return slot_ ? slot_->pid : Pid{}; }
   // True once the owner has been told that the child ended (always, after the scope).
   bool done() const noexcept { return slot_ && slot_->ended; }
@@ -177,7 +177,7 @@ class Task {
 
  private:
   friend class Nursery;
-  explicit Task(std::shared_ptr<detail::ValueSlot<T>> s) : slot_(std::move(s)) {}
+  explicit Child(std::shared_ptr<detail::ValueSlot<T>> s) : slot_(std::move(s)) {}
   std::shared_ptr<detail::ValueSlot<T>> slot_;
 };
 
@@ -186,7 +186,7 @@ class Nursery {
   Nursery(const Nursery&) = delete;
   Nursery& operator=(const Nursery&) = delete;
 
-  // Spawns `fn` (no arguments; its return value is the task's value) as a child. Owner only.
+  // Spawns `fn` (no arguments; its return value is the child's value) as a child. Owner only.
   template <class F>
   auto spawn(F&& fn, SpawnOptions opts = {}) {
     using Fn = std::decay_t<F>;
@@ -199,7 +199,7 @@ class Nursery {
     detail::ChildBody<R, Fn> body{slot, detail::EndReporter(this, slot.get()), std::forward<F>(fn)};
     const Pid pid = detail::spawn_into(nullptr, std::move(body), opts);
     adopt(slot, pid);
-    return Task<R>(std::move(slot));
+    return Child<R>(std::move(slot));
   }
 
   // Cancels every child; the scope returns normally once they have ended (unless one failed
@@ -210,27 +210,27 @@ class Nursery {
   // The process that owns the nursery.
   Pid owner() const noexcept { return owner_pid_; }
 
-  // For nursery() and Task (the runtime's side; not for programs).
+  // For nursery() and Child (the runtime's side; not for programs).
   explicit Nursery(detail::Process* owner);
   ~Nursery();
   // Ends the scope: cancels if needed, waits for every child, then rethrows what must be
   // rethrown (`body_error`, a child's failure, the owner's kill).
   void close(std::exception_ptr body_error);
-  void await(detail::TaskSlot& slot);
+  void await(detail::ChildSlot& slot);
 
  private:
   friend void detail::nursery_report_end(void*) noexcept;
-  friend void detail::nursery_child_failed(Nursery*, detail::TaskSlot&, std::exception_ptr,
+  friend void detail::nursery_child_failed(Nursery*, detail::ChildSlot&, std::exception_ptr,
                                            ExitReason) noexcept;
   void check_owner(const char* what) const;
-  void adopt(std::shared_ptr<detail::TaskSlot> slot, Pid pid) noexcept;
+  void adopt(std::shared_ptr<detail::ChildSlot> slot, Pid pid) noexcept;
   void collect_ends();  // takes the list of ended children
   void wait_once();     // parks until a child ends (or any other wake-up)
 
   detail::Process* owner_;
   Pid owner_pid_;
   Nursery* outer_;  // the owner's enclosing nursery
-  std::vector<std::shared_ptr<detail::TaskSlot>> children_;
+  std::vector<std::shared_ptr<detail::ChildSlot>> children_;
 
   std::size_t running_ = 0;
   bool cancelled_ = false;
@@ -240,7 +240,7 @@ class Nursery {
   std::exception_ptr failure_;
   // Children push their slot here as they end (release CAS); the owner takes the whole list
   // (acquire exchange). A Treiber push with a take-all pop: no ABA.
-  std::atomic<detail::TaskSlot*> ended_{nullptr};
+  std::atomic<detail::ChildSlot*> ended_{nullptr};
 };
 
 // Runs body(n) with a fresh nursery `n` in the calling process; see the top. Returns what
@@ -270,25 +270,25 @@ auto nursery(F&& body) {
 }
 
 template <class T>
-T Task<T>::get() {
-  if (!slot_) throw Error("ergon::Task::get: an empty task (default-constructed or moved from)");
+T Child<T>::get() {
+  if (!slot_) throw Error("ergon::Child::get: an empty Child (default-constructed or moved from)");
   if (slot_->nursery != nullptr) slot_->nursery->await(*slot_);
   switch (slot_->state) {
-    case detail::TaskSlot::State::kDone:
+    case detail::ChildSlot::State::kDone:
       if constexpr (std::is_void_v<T>) {
         return;
       } else {
         if (slot_->value) return std::move(*slot_->value);
         throw ChildFailed(slot_->pid, ExitReason{},
-                          "ergon::Task::get: process " + slot_->pid.to_string() +
+                          "ergon::Child::get: process " + slot_->pid.to_string() +
                               " ended by ergon::exit(normal) without a value");
       }
-    case detail::TaskSlot::State::kFailed:
+    case detail::ChildSlot::State::kFailed:
       if (slot_->error) std::rethrow_exception(slot_->error);
       [[fallthrough]];
     default:
       throw ChildFailed(slot_->pid, slot_->reason,
-                        "ergon::Task::get: process " + slot_->pid.to_string() + " ended (" +
+                        "ergon::Child::get: process " + slot_->pid.to_string() + " ended (" +
                             slot_->reason.to_string() + ") without a value");
   }
 }
