@@ -138,7 +138,8 @@ struct Process {
   // interrupt unwinds it to its nursery.
   void check_signals() {
     // acquire: pairs with the release stores of the shutdown sweep and signal_exit.
-    if (killed.load(std::memory_order_acquire) && shield == 0) [[unlikely]] throw Shutdown{};
+    if (killed.load(std::memory_order_acquire) && shield == 0) [[unlikely]]
+      throw Shutdown{};
     // relaxed peek; the exchange (acq_rel) pairs with the interrupter's release store.
     if (interrupt.load(std::memory_order_relaxed)) [[unlikely]] {
       if (interrupt.exchange(false, std::memory_order_acq_rel)) throw Interrupted{};

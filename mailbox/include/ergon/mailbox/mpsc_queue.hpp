@@ -29,8 +29,8 @@
 //   X1 close:   swap in kClosed; the consumer gets the remaining chain to dispose.
 //
 // Invariants: head_ is kBlocked only between a successful C2 and the next P1 or U1; exactly
-// one of {the pusher of P1, the caller of U1 or U2} sees the kBlocked -> non-blocked transition, so a
-// waiting consumer is woken exactly once and never lost.
+// one of {the pusher of P1, the caller of U1 or U2} sees the kBlocked -> non-blocked transition, so
+// a waiting consumer is woken exactly once and never lost.
 //
 // Rejected: boost::lockfree::queue. It copies trivially-copyable values into its own nodes
 // (an allocation or a freelist pop per push), cannot tell the pusher that the consumer was
@@ -146,9 +146,7 @@ class MpscInbox {
   }
 
   // Advisory (any thread): may be stale by the time the caller looks at it.
-  bool empty() const noexcept {
-    return is_tag(head_.load(std::memory_order_relaxed));
-  }
+  bool empty() const noexcept { return is_tag(head_.load(std::memory_order_relaxed)); }
   bool blocked() const noexcept { return head_.load(std::memory_order_relaxed) == kBlocked; }
   bool closed() const noexcept { return head_.load(std::memory_order_relaxed) == kClosed; }
 
