@@ -71,7 +71,11 @@ Scheduler* scheduler_of(Runtime& rt) noexcept { return rt.sched_.get(); }
 mailbox::Mailbox& mailbox_of(Process* p) noexcept { return p->mailbox; }
 std::uint32_t generation_of(Process* p) noexcept { return p->pid().generation(); }
 Pid pid_of(Process* p) noexcept { return p->pid(); }
-std::int64_t now_ns() noexcept { return monotonic_ns(); }
+std::int64_t now_ns() noexcept {
+  // The clock of the calling process's runtime: logical in deterministic mode (sim.hpp).
+  Carrier* c = current_carrier();
+  return c != nullptr ? c->scheduler().now() : monotonic_ns();
+}
 
 Process* spawn_begin(Scheduler* sched, const SpawnOptions& opts, Closure** closure) {
   InRuntime in;
@@ -323,11 +327,11 @@ void reduce(std::uint32_t n) {
 
 void sleep_until_ns(std::int64_t deadline_ns, const char* what) {
   detail::Process* p = detail::current_process_or_throw(what);
-  if (detail::monotonic_ns() >= deadline_ns) return;
+  if (detail::now_ns() >= deadline_ns) return;
   for (;;) {
     p->mailbox.fetch();  // messages stay in the mailbox; the inbox must be empty to block
     if (detail::wait(p, deadline_ns)) return;  // its timer fired: no clock read needed
-    if (detail::monotonic_ns() >= deadline_ns) return;
+    if (detail::now_ns() >= deadline_ns) return;
   }
 }
 
@@ -512,6 +516,12 @@ Options Options::from_env(Options base) {
     base.force_migration = parse_bool("ERGON_FORCE_MIGRATION", v);
   }
   if (const char* v = std::getenv("ERGON_POOLS")) base.pools = parse_pools(v);
+  if (const char* v = std::getenv("ERGON_DETERMINISTIC")) {
+    base.deterministic = parse_bool("ERGON_DETERMINISTIC", v);
+  }
+  if (const char* v = std::getenv("ERGON_SEED")) {
+    base.seed = parse_size("ERGON_SEED", v, false, UINT64_MAX);
+  }
   return base;
 }
 

@@ -117,6 +117,7 @@ class Carrier {
   std::int32_t* budget() const noexcept { return budget_slot_; }
   int tid() const noexcept { return tid_.load(std::memory_order_relaxed); }
   unsigned id() const noexcept { return id_; }
+  Scheduler& scheduler() const noexcept { return sched_; }
 
  private:
   friend class CarrierPool;

@@ -27,6 +27,8 @@ std::int64_t monotonic_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+std::int64_t Scheduler::now() const noexcept { return monotonic_ns(); }
+
 namespace {
 // Options::pools is filled in by validation (api.cpp): one pool at least, sizes summing to
 // Options::workers, every policy set.

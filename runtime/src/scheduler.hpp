@@ -72,6 +72,9 @@ class Scheduler {
   Balancer& balancer() noexcept { return balancer_; }
   Registry& registry() noexcept { return registry_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns). Timers, receive
+  // deadlines, sleeps and the supervisors' restart intensity read it.
+  std::int64_t now() const noexcept;
 
   // Counters for threads that are not workers. relaxed: statistics.
   std::atomic<std::int64_t> external_live{0};

@@ -26,8 +26,6 @@ namespace ergon {
 namespace detail {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 enum class Op : std::uint8_t { kStartChild, kTerminate, kRestart, kDelete, kWhich, kStop };
 
 struct Call {
@@ -191,9 +189,12 @@ class Supervisor {
 
   // Erlang's add_restart: false when this restart is one too many.
   bool add_restart() {
-    const auto now = Clock::now();
+    // The runtime's clock (logical in deterministic mode), in nanoseconds.
+    const std::int64_t now = now_ns();
     restarts_.push_back(now);
-    while (!restarts_.empty() && restarts_.front() < now - spec_.period) restarts_.pop_front();
+    const std::int64_t period =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(spec_.period).count();
+    while (!restarts_.empty() && restarts_.front() < now - period) restarts_.pop_front();
     return static_cast<long>(restarts_.size()) <= spec_.intensity;
   }
 
@@ -333,7 +334,7 @@ class Supervisor {
   Pid self_;
   Pid parent_;
   std::vector<Child> children_;
-  std::deque<Clock::time_point> restarts_;
+  std::deque<std::int64_t> restarts_;  // now_ns() of each restart in the period
 };
 
 [[noreturn]] void run_supervisor(SupervisorSpec spec, Pid ack_to, std::uint64_t ack_tag) {

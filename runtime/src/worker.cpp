@@ -269,7 +269,7 @@ Process* Worker::find_work() {
 Process* Worker::next_process() {
   for (;;) {
     ++tick_;
-    if (timers_.size() != 0 && (tick_ & 15) == 0) fire_timers(monotonic_ns());
+    if (timers_.size() != 0 && (tick_ & 15) == 0) fire_timers(sched_.now());
     if (runnext_ != nullptr) {
       Process* p = runnext_;
       runnext_ = nullptr;
@@ -289,7 +289,7 @@ Process* Worker::next_process() {
       // before this load.)
       if (pool_.global.size_seq_cst() != 0) pool_.idle.notify_one();
       if (!inbox_.empty()) drain_inbox();
-      if (timers_.size() != 0) fire_timers(monotonic_ns());
+      if (timers_.size() != 0) fire_timers(sched_.now());
       if (Process* p = pop_pinned()) return p;
       if (stopping_and_done()) return nullptr;
       park();
@@ -308,7 +308,7 @@ Process* Worker::next_process() {
     if (Process* p = pop_pinned()) return p;
     if (Process* p = pool_.global.pop()) return p;
     if (timers_.size() != 0) {
-      fire_timers(monotonic_ns());
+      fire_timers(sched_.now());
       if (Process* p = pop_local()) return p;
     }
     if (Process* p = search()) return p;
@@ -390,7 +390,7 @@ Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
-  if (deadline != INT64_MAX && deadline <= monotonic_ns()) return;                // fire first
+  if (deadline != INT64_MAX && deadline <= sched_.now()) return;                   // fire first
   pool_.idle.prepare_park(this);                                                  // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);

@@ -112,6 +112,16 @@ struct Options {
   // default; costs nothing when off. ERGON_FORCE_MIGRATION (0 or 1).
   bool force_migration = false;
 
+  // --- deterministic mode and fault injection (docs/design.md, "Deterministic mode") ------
+  // Runs every worker on the thread that calls Runtime::run, one process switch at a time,
+  // with every scheduling choice drawn from `seed` and a logical clock: the same seed replays
+  // the same run. For tests; off by default. ERGON_DETERMINISTIC (0 or 1).
+  bool deterministic = false;
+
+  // The seed of deterministic mode and of fault injection. 0: a random seed, chosen when the
+  // runtime starts (Runtime::seed() tells which). ERGON_SEED.
+  std::uint64_t seed = 0;
+
   // Named pools of workers. Empty: one pool named "default" of `workers` workers with
   // `policy`. Otherwise the pools together hold all the workers (`workers` must be 0 or
   // their sum), and the first pool is where processes spawned from outside the runtime go.
