@@ -194,6 +194,9 @@ TEST(BalancerQueue, AWorkerServesMoreProcessesThanItsRingRoundRobin) {
   ergon::Options o;
   o.workers = 1;
   o.policy = ergon::Policy::kBalance;
+  // No hand-offs: a slow slice (tsan) would move the worker's queue to another thread and
+  // reorder it, which is not what this test measures.
+  o.watchdog_tick = std::chrono::microseconds(0);
   ergon::Runtime rt(o);
   const int procs = ergon_test::scaled(1000, 300);
   const int rounds = 20;
@@ -273,6 +276,8 @@ TEST_P(Balancer, WithoutCompactionEveryWorkerStaysActive) {
 TEST_P(Balancer, StatsReportUtilizationAndReductions) {
   ergon::Options o = options();
   o.balance_interval = 100us;
+  // No hand-offs: the reductions of a slice whose worker was handed off are not counted.
+  o.watchdog_tick = std::chrono::microseconds(0);
   runtime(o);
   run([&] {
     for (int i = 0; i < 20000; ++i) ergon::reduce(1);

@@ -77,7 +77,7 @@ TEST(NotInProcess, IsAnErgonError) {
 // --- inside a runtime ----------------------------------------------------------------------
 
 class Errors : public ergon_test::RuntimeTest {};
-ERGON_INSTANTIATE_WORKERS(Errors);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Errors);
 
 TEST_P(Errors, AThreadOutsideTheRuntimeIsNotAProcessWhileTheRuntimeRuns) {
   std::string w;

@@ -34,7 +34,7 @@ class Link : public ergon_test::RuntimeTest {
     runtime(o);
   }
 };
-ERGON_INSTANTIATE_WORKERS(Link);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Link);
 
 // A process that links to `partner` (if given), reports Up, and waits for ever.
 ergon::Pid idler(ergon::Pid main, ergon::Pid partner = {}) {

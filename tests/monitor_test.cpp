@@ -37,7 +37,7 @@ class Monitor : public ergon_test::RuntimeTest {
     runtime(o);
   }
 };
-ERGON_INSTANTIATE_WORKERS(Monitor);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Monitor);
 
 // Receives the Down of `ref` (other messages stay in the mailbox).
 Down down_of(const ergon::Ref& ref) {

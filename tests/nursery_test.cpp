@@ -39,7 +39,7 @@ class Nursery : public ergon_test::RuntimeTest {
   }
   std::atomic<int> crashes{0};
 };
-ERGON_INSTANTIATE_WORKERS(Nursery);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Nursery);
 
 TEST_P(Nursery, TheScopeEndsOnlyWhenEveryChildHasEnded) {
   run([] {

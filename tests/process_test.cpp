@@ -40,7 +40,7 @@ class Process : public ergon_test::RuntimeTest {
     }
   }
 };
-ERGON_INSTANTIATE_WORKERS(Process);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Process);
 
 struct Ready {};
 struct Stop {};
@@ -98,12 +98,12 @@ TEST_P(Process, SpawnRunsTheFunctionAndSelfNamesTheNewProcess) {
 
 TEST_P(Process, WorkerIdNamesOneOfTheWorkers) {
   run([&] {
-    EXPECT_LT(ergon::worker_id(), GetParam());
+    EXPECT_LT(ergon::worker_id(), workers());
     ergon::Pid me = ergon::self();
     for (int i = 0; i < 16; ++i) ergon::spawn([me] { ergon::send(me, ergon::worker_id()); });
-    for (int i = 0; i < 16; ++i) EXPECT_LT(await<unsigned>(), GetParam());
+    for (int i = 0; i < 16; ++i) EXPECT_LT(await<unsigned>(), workers());
   });
-  EXPECT_EQ(runtime().workers(), GetParam());
+  EXPECT_EQ(runtime().workers(), workers());
 }
 
 TEST_P(Process, HundredThousandProcessesAreAliveAtOnce) {
@@ -185,6 +185,7 @@ TEST_P(Process, ProcessesOutliveTheirSpawner) {
 }
 
 TEST_P(Process, RuntimeSpawnWorksFromAThreadOutsideTheRuntime) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kNeedsThreads;
   int got = 0;
   run([&] {
     ergon::Pid me = ergon::self();
@@ -198,6 +199,7 @@ TEST_P(Process, RuntimeSpawnWorksFromAThreadOutsideTheRuntime) {
 }
 
 TEST_P(Process, ProcessesOfTwoRuntimesTalkThroughPids) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kNeedsThreads;
   ergon::Runtime other(options());
   std::vector<int> replies;
   run([&] {
@@ -260,6 +262,7 @@ TEST_P(Process, ARuntimeRunsSeveralMainsInTurn) {
 // (no CPU is measured; the test waits until it has seen each worker parked), and a message
 // still wakes the processes up afterwards.
 TEST_P(Process, AnIdleRuntimeParksEveryWorkerAndStillWakesUp) {
+  if (is_deterministic()) GTEST_SKIP() << "deterministic mode has no worker threads to park";
   const int kBlocked = 100;
   int replies = 0;
   bool all_parked = false;
@@ -570,7 +573,7 @@ TEST_P(Process, StatsCountSpawnsAndMessages) {
   EXPECT_EQ(s.messages_sent, static_cast<std::uint64_t>(kSenders * kEach));
   EXPECT_EQ(s.messages_dropped, 0u);
   EXPECT_EQ(s.processes_crashed, 0u);
-  EXPECT_EQ(s.workers.size(), GetParam());
+  EXPECT_EQ(s.workers.size(), workers());
   EXPECT_GE(s.stacks_mapped, 1u);
   std::uint64_t runs = 0;
   for (const ergon::WorkerStats& w : s.workers) runs += w.processes_run;

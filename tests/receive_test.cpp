@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 using ergon_test::await;
 
 class Receive : public ergon_test::RuntimeTest {};
-ERGON_INSTANTIATE_WORKERS(Receive);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Receive);
 
 struct Request {
   ergon::Pid from;
@@ -228,6 +228,7 @@ TEST_P(Receive, AGuardThatThrowsLeavesTheMessageInPlace) {
 }
 
 TEST_P(Receive, ReceiveForReturnsNulloptWhenNothingMatchesInTime) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kMeasuresRealTime;
   run([&] {
     ergon::send(ergon::self(), std::string("not an int"));
     auto t0 = Clock::now();
@@ -263,6 +264,7 @@ TEST_P(Receive, AfterZeroPollsWithoutWaiting) {
 }
 
 TEST_P(Receive, AfterFiresNoEarlierThanItsTimeout) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kMeasuresRealTime;
   run([&] {
     for (auto timeout : {1ms, 5ms, 20ms}) {
       auto t0 = Clock::now();
@@ -295,6 +297,7 @@ TEST_P(Receive, AMatchingArrivalEndsATimedReceive) {
 }
 
 TEST_P(Receive, NonMatchingArrivalsDoNotEndATimedReceive) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kMeasuresRealTime;
   run([&] {
     ergon::Pid me = ergon::self();
     ergon::spawn([me] {
@@ -310,6 +313,7 @@ TEST_P(Receive, NonMatchingArrivalsDoNotEndATimedReceive) {
 }
 
 TEST_P(Receive, ManyTimersFireWhileTheRuntimeIsOtherwiseIdle) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kMeasuresRealTime;
   const int kProcesses = 64;
   int timed_out = 0;
   run([&] {
@@ -329,6 +333,7 @@ TEST_P(Receive, ManyTimersFireWhileTheRuntimeIsOtherwiseIdle) {
 }
 
 TEST_P(Receive, SleepForKeepsMessagesInTheMailbox) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kMeasuresRealTime;
   std::vector<int> got;
   run([&] {
     ergon::Pid me = ergon::self();
@@ -344,6 +349,7 @@ TEST_P(Receive, SleepForKeepsMessagesInTheMailbox) {
 }
 
 TEST_P(Receive, SleepForIsNotCutShortByArrivals) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kMeasuresRealTime;
   run([&] {
     ergon::Pid me = ergon::self();
     ergon::spawn([me] {
@@ -357,6 +363,7 @@ TEST_P(Receive, SleepForIsNotCutShortByArrivals) {
 }
 
 TEST_P(Receive, SleepUntilWaitsForItsDeadline) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kMeasuresRealTime;
   run([&] {
     auto deadline = Clock::now() + 10ms;
     ergon::sleep_until(deadline);
@@ -484,6 +491,7 @@ TEST_P(Receive, AFifthLiveMarkerSeesOnlyNewerMessages) {
 }
 
 TEST_P(Receive, MessagesFromAThreadOutsideTheRuntimeArrive) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kNeedsThreads;
   std::vector<int> got;
   run([&] {
     ergon::Pid me = ergon::self();

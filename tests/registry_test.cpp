@@ -20,7 +20,7 @@ struct Hello {
 struct Quit {};
 
 class Registry : public ergon_test::RuntimeTest {};
-ERGON_INSTANTIATE_WORKERS(Registry);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Registry);
 
 // Waits (polling every millisecond, patience() at most) until nobody holds `name`.
 bool released(const std::string& name) {

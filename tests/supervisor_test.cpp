@@ -94,7 +94,7 @@ class Supervisor : public ergon_test::RuntimeTest {
     runtime(o);
   }
 };
-ERGON_INSTANTIATE_WORKERS(Supervisor);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Supervisor);
 
 SupervisorSpec three(Strategy s, ergon::Pid main, Log& log) {
   SupervisorSpec spec;

@@ -109,9 +109,27 @@ inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// Names parameterized instances after their worker count: Receive.X/1worker.
+// Why a test skips its deterministic instances: it needs a thread outside the runtime, or a
+// second runtime, running while the deterministic one's thread runs every process.
+inline constexpr const char* kNeedsThreads =
+    "needs a thread outside the runtime (or a second runtime) to run at the same time";
+
+// Or: it checks real (steady_clock) time, which deterministic mode replaces with a logical
+// clock.
+inline constexpr const char* kMeasuresRealTime =
+    "measures real time; deterministic mode runs on a logical clock";
+
+// A RuntimeTest parameter with this bit set runs its runtime in deterministic mode
+// (Options::deterministic) with the worker count in the low bits.
+constexpr unsigned kDeterministic = 0x10000;
+constexpr unsigned deterministic(unsigned workers) { return kDeterministic | workers; }
+
+// Names parameterized instances after their worker count: Receive.X/1worker, and
+// Receive.X/det4workers in deterministic mode.
 inline std::string worker_count_name(const testing::TestParamInfo<unsigned>& info) {
-  return std::to_string(info.param) + (info.param == 1 ? "worker" : "workers");
+  const unsigned n = info.param & ~kDeterministic;
+  return std::string((info.param & kDeterministic) != 0 ? "det" : "") + std::to_string(n) +
+         (n == 1 ? "worker" : "workers");
 }
 
 // The fixture of every runtime test. The parameter is the worker count. A test creates its
@@ -120,7 +138,17 @@ inline std::string worker_count_name(const testing::TestParamInfo<unsigned>& inf
 // this test allocated.
 class RuntimeTest : public testing::TestWithParam<unsigned> {
  protected:
-  void SetUp() override { envelopes_at_start_ = ergon::mailbox::live_envelopes(); }
+  void SetUp() override {
+    envelopes_at_start_ = ergon::mailbox::live_envelopes();
+    if (is_deterministic()) {
+      // A deterministic instance runs with one seed (ERGON_SEED replays it); every failure
+      // message of the test names it.
+      seed_ = test_seed();
+      seed_trace_.emplace(__FILE__, __LINE__,
+                          "deterministic run: ERGON_SEED=" + std::to_string(seed_) +
+                              " replays it (add --gtest_filter for this test)");
+    }
+  }
 
   void TearDown() override {
     if (rt_ != nullptr) {
@@ -131,12 +159,18 @@ class RuntimeTest : public testing::TestWithParam<unsigned> {
         << "message envelopes leaked by the runtime's shutdown";
   }
 
-  // Options with this instance's worker count.
+  // Options with this instance's worker count (and deterministic mode with its seed).
   ergon::Options options() const {
     ergon::Options o;
-    o.workers = GetParam();
+    o.workers = workers();
+    if (is_deterministic()) {
+      o.deterministic = true;
+      o.seed = seed_;
+    }
     return o;
   }
+  unsigned workers() const { return GetParam() & ~kDeterministic; }
+  bool is_deterministic() const { return (GetParam() & kDeterministic) != 0; }
 
   // Replaces the runtime of this test with one made from `o`.
   ergon::Runtime& runtime(ergon::Options o) {
@@ -165,6 +199,8 @@ class RuntimeTest : public testing::TestWithParam<unsigned> {
   }
 
   std::int64_t envelopes_at_start_ = 0;
+  std::uint64_t seed_ = 0;  // deterministic instances only
+  std::optional<testing::ScopedTrace> seed_trace_;
 
  private:
   std::unique_ptr<ergon::Runtime> rt_;
@@ -175,4 +211,12 @@ class RuntimeTest : public testing::TestWithParam<unsigned> {
 // Instantiates a RuntimeTest-derived suite with 1, 2 and 4 workers.
 #define ERGON_INSTANTIATE_WORKERS(Suite)                                \
   INSTANTIATE_TEST_SUITE_P(Workers, Suite, testing::Values(1u, 2u, 4u), \
+                           ergon_test::worker_count_name)
+
+// The same, plus deterministic mode with 1 and 4 workers (one seed per run; ERGON_SEED
+// replays it). For suites whose tests do not depend on real threads or real time.
+#define ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Suite)                                    \
+  INSTANTIATE_TEST_SUITE_P(Workers, Suite,                                                    \
+                           testing::Values(1u, 2u, 4u, ergon_test::deterministic(1),          \
+                                           ergon_test::deterministic(4)),                     \
                            ergon_test::worker_count_name)

@@ -456,7 +456,7 @@ class TreeStress : public ergon_test::RuntimeTest {
     runtime(o);
   }
 };
-ERGON_INSTANTIATE_WORKERS(TreeStress);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(TreeStress);
 
 TEST_P(TreeStress, LinksAndMonitorsFollowErlangsRulesInRandomTrees) {
   const std::uint64_t seed = ergon_test::test_seed();

@@ -225,6 +225,8 @@ void blocking_begin() {
     if (c != nullptr && c->in_blocking()) c->enter_nested_blocking();
     return;  // not in a process (or nested): the call just runs
   }
+  // Deterministic mode has no other thread to hand the worker to: the call runs in place.
+  if (c->scheduler().deterministic() != nullptr) return;
   InRuntime in;
   current_carrier()->release_for_blocking();
 }
@@ -606,7 +608,20 @@ void Runtime::run_main(Pid main, std::atomic<bool>& done) {
     throw Error("ergon::Runtime::run was called from inside a process; spawn instead");
   }
   (void)main;
-  done.wait(false, std::memory_order_acquire);
+  if (detail::Deterministic* det = sched_->deterministic()) {
+    // This thread runs every process (deterministic.hpp).
+    if (det->run_until(done) == detail::Deterministic::Outcome::kDeadlock) {
+      const std::string waiting = det->describe_waiting(10);
+      sched_->kill_all_and_wait();
+      throw Deadlock("ergon deterministic run (seed " + std::to_string(det->seed()) +
+                     "): deadlock. The main process has not ended, no process can run, and no "
+                     "timer is armed: every process waits for a message that nobody will "
+                     "send. ERGON_SEED=" +
+                     std::to_string(det->seed()) + " replays it. Waiting:" + waiting);
+    }
+  } else {
+    done.wait(false, std::memory_order_acquire);
+  }
   sched_->kill_all_and_wait();
 }
 
@@ -617,5 +632,7 @@ Pool Runtime::pool(std::string_view name) const {
 const Options& Runtime::options() const noexcept { return sched_->options(); }
 unsigned Runtime::workers() const noexcept { return sched_->worker_count(); }
 Stats Runtime::stats() const { return sched_->stats(); }
+std::uint64_t Runtime::seed() const noexcept { return sched_->seed(); }
+bool Runtime::deterministic() const noexcept { return sched_->deterministic() != nullptr; }
 
 }  // namespace ergon

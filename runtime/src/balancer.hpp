@@ -55,6 +55,8 @@ class Balancer {
   void stop();
   void poke() noexcept { sleep_.poke(); }  // D2
   bool running() const noexcept { return thread_.joinable(); }
+  // One round (B1..B3, F) at time `now`: the thread's loop, or the deterministic driver.
+  void tick(std::int64_t now);
 
   // B2's constants (docs/design.md, "The balancer").
   static constexpr double kTargetUtil = 0.75;
@@ -73,7 +75,6 @@ class Balancer {
     double busy_ns = 0;          // the pool's busy time in it (worker-nanoseconds)
   };
   void main();
-  void tick(std::int64_t now);
   void compact(WorkerPool& pool, PoolState& st, std::int64_t window, const double* util,
                const std::uint32_t* len);
   void set_active(WorkerPool& pool, unsigned active, unsigned want);

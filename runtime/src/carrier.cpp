@@ -167,6 +167,21 @@ void Carrier::main() {
   pool.live_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: statistic
 }
 
+void Carrier::bind_to_this_thread() noexcept {
+  tls_carrier = this;
+  tid_.store(static_cast<int>(::syscall(SYS_gettid)), std::memory_order_relaxed);
+  switch_point_.init_for_current_thread();
+  OverflowGuard::install_on_this_thread();
+  budget_slot_ = &ergon_budget;
+}
+
+void Carrier::unbind_from_this_thread() noexcept {
+  OverflowGuard::remove_from_this_thread();
+  budget_slot_ = nullptr;
+  worker_ = nullptr;
+  tls_carrier = nullptr;
+}
+
 // --- CarrierPool ---------------------------------------------------------------------------
 
 CarrierPool::CarrierPool(Scheduler& sched, unsigned max_spare, std::chrono::nanoseconds keepalive)

@@ -119,6 +119,14 @@ class Carrier {
   unsigned id() const noexcept { return id_; }
   Scheduler& scheduler() const noexcept { return sched_; }
 
+  // --- deterministic mode (deterministic.hpp): the one carrier, on the driving thread -----
+  // Makes the calling thread this carrier (its process switches, budget and overflow guard)
+  // until unbind; the thread must not be a carrier already.
+  void bind_to_this_thread() noexcept;
+  void unbind_from_this_thread() noexcept;
+  // The worker the next step runs.
+  void drive(Worker* w) noexcept { worker_ = w; }
+
  private:
   friend class CarrierPool;
   void main();

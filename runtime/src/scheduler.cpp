@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <random>
 #include <thread>
 
 #include "ergon/errors.hpp"
@@ -27,7 +28,14 @@ std::int64_t monotonic_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::int64_t Scheduler::now() const noexcept { return monotonic_ns(); }
+namespace {
+std::uint64_t resolve_seed(std::uint64_t seed) {
+  if (seed != 0) return seed;
+  std::random_device rd;
+  const std::uint64_t s = (std::uint64_t{rd()} << 32) ^ rd();
+  return s != 0 ? s : 1;
+}
+}  // namespace
 
 namespace {
 // Options::pools is filled in by validation (api.cpp): one pool at least, sizes summing to
@@ -58,6 +66,7 @@ std::vector<std::unique_ptr<Worker>> make_workers(
 
 Scheduler::Scheduler(Options opts)
     : opts_(std::move(opts)),
+      seed_(resolve_seed(opts_.seed)),
       stacks_(opts_.stack_size),
       pools_(make_pools(opts_)),
       workers_(make_workers(*this, pools_)),
@@ -66,10 +75,20 @@ Scheduler::Scheduler(Options opts)
       watchdog_(*this),
       balancer_(*this),
       start_ns_(monotonic_ns()) {
+  if (opts_.deterministic) {
+    // No threads: the caller of Runtime::run carries every worker (deterministic.hpp).
+    det_ = std::make_unique<Deterministic>(*this, seed_);
+    det_->adopt_workers();
+    return;
+  }
   carriers_.start(opts_.workers);
   watchdog_.start();
   balancer_.start();
 }
+
+std::int64_t Scheduler::next_due_event() const noexcept { return INT64_MAX; }
+
+void Scheduler::deliver_due_events(std::int64_t now) noexcept { (void)now; }
 
 bool Scheduler::all_parked_seq_cst() const noexcept {
   for (auto& pool : pools_) {
@@ -254,27 +273,39 @@ void Scheduler::report_crash(Process* p, const std::string& what) noexcept {
       opts_.on_crash(p->pid(), what);
     } else {
       std::string line = "ergon: process " + p->pid().to_string() +
-                         " ended by an uncaught exception: " + what + "\n";
+                         " ended by an uncaught exception: " + what;
+      if (det_ != nullptr) {
+        line += " (deterministic run, seed " + std::to_string(seed_) +
+                ": ERGON_SEED=" + std::to_string(seed_) + " replays it)";
+      }
+      line += "\n";
       std::fwrite(line.data(), 1, line.size(), stderr);
     }
   } catch (...) {
   }
 }
 
+void Scheduler::kill_sweep() {
+  ProcessTable::instance().for_each([this](Process* p) {
+    if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
+    if (p->sched.load(std::memory_order_relaxed) != this) return;
+    p->killed.store(true, std::memory_order_release);  // release: pairs with wait()
+    if (p->mailbox.notify()) wake(p);
+  });
+}
+
 void Scheduler::kill_all_and_wait() {
   killing_.store(true, std::memory_order_release);  // release: pairs with spawn_commit
-  auto& table = ProcessTable::instance();
-  // Sweep until nothing is left: a process may be between its kill check and its block, or
-  // be spawned by a dying process; sweeping again catches both.
-  for (int round = 0; live() > 0; ++round) {
-    table.for_each([this](Process* p) {
-      if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
-      if (p->sched.load(std::memory_order_relaxed) != this) return;
-      p->killed.store(true, std::memory_order_release);  // release: pairs with wait()
-      if (p->mailbox.notify()) wake(p);
-    });
-    if (live() <= 0) break;
-    std::this_thread::sleep_for(std::chrono::microseconds(round < 10 ? 100 : 2000));
+  if (det_ != nullptr) {
+    det_->run_until_empty();
+  } else {
+    // Sweep until nothing is left: a process may be between its kill check and its block,
+    // or be spawned by a dying process; sweeping again catches both.
+    for (int round = 0; live() > 0; ++round) {
+      kill_sweep();
+      if (live() <= 0) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(round < 10 ? 100 : 2000));
+    }
   }
   killing_.store(false, std::memory_order_release);
 }
@@ -316,6 +347,12 @@ Stats Scheduler::stats() const {
   }
   s.stacks_in_use = static_cast<std::uint64_t>(std::max<std::int64_t>(0, in_use));
   s.yield_requests = watchdog_.yield_requests();
+  s.seed = seed_;
+  if (det_ != nullptr) {
+    s.yield_requests += det_->preemptions();
+    s.steps = det_->steps();
+    s.schedule_digest = det_->digest();
+  }
   s.stalls = watchdog_.stalls();
   s.handoffs = carriers_.handoffs();
   s.carrier_cap_hits = carriers_.cap_hits();

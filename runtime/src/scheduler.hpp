@@ -25,6 +25,7 @@
 
 #include "balancer.hpp"
 #include "carrier.hpp"
+#include "deterministic.hpp"
 #include "ergon/options.hpp"
 #include "ergon/stats.hpp"
 #include "process.hpp"
@@ -35,6 +36,8 @@
 #include "worker_pool.hpp"
 
 namespace ergon::detail {
+
+std::int64_t monotonic_ns() noexcept;
 
 class Scheduler {
  public:
@@ -50,7 +53,10 @@ class Scheduler {
   void wake(Process* p) noexcept;  // W1..W3
 
   // Ends every live process of this scheduler (each is unwound) and waits until none is left.
+  // In deterministic mode the calling thread runs them to their end.
   void kill_all_and_wait();
+  // One round of the shutdown's kill: marks every live process killed and wakes it.
+  void kill_sweep();
   std::int64_t live() const noexcept;
   Stats stats() const;
   void report_crash(Process* p, const std::string& what) noexcept;
@@ -72,9 +78,21 @@ class Scheduler {
   Balancer& balancer() noexcept { return balancer_; }
   Registry& registry() noexcept { return registry_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
-  // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns). Timers, receive
-  // deadlines, sleeps and the supervisors' restart intensity read it.
-  std::int64_t now() const noexcept;
+  // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns), or the logical clock
+  // in deterministic mode. Timers, receive deadlines, sleeps and the supervisors' restart
+  // intensity read it.
+  std::int64_t now() const noexcept {
+    return det_ != nullptr ? det_->now() : monotonic_ns();
+  }
+  // Deterministic mode (deterministic.hpp): its driver, or nullptr.
+  Deterministic* deterministic() const noexcept { return det_.get(); }
+  // The seed in use (Options::seed, or the one drawn when that was 0).
+  std::uint64_t seed() const noexcept { return seed_; }
+  // Events that are not timers but wake processes at a time (fault injection's delayed
+  // messages), for the deterministic driver: the earliest due time (INT64_MAX: none), and
+  // delivering what is due.
+  std::int64_t next_due_event() const noexcept;
+  void deliver_due_events(std::int64_t now) noexcept;
 
   // Counters for threads that are not workers. relaxed: statistics.
   std::atomic<std::int64_t> external_live{0};
@@ -85,6 +103,7 @@ class Scheduler {
   void check_limit(Worker* w);
 
   Options opts_;
+  const std::uint64_t seed_;
   StackPool stacks_;
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -92,14 +111,13 @@ class Scheduler {
   Watchdog watchdog_;
   Balancer balancer_;
   Registry registry_;
+  std::unique_ptr<Deterministic> det_;  // set in deterministic mode, before any process
   const std::int64_t start_ns_;  // for lifetime utilization when no balancer samples
   // Set (release) when the workers must exit; read (acquire) by them when out of work.
   std::atomic<bool> stopping_{false};
   // Set during kill_all_and_wait: processes spawned meanwhile are born killed.
   std::atomic<bool> killing_{false};
 };
-
-std::int64_t monotonic_ns() noexcept;
 
 // charge() for spawn_commit, which has entered the runtime already (Carrier::enter). Its
 // yield does not check the caller's signals: a spawn must return the pid of the child it has

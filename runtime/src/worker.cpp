@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "deterministic.hpp"
 #include "overflow.hpp"
 #include "process_table.hpp"
 #include "scheduler.hpp"
@@ -273,8 +274,11 @@ Process* Worker::next_process() {
     if (runnext_ != nullptr) {
       Process* p = runnext_;
       runnext_ = nullptr;
-      inherit_ = true;
-      return p;
+      if (det_ == nullptr || !det_->skip_runnext()) [[likely]] {
+        inherit_ = true;
+        return p;
+      }
+      push_back(p);  // deterministic mode passes runnext over, now and then (seeded)
     }
     inherit_ = false;
     if (inactive()) [[unlikely]] {
@@ -292,6 +296,7 @@ Process* Worker::next_process() {
       if (timers_.size() != 0) fire_timers(sched_.now());
       if (Process* p = pop_pinned()) return p;
       if (stopping_and_done()) return nullptr;
+      if (det_ != nullptr) return nullptr;  // the driver picks another worker instead
       park();
       continue;
     }
@@ -313,6 +318,7 @@ Process* Worker::next_process() {
     }
     if (Process* p = search()) return p;
     if (stopping_and_done()) return nullptr;
+    if (det_ != nullptr) return nullptr;  // the driver picks another worker instead
     park();
   }
 }
@@ -333,7 +339,9 @@ Process* Worker::search() {
   }
   Process* found = nullptr;
   // Without stealing there is nothing to spin for: one look at the global queue and the inbox.
-  const std::uint32_t rounds = pool_.steals() ? sched_.options().spin_rounds : 1;
+  // In deterministic mode nothing changes while this thread spins: one round.
+  const std::uint32_t rounds =
+      pool_.steals() && det_ == nullptr ? sched_.options().spin_rounds : 1;
   for (std::uint32_t r = 0; r < rounds && found == nullptr; ++r) {
     if (pool_.steals()) found = steal();
     if (found == nullptr) found = pool_.global.pop();
@@ -413,6 +421,8 @@ void Worker::run(Carrier& c, Process* p) {
   const std::int32_t full = static_cast<std::int32_t>(sched_.options().reductions);
   std::int32_t* budget = c.budget();
   store_budget(budget, (inherit_ && slice_left_ > 0) ? slice_left_ : full);
+  if (det_ != nullptr) [[unlikely]]  // S3: a seeded yield request (deterministic.hpp)
+    store_budget(budget, det_->slice_budget(load_budget(budget)));
   p->home = this;
   c.set_current(p);
   if (!p->fiber.started()) p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
@@ -493,6 +503,7 @@ void Worker::run(Carrier& c, Process* p) {
 bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
   Process* next = runnext_;
   if (next == nullptr || !next->fiber.started()) return false;
+  if (det_ != nullptr && det_->skip_runnext()) return false;  // seeded (deterministic.hpp)
   runnext_ = nullptr;
   std::int32_t* budget = c.budget();
   slice_left_ = load_budget(budget);

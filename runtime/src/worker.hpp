@@ -56,6 +56,7 @@
 namespace ergon::detail {
 
 class Scheduler;
+class Deterministic;
 class WorkerPool;
 
 class Worker {
@@ -150,6 +151,7 @@ class Worker {
  private:
   friend class Idle;
   friend class Scheduler;
+  friend class Deterministic;
 
   friend class Carrier;
   friend class CarrierPool;
@@ -208,6 +210,8 @@ class Worker {
   bool inherit_ = false;                // owner only
   bool searching_ = false;              // owner only
   std::uint64_t rng_;                   // owner only
+  // The deterministic driver (deterministic.hpp), or nullptr: set before any process runs.
+  Deterministic* det_ = nullptr;
 
   // Parking (idle.hpp). park_word_: set to 1 (release) by a waker, reset by the owner.
   std::atomic<std::uint32_t> park_word_{0};

@@ -32,4 +32,12 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
+// Deterministic mode (Options::deterministic): Runtime::run found every process waiting for a
+// message with no timer armed, before the main process ended. The message names the seed that
+// replays the run and the processes that wait.
+class Deadlock : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace ergon

@@ -77,6 +77,13 @@ class Runtime {
   const Options& options() const noexcept;
   unsigned workers() const noexcept;
   Stats stats() const;
+  // The seed of deterministic mode and fault injection: Options::seed (ERGON_SEED), or the
+  // one drawn at start when that was 0.
+  std::uint64_t seed() const noexcept;
+  // Whether this runtime runs in deterministic mode (Options::deterministic): then run()
+  // carries every process on the calling thread, and throws Deadlock when every process
+  // waits for a message and no timer is armed.
+  bool deterministic() const noexcept;
 
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;

@@ -49,6 +49,14 @@ struct Stats {
   std::uint64_t handoffs = 0;          // workers moved to another thread (watchdog or blocking)
   std::uint64_t carrier_cap_hits = 0;  // hand-offs refused: max_spare_carriers reached
   std::uint64_t carriers = 0;          // OS threads carrying workers, spares included
+  // The seed in use: Options::seed, or the one drawn at start when that was 0. It drives
+  // deterministic mode and fault injection; ERGON_SEED=<seed> replays a deterministic run.
+  std::uint64_t seed = 0;
+  // Deterministic mode (Options::deterministic) only, else 0: scheduling steps taken, and a
+  // digest of every step (which worker, how many switches and reductions, the clock). Two
+  // runs with the same seed and program have the same digest.
+  std::uint64_t steps = 0;
+  std::uint64_t schedule_digest = 0;
   std::vector<WorkerStats> workers;
   std::vector<PoolStats> pools;
 };
