@@ -36,6 +36,9 @@
 
 namespace ergon::detail {
 
+class DelayLine;
+class Faults;
+
 class Scheduler {
  public:
   explicit Scheduler(Options opts);
@@ -72,6 +75,14 @@ class Scheduler {
   Balancer& balancer() noexcept { return balancer_; }
   Registry& registry() noexcept { return registry_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  // Fault injection (faults.hpp): nullptr when every fault is off, which is what the send path
+  // and spawn test. Set at construction, never changed.
+  Faults* faults() const noexcept { return faults_.get(); }
+  // The delay line of fault injection, or nullptr (no delays or reorders). Deterministic
+  // mode drives it: next_due() / deliver_due(now) (delay_line.hpp).
+  DelayLine* delay_line() const noexcept;
+  // The seed of this runtime's fault injection (Options::seed, or the random one chosen for 0).
+  std::uint64_t seed() const noexcept { return opts_.seed; }
   // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns). Timers, receive
   // deadlines, sleeps and the supervisors' restart intensity read it.
   std::int64_t now() const noexcept;
@@ -97,6 +108,8 @@ class Scheduler {
   std::atomic<bool> stopping_{false};
   // Set during kill_all_and_wait: processes spawned meanwhile are born killed.
   std::atomic<bool> killing_{false};
+  // Last: destroyed first, so its delay line's thread stops while the rest still stands.
+  std::unique_ptr<Faults> faults_;
 };
 
 std::int64_t monotonic_ns() noexcept;

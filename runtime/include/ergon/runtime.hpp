@@ -47,16 +47,19 @@ class Runtime {
         flag.notify_all();
       }
     };
-    Pid main = spawn([&error, &done, fn = std::forward<F>(main_fn)]() mutable {
-      Done signal{done};
-      try {
-        fn();
-      } catch (const detail::Shutdown&) {
-        throw;
-      } catch (...) {
-        error = std::current_exception();
-      }
-    });
+    // faults = false: fault injection neither fails this spawn nor crashes the main process.
+    Pid main = spawn(
+        [&error, &done, fn = std::forward<F>(main_fn)]() mutable {
+          Done signal{done};
+          try {
+            fn();
+          } catch (const detail::Shutdown&) {
+            throw;
+          } catch (...) {
+            error = std::current_exception();
+          }
+        },
+        SpawnOptions{.faults = false});
     run_main(main, done);
     if (error) std::rethrow_exception(error);
   }
@@ -77,6 +80,9 @@ class Runtime {
   const Options& options() const noexcept;
   unsigned workers() const noexcept;
   Stats stats() const;
+  // The seed of this runtime's fault injection (and deterministic mode): Options::seed, or
+  // the one chosen at start when it was 0. ERGON_SEED=<seed> replays a run's faults.
+  std::uint64_t seed() const noexcept;
 
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;

@@ -49,6 +49,11 @@ struct Stats {
   std::uint64_t handoffs = 0;          // workers moved to another thread (watchdog or blocking)
   std::uint64_t carrier_cap_hits = 0;  // hand-offs refused: max_spare_carriers reached
   std::uint64_t carriers = 0;          // OS threads carrying workers, spares included
+  // Fault injection (ergon/faults.hpp); all 0 when it is off.
+  std::uint64_t messages_delayed = 0;         // messages the delay line held (delay_messages)
+  std::uint64_t messages_reordered = 0;       // held messages that another sender's overtook
+  std::uint64_t injected_crashes = 0;         // processes that threw InjectedFault (crash)
+  std::uint64_t injected_spawn_failures = 0;  // spawns failed on purpose (fail_spawns)
   std::vector<WorkerStats> workers;
   std::vector<PoolStats> pools;
 };
