@@ -31,9 +31,10 @@ namespace ergon {
 
 // The faults a Runtime injects (Options::faults). Probabilities are in [0, 1]; validation
 // throws ConfigError otherwise. Each field has an ERGON_FAULT_* variable, applied by
-// Options::from_env. Every decision is drawn from Options::seed (ERGON_SEED; 0 picks one at
-// start, Runtime::seed() tells which): with one worker (or in deterministic mode) the same
-// seed and the same program give the same faults.
+// Options::from_env. Every default is off: faults are for tests, and a program that does not
+// ask for one must not get it (nor pay for it). Every decision is drawn from Options::seed
+// (ERGON_SEED; 0 picks one at start, Runtime::seed() tells which): with one worker (or in
+// deterministic mode) the same seed and the same program give the same faults.
 struct FaultOptions {
   // Probability that a message is delayed by a uniform time in (0, max_delay]. Off (0): a
   // test of delays must ask for them. ERGON_FAULT_DELAY_MESSAGES.
