@@ -13,6 +13,13 @@
 // supervisor, which shuts the tree down in order, and the program prints a summary.
 //
 //   usage: supervisor [seconds] [seed]     (default 2 s, a random seed)
+//
+// Fault injection tests the same tree with crashes the workers did not ask for, at any of their
+// reduction points (docs/api.md, "Fault injection"); the supervisors themselves are immune:
+//
+//   ERGON_FAULT_CRASH=0.0005 ERGON_SEED=42 build/release/examples/supervisor 2
+//
+// Each injected crash is reported with the seed that replays it (ERGON_SEED).
 #include <atomic>
 #include <chrono>
 #include <cstdint>

@@ -136,6 +136,39 @@ TEST(Deterministic, TheEnvironmentTurnsItOn) {
   EXPECT_TRUE(contains(w, "ERGON_DETERMINISTIC")) << w;
 }
 
+TEST(Deterministic, FaultInjectionReplaysWithTheSeed) {
+  // Delayed and reordered messages, and crashes, come from the same seed: a run replays.
+  auto once = [](std::uint64_t seed) {
+    ergon::Options o = det_options(seed, 2);
+    o.faults.delay_messages = 0.3;
+    o.faults.reorder_messages = 0.2;
+    o.faults.max_delay = std::chrono::microseconds(50);
+    o.faults.crash = 0.01;
+    ergon::Runtime rt(o);
+    std::vector<int> got;
+    rt.run([&] {
+      const ergon::Pid main = ergon::self();
+      for (int i = 0; i < 6; ++i) {
+        ergon::spawn([main, i] {
+          for (int k = 0; k < 10; ++k) ergon::send(main, i * 100 + k);
+        });
+      }
+      while (auto v = ergon::receive_for<int>(10ms)) got.push_back(*v);
+    });
+    return std::make_pair(got, rt.stats());
+  };
+  for (std::uint64_t seed : {3ull, 99ull}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const auto [a, sa] = once(seed);
+    const auto [b, sb] = once(seed);
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(sa.schedule_digest, sb.schedule_digest);
+    EXPECT_EQ(sa.messages_delayed, sb.messages_delayed);
+    EXPECT_EQ(sa.injected_crashes, sb.injected_crashes);
+    EXPECT_GT(sa.messages_delayed, 0u);
+  }
+}
+
 // --- the logical clock -----------------------------------------------------------------------
 
 TEST(Deterministic, TimeIsLogicalSleepsTakeNoRealTimeAndKeepTheirOrder) {

@@ -1,14 +1,19 @@
 // The entry points behind the public headers: the detail:: functions that the templates call,
 // the non-template calls of process.hpp, and Runtime.
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "delay_line.hpp"
 #include "ergon/ergon.hpp"
+#include "faults.hpp"
 #include "process_table.hpp"
 #include "scheduler.hpp"
 
@@ -125,7 +130,51 @@ void wake_unblocked(Scheduler* s, Process* p) noexcept {
   s->wake(p);
 }
 
-void send_envelope(Pid to, mailbox::Envelope* e) {
+namespace {
+
+// Fault injection's part of a send (faults.hpp, delay_line.hpp), out of line so that the send
+// path keeps a single branch when it is off. Returns true if the delay line took `e` (held or
+// pushed it); false: the caller pushes it. Throws InjectedFault (having freed `e`) when the
+// send is a crash point of the sender and its stream says crash.
+[[gnu::noinline]] bool faulty_send(Faults* f, Process* sender, Worker* w, Pid to,
+                                   mailbox::Envelope* e, bool crash_point) {
+  if (crash_point && sender != nullptr && sender->inject_crashes && sender->shield == 0 &&
+      f->roll_crash(sender)) {
+    mailbox::dispose(e);
+    throw InjectedFault(f->crash_message(sender->pid(), "a send"));
+  }
+  DelayLine* line = f->delay_line();
+  if (line == nullptr) return false;
+  std::int64_t delay_ns = 0;
+  const DelayLine::Hold how = f->roll_send(sender, &delay_ns);
+  const Pid from = sender != nullptr ? sender->pid() : Pid{};
+  return line->offer(from, to, e, how, delay_ns, w) != DelayLine::Offer::kPassed;
+}
+
+// Steps 2-4 of a send (docs/design.md, "From send to a handler"): the pid's record, its
+// generation, the push and the wake-up. Returns false when `e` was dropped (and counted).
+[[gnu::always_inline]] inline bool push_envelope(Pid to, mailbox::Envelope* e, Process* target,
+                                                 Scheduler* s, Worker* w) noexcept {
+  e->stamp = to.generation();
+  switch (target->mailbox.push(e)) {
+    case mailbox::PushResult::kQueued:
+      break;
+    case mailbox::PushResult::kUnblockedReader:
+      // We own the wake-up. The acquire in push() made the blocker's writes (sched, timer)
+      // visible.
+      target->sched.load(std::memory_order_relaxed)->wake(target);
+      break;
+    case mailbox::PushResult::kClosed:
+      mailbox::dispose(e);
+      count_drop(w, s);
+      return false;
+  }
+  return true;
+}
+
+// send_envelope (kCrashPoint) and post_envelope (not).
+template <bool kCrashPoint>
+[[gnu::always_inline]] inline void send_impl(Pid to, mailbox::Envelope* e) {
   InRuntime in;
   Worker* w = in.w;
   Process* target = ProcessTable::instance().lookup(to.index());
@@ -139,19 +188,14 @@ void send_envelope(Pid to, mailbox::Envelope* e) {
     count_drop(w, s);
     return;
   }
-  e->stamp = to.generation();
-  switch (target->mailbox.push(e)) {
-    case mailbox::PushResult::kQueued:
-      break;
-    case mailbox::PushResult::kUnblockedReader:
-      // We own the wake-up. The acquire in push() made the blocker's writes (sched, timer)
-      // visible.
-      target->sched.load(std::memory_order_relaxed)->wake(target);
-      break;
-    case mailbox::PushResult::kClosed:
-      mailbox::dispose(e);
-      count_drop(w, s);
+  // The one branch fault injection adds to a send when it is off. `s` is not null here: the
+  // receiver is alive, and only a scheduler with no live process forgets its records.
+  if (Faults* f = s->faults(); f != nullptr) [[unlikely]] {
+    if (!faulty_send(f, in.p, w, to, e, kCrashPoint) && !push_envelope(to, e, target, s, w)) {
       return;
+    }
+  } else if (!push_envelope(to, e, target, s, w)) {
+    return;
   }
   if (w != nullptr) {
     w->count_sent();
@@ -163,6 +207,33 @@ void send_envelope(Pid to, mailbox::Envelope* e) {
   } else if (s != nullptr) {
     s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }
+}
+
+}  // namespace
+
+void send_envelope(Pid to, mailbox::Envelope* e) { send_impl<true>(to, e); }
+
+void post_envelope(Pid to, mailbox::Envelope* e) { send_impl<false>(to, e); }
+
+void deliver_envelope(Pid to, mailbox::Envelope* e, Worker* w) noexcept {
+  Process* target = ProcessTable::instance().lookup(to.index());
+  Scheduler* s = target != nullptr ? target->sched.load(std::memory_order_acquire) : nullptr;
+  // acquire: as in send_impl.
+  if (target == nullptr || !to ||
+      target->generation.load(std::memory_order_acquire) != to.generation()) {
+    mailbox::dispose(e);
+    count_drop(w, s);
+    return;
+  }
+  (void)push_envelope(to, e, target, s, w);
+}
+
+void crash_point(Process* p, const char* where) {
+  if (p->shield != 0) return;  // a closing nursery must wait for its children
+  // relaxed: a process's own scheduler was published to it before it first ran.
+  Faults* f = p->sched.load(std::memory_order_relaxed)->faults();
+  if (f == nullptr || !f->roll_crash(p)) return;
+  throw InjectedFault(f->crash_message(p->pid(), where));
 }
 
 void drop_stale(mailbox::Envelope* e) noexcept {
@@ -194,6 +265,9 @@ void charge_entered(Process* p, std::uint32_t reductions) {
 }
 
 void charge(Process* p, std::uint32_t reductions) {
+  // The one branch fault injection adds here: receive and reduce are crash points.
+  if (p->inject_crashes) [[unlikely]]
+    crash_point(p, "a reduction point (receive or reduce)");
   std::int32_t* b = budget_slot();
   const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
   store_budget(b, left);
@@ -399,6 +473,18 @@ std::chrono::nanoseconds parse_duration(const char* name, const char* text) {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(v * mult));
 }
 
+// A probability: a decimal number from 0 to 1 ("0.01", "1e-3", "1").
+double parse_probability(const char* name, const char* text) {
+  const std::string what = std::string(name) + "='" + text + "'";
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text, &end);
+  if (end == text || *end != '\0' || errno != 0 || !(v >= 0.0 && v <= 1.0)) {
+    throw ConfigError(what + " is not a probability: give a number from 0 to 1 (for example 0.01)");
+  }
+  return v;
+}
+
 template <class D>
 D parse_duration_as(const char* name, const char* text) {
   const auto ns = parse_duration(name, text);
@@ -524,12 +610,56 @@ Options Options::from_env(Options base) {
   if (const char* v = std::getenv("ERGON_SEED")) {
     base.seed = parse_size("ERGON_SEED", v, false, UINT64_MAX);
   }
+  FaultOptions& f = base.faults;
+  if (const char* v = std::getenv("ERGON_FAULT_DELAY_MESSAGES")) {
+    f.delay_messages = parse_probability("ERGON_FAULT_DELAY_MESSAGES", v);
+  }
+  if (const char* v = std::getenv("ERGON_FAULT_MAX_DELAY")) {
+    f.max_delay = parse_duration_as<microseconds>("ERGON_FAULT_MAX_DELAY", v);
+  }
+  if (const char* v = std::getenv("ERGON_FAULT_REORDER_MESSAGES")) {
+    f.reorder_messages = parse_probability("ERGON_FAULT_REORDER_MESSAGES", v);
+  }
+  if (const char* v = std::getenv("ERGON_FAULT_CRASH")) {
+    f.crash = parse_probability("ERGON_FAULT_CRASH", v);
+  }
+  if (const char* v = std::getenv("ERGON_FAULT_FAIL_SPAWNS")) {
+    f.fail_spawns = parse_probability("ERGON_FAULT_FAIL_SPAWNS", v);
+  }
   return base;
 }
 
 // --- Runtime -------------------------------------------------------------------------------
 
 namespace {
+void check_probability(double p, const char* field, const char* var) {
+  if (!(p >= 0.0 && p <= 1.0)) {  // also rejects NaN
+    throw ConfigError(std::string("ergon::Options::faults.") + field +
+                      " must be a probability from 0 to 1 (" + var + ")");
+  }
+}
+
+void validate_faults(const FaultOptions& f) {
+  check_probability(f.delay_messages, "delay_messages", "ERGON_FAULT_DELAY_MESSAGES");
+  check_probability(f.reorder_messages, "reorder_messages", "ERGON_FAULT_REORDER_MESSAGES");
+  check_probability(f.crash, "crash", "ERGON_FAULT_CRASH");
+  check_probability(f.fail_spawns, "fail_spawns", "ERGON_FAULT_FAIL_SPAWNS");
+  if (f.max_delay < std::chrono::microseconds(1) || f.max_delay > std::chrono::seconds(60)) {
+    throw ConfigError(
+        "ergon::Options::faults.max_delay must be between 1 us and 60 s "
+        "(ERGON_FAULT_MAX_DELAY)");
+  }
+}
+
+// A seed for Options::seed == 0: never 0 itself, so the seed a runtime reports replays it.
+std::uint64_t random_seed() {
+  std::random_device rd;
+  std::uint64_t x =
+      (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(detail::monotonic_ns());
+  const std::uint64_t s = detail::splitmix64(x);
+  return s != 0 ? s : 1;
+}
+
 Options validated(Options o) {
   o = Options::from_env(std::move(o));
   if (!o.pools.empty()) {
@@ -594,6 +724,8 @@ Options validated(Options o) {
     throw ConfigError(
         "ergon::Options::spare_keepalive must be at least 1 ms (ERGON_SPARE_KEEPALIVE)");
   }
+  validate_faults(o.faults);
+  if (o.seed == 0) o.seed = random_seed();  // Runtime::seed() tells which
   return o;
 }
 }  // namespace

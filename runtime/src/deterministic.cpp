@@ -9,39 +9,10 @@
 #include "worker.hpp"
 
 namespace ergon::detail {
-namespace {
-
-std::uint64_t splitmix64(std::uint64_t& x) noexcept {
-  std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
-
-}  // namespace
-
-SeededRandom::SeededRandom(std::uint64_t seed) noexcept {
-  for (auto& s : s_) s = splitmix64(seed);
-}
-
-std::uint64_t SeededRandom::next() noexcept {
-  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const std::uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
-
 Deterministic::Deterministic(Scheduler& sched, std::uint64_t seed)
     : sched_(sched),
       seed_(seed),
-      rng_(seed),
+      rng_(seed, 0),
       carrier_(sched, 0),
       // Logical time starts at one second, so that "now minus a period" never goes negative.
       clock_(1'000'000'000) {

@@ -46,26 +46,12 @@
 #include <vector>
 
 #include "carrier.hpp"
+#include "xoshiro.hpp"
 
 namespace ergon::detail {
 
 class Scheduler;
 class Worker;
-
-// xoshiro256** (Blackman and Vigna), seeded through splitmix64: small, fast, and the same on
-// every platform, which std::mt19937's distributions are not.
-class SeededRandom {
- public:
-  explicit SeededRandom(std::uint64_t seed) noexcept;
-  std::uint64_t next() noexcept;
-  // Uniform in [0, n); n > 0.
-  std::uint64_t below(std::uint64_t n) noexcept { return next() % n; }
-  // True with probability 1/n.
-  bool one_in(std::uint64_t n) noexcept { return below(n) == 0; }
-
- private:
-  std::uint64_t s_[4];
-};
 
 class Deterministic {
  public:
@@ -89,7 +75,7 @@ class Deterministic {
   // process runs there).
   std::int64_t now() const noexcept { return clock_; }
   std::uint64_t seed() const noexcept { return seed_; }
-  SeededRandom& random() noexcept { return rng_; }
+  Xoshiro256& random() noexcept { return rng_; }
 
   // Makes every worker owned by the driving carrier (the constructor of the scheduler).
   void adopt_workers() noexcept;
@@ -133,7 +119,7 @@ class Deterministic {
 
   Scheduler& sched_;
   const std::uint64_t seed_;
-  SeededRandom rng_;
+  Xoshiro256 rng_;  // every choice of the run, in the order the steps make them
   Carrier carrier_;
   std::int64_t clock_;
   std::int64_t next_balance_ = 0;

@@ -52,7 +52,7 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
   if (!kill && t->trap_exit) {
     t->sig_lock.unlock();
     try {
-      send(to, Exit{from, reason});
+      post(to, Exit{from, reason});  // not a crash point: this function must not throw
     } catch (...) {  // no memory for the envelope: the signal is lost, as a message would be
     }
     return;
@@ -107,7 +107,7 @@ void link(Pid pid) {
   }
   if (linked) return;
   if (trapping) {
-    send(me, Exit{pid, ExitReason{ExitReason::Kind::kNoProc, ""}});
+    detail::post(me, Exit{pid, ExitReason{ExitReason::Kind::kNoProc, ""}});
     return;
   }
   throw Error("ergon::link(" + pid.to_string() +

@@ -54,6 +54,7 @@
 #include <string_view>
 #include <utility>
 
+#include "delay_line.hpp"
 #include "ergon/ergon.hpp"
 #include "process.hpp"
 #include "process_table.hpp"
@@ -153,7 +154,7 @@ Ref monitor_as(Process* self, Pid pid, std::string name) {
     unlock_two(self, t);
   }
   if (!added) {
-    send(me, Down{ref, pid, ExitReason{ExitReason::Kind::kNoProc, ""}, std::move(name)});
+    post(me, Down{ref, pid, ExitReason{ExitReason::Kind::kNoProc, ""}, std::move(name)});
   }
   return ref;
 }
@@ -192,6 +193,18 @@ bool demonitor(const Ref& ref, bool flush) {
     // acquire: pairs with the release decrement in send_downs (E4): a Down counted landed
     // is in our mailbox. A Down E4 took from us before our lock above was counted under it.
     while (self->downs_in_flight.load(std::memory_order_acquire) != 0) yield();
+    // A Down that fault injection's delay line holds is on its way too: take it out there
+    // first. The line pushes under its lock, so a Down that left it before is in the mailbox.
+    if (detail::DelayLine* line =
+            self->sched.load(std::memory_order_relaxed)->delay_line()) {  // relaxed: our own
+      (void)line->discard_if(
+          detail::pid_of(self),
+          [](const mailbox::Envelope* e, const void* r) {
+            return e->holds<Down>() && static_cast<const mailbox::Message<Down>*>(e)->value.ref ==
+                                           *static_cast<const Ref*>(r);
+          },
+          &ref);
+    }
     (void)receive(on<Down>([&ref](const Down& d) { return d.ref == ref; }, [](const Down&) {}),
                   after(std::chrono::milliseconds(0), [] {}));
   }
@@ -263,7 +276,7 @@ void send_downs(Process* p, const ExitReason& reason) noexcept {
     w->sig_lock.unlock();
     if (!claimed) continue;  // demonitored, or the watcher is ending
     try {
-      send(m.watcher, Down{Ref::make(m.ref, self), self, reason, std::move(name)});
+      post(m.watcher, Down{Ref::make(m.ref, self), self, reason, std::move(name)});
     } catch (...) {
       // out of memory for the envelope: the watcher misses this Down; nothing else to do
     }

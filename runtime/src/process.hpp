@@ -14,6 +14,7 @@
 //     is running it (one at a time, handed over by the switch).
 //   - link: whoever holds the record in a queue (global queue, a worker's inbox, a free list).
 //   - timer_*: the worker in timer_owner while it is set (see timer_wheel.hpp).
+//   - inject_crashes, fault_rng: the process only (set at spawn while the record is private).
 //   - exiting, monitors, held, links, trap_exit, kill_reason: sig_lock, taken by the process
 //     and by any process that monitors, links or signals it (monitor.cpp, link.cpp).
 #pragma once
@@ -21,6 +22,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ergon/detail/api.hpp"
@@ -29,6 +32,7 @@
 #include "fiber.hpp"
 #include "spin_lock.hpp"
 #include "stack_pool.hpp"
+#include "xoshiro.hpp"
 
 namespace ergon::detail {
 
@@ -40,6 +44,12 @@ class WorkerPool;
 enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove, kLost };
 
 enum class ProcessState : std::uint8_t { kFree, kAlive };
+
+struct Process;
+// A crash point of fault injection (faults.hpp), for a process `p` with inject_crashes set:
+// throws InjectedFault naming `where` if p's stream says so and p is not shielded. Process
+// code only (api.cpp).
+void crash_point(Process* p, const char* where);
 
 struct Process {
   // Identity. generation: written (release) by the worker that ends the process; read
@@ -68,6 +78,11 @@ struct Process {
   // process; notified like `killed`. The process clears it (acq_rel exchange) when it throws
   // Interrupted, or when its nursery takes the failure over (nursery.cpp).
   std::atomic<bool> interrupt{false};
+  // The process only (faults.hpp): whether its reduction points may crash it by fault
+  // injection, and the stream its fault decisions are drawn from. Set at spawn; both unused
+  // (false, unseeded) when fault injection is off.
+  bool inject_crashes = false;
+  Xoshiro256 fault_rng;
   // The process only. While shield > 0, `killed` does not throw: a nursery that is cancelling
   // its children must still wait for them (nursery.cpp).
   std::uint32_t shield = 0;
@@ -135,7 +150,7 @@ struct Process {
   bool pinned = false;       // with kMove: the target keeps it from thieves
 
   // After every switch back into the process: a kill (unless shielded) ends it, a nursery
-  // interrupt unwinds it to its nursery.
+  // interrupt unwinds it to its nursery, and fault injection may crash it (crash_point).
   void check_signals() {
     // acquire: pairs with the release stores of the shutdown sweep and signal_exit.
     if (killed.load(std::memory_order_acquire) && shield == 0) [[unlikely]]
@@ -144,6 +159,8 @@ struct Process {
     if (interrupt.load(std::memory_order_relaxed)) [[unlikely]] {
       if (interrupt.exchange(false, std::memory_order_acq_rel)) throw Interrupted{};
     }
+    if (inject_crashes) [[unlikely]]
+      crash_point(this, "a switch back into it (after a wait, a yield or a move)");
   }
 
   Pid pid() const noexcept {
@@ -190,5 +207,13 @@ void link_at_spawn(Process* parent, Process* child) noexcept;
 // Wakes `p` after the caller won its wake-up (p->mailbox.try_unblock()), from process code or
 // from any thread: enters the runtime first, as send does (api.cpp).
 void wake_unblocked(Scheduler* s, Process* p) noexcept;
+// send_envelope for the runtime's own messages (Downs, Exit messages): the same path, delay
+// line included (so a Down still comes after the messages its sender sent before), but never
+// a crash point of fault injection, so it may run where nothing may throw (api.cpp).
+void post_envelope(Pid to, mailbox::Envelope* e);
+template <class T>
+void post(Pid to, T&& msg) {
+  post_envelope(to, mailbox::make_message<std::decay_t<T>>(std::forward<T>(msg)));
+}
 
 }  // namespace ergon::detail

@@ -9,7 +9,9 @@
 #include <random>
 #include <thread>
 
+#include "delay_line.hpp"
 #include "ergon/errors.hpp"
+#include "faults.hpp"
 #include "process_table.hpp"
 
 namespace ergon::detail {
@@ -75,6 +77,11 @@ Scheduler::Scheduler(Options opts)
       watchdog_(*this),
       balancer_(*this),
       start_ns_(monotonic_ns()) {
+  // Before the carriers start: a spawn reads faults_ unsynchronized. Deterministic mode
+  // drives the delay line from its own thread (delay_line.hpp), so it gets no thread there.
+  if (opts_.faults.any()) {
+    faults_ = std::make_unique<Faults>(*this, opts_.faults, seed_, !opts_.deterministic);
+  }
   if (opts_.deterministic) {
     // No threads: the caller of Runtime::run carries every worker (deterministic.hpp).
     det_ = std::make_unique<Deterministic>(*this, seed_);
@@ -86,9 +93,18 @@ Scheduler::Scheduler(Options opts)
   balancer_.start();
 }
 
-std::int64_t Scheduler::next_due_event() const noexcept { return INT64_MAX; }
+DelayLine* Scheduler::delay_line() const noexcept {
+  return faults_ != nullptr ? faults_->delay_line() : nullptr;
+}
 
-void Scheduler::deliver_due_events(std::int64_t now) noexcept { (void)now; }
+std::int64_t Scheduler::next_due_event() const noexcept {
+  DelayLine* line = delay_line();
+  return line != nullptr ? line->next_due() : INT64_MAX;
+}
+
+void Scheduler::deliver_due_events(std::int64_t now) {
+  if (DelayLine* line = delay_line()) line->deliver_due(now);
+}
 
 bool Scheduler::all_parked_seq_cst() const noexcept {
   for (auto& pool : pools_) {
@@ -118,6 +134,7 @@ WorkerPool& Scheduler::pool_of(Pool handle, const char* what) {
 
 Scheduler::~Scheduler() {
   kill_all_and_wait();
+  faults_.reset();  // stops the delay line's thread; frees what it still holds
   // Records keep a pointer to the scheduler they last belonged to (for counting drops to
   // ended processes); forget it before this scheduler goes away.
   ProcessTable::instance().for_each([this](Process* p) {
@@ -156,6 +173,11 @@ void Scheduler::check_limit(Worker* w) {
 Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() != this) w = nullptr;
+  // The spawner: a process of ours, or nullptr (outside, or runtime code on a carrier).
+  Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
+  // The one branch fault injection adds to a spawn when it is off.
+  if (faults_ != nullptr && so.faults) [[unlikely]]
+    faults_->before_spawn(spawner);  // throws InjectedFault or SpawnError
   check_limit(w);
   Process* p = w != nullptr ? w->take_record() : nullptr;
   if (p == nullptr) {
@@ -181,9 +203,11 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   p->at_end = nullptr;
   // relaxed: the record is private until spawn_commit publishes it.
   p->interrupt.store(false, std::memory_order_relaxed);
-  {
-    Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
-    p->parent = spawner != nullptr ? spawner->pid() : Pid{};
+  p->parent = spawner != nullptr ? spawner->pid() : Pid{};
+  p->inject_crashes = false;
+  if (faults_ != nullptr) [[unlikely]] {
+    p->fault_rng = faults_->child_stream(spawner);
+    p->inject_crashes = so.faults && faults_->crashes();
   }
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
   if (so.pool.valid()) {
@@ -307,6 +331,9 @@ void Scheduler::kill_all_and_wait() {
       std::this_thread::sleep_for(std::chrono::microseconds(round < 10 ? 100 : 2000));
     }
   }
+  // Messages the delay line still holds are for processes that have ended: drop them now, so
+  // that a run leaves no envelope behind.
+  if (faults_ != nullptr) faults_->clear_held();
   killing_.store(false, std::memory_order_release);
 }
 
@@ -357,6 +384,7 @@ Stats Scheduler::stats() const {
   s.handoffs = carriers_.handoffs();
   s.carrier_cap_hits = carriers_.cap_hits();
   s.carriers = carriers_.carriers();
+  if (faults_ != nullptr) faults_->add_stats(s);
   for (auto& pool : pools_) {
     PoolStats ps;
     ps.name = pool->name;

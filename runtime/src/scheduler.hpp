@@ -38,6 +38,8 @@
 namespace ergon::detail {
 
 std::int64_t monotonic_ns() noexcept;
+class DelayLine;
+class Faults;
 
 class Scheduler {
  public:
@@ -92,7 +94,13 @@ class Scheduler {
   // messages), for the deterministic driver: the earliest due time (INT64_MAX: none), and
   // delivering what is due.
   std::int64_t next_due_event() const noexcept;
-  void deliver_due_events(std::int64_t now) noexcept;
+  void deliver_due_events(std::int64_t now);
+  // Fault injection (faults.hpp): nullptr when every fault is off, which is what the send path
+  // and spawn test. Set at construction, never changed.
+  Faults* faults() const noexcept { return faults_.get(); }
+  // The delay line of fault injection, or nullptr (no delays or reorders). Deterministic
+  // mode drives it: next_due() / deliver_due(now) (delay_line.hpp).
+  DelayLine* delay_line() const noexcept;
 
   // Counters for threads that are not workers. relaxed: statistics.
   std::atomic<std::int64_t> external_live{0};
@@ -117,6 +125,8 @@ class Scheduler {
   std::atomic<bool> stopping_{false};
   // Set during kill_all_and_wait: processes spawned meanwhile are born killed.
   std::atomic<bool> killing_{false};
+  // Last: destroyed first, so its delay line's thread stops while the rest still stands.
+  std::unique_ptr<Faults> faults_;
 };
 
 // charge() for spawn_commit, which has entered the runtime already (Carrier::enter). Its

@@ -398,7 +398,7 @@ Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
-  if (deadline != INT64_MAX && deadline <= sched_.now()) return;                   // fire first
+  if (deadline != INT64_MAX && deadline <= sched_.now()) return;                  // fire first
   pool_.idle.prepare_park(this);                                                  // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
@@ -584,6 +584,9 @@ void process_entry(Fiber* f) noexcept {
       reason.kind = ExitReason::Kind::kShutdown;
     }
     // Ended by an exit signal (link.cpp): that is its reason, not the runtime's.
+    // Its function has ended: from here on (Downs, exit signals) nothing may throw, so no
+    // reduction point may crash it by fault injection.
+    p->inject_crashes = false;
     p->sig_lock.lock();
     if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) reason = p->kill_reason;
     p->sig_lock.unlock();

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "ergon/errors.hpp"
+#include "ergon/faults.hpp"
 #include "ergon/link.hpp"
 #include "ergon/monitor.hpp"
 #include "ergon/nursery.hpp"

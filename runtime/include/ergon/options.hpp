@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "ergon/faults.hpp"
 #include "ergon/pid.hpp"
 #include "ergon/pool.hpp"
 
@@ -122,6 +123,12 @@ struct Options {
   // runtime starts (Runtime::seed() tells which). ERGON_SEED.
   std::uint64_t seed = 0;
 
+  // Fault injection (ergon/faults.hpp): seeded message delays and reorderings, crashes at
+  // reduction points and failed spawns, for testing supervision trees and timeouts. All off
+  // by default: a fault must be asked for, and off costs nothing measurable on the send path
+  // and at reduction points. ERGON_FAULT_* (see FaultOptions).
+  FaultOptions faults;
+
   // Named pools of workers. Empty: one pool named "default" of `workers` workers with
   // `policy`. Otherwise the pools together hold all the workers (`workers` must be 0 or
   // their sum), and the first pool is where processes spawned from outside the runtime go.
@@ -187,6 +194,11 @@ struct SpawnOptions {
   // Link the child to the spawner before it can run (ergon::spawn_link). Needs a spawner
   // process.
   bool link = false;
+  // Whether fault injection (Options::faults) may touch this spawn: fail it (fail_spawns) or
+  // crash the child (crash). false makes a process that a fault-injected test relies on (its
+  // driver, a collector of results) immune. Default true: faults reach every process but the
+  // main process of Runtime::run and supervisors. No effect when faults are off.
+  bool faults = true;
 };
 
 }  // namespace ergon

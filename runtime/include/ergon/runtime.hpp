@@ -47,16 +47,19 @@ class Runtime {
         flag.notify_all();
       }
     };
-    Pid main = spawn([&error, &done, fn = std::forward<F>(main_fn)]() mutable {
-      Done signal{done};
-      try {
-        fn();
-      } catch (const detail::Shutdown&) {
-        throw;
-      } catch (...) {
-        error = std::current_exception();
-      }
-    });
+    // faults = false: fault injection neither fails this spawn nor crashes the main process.
+    Pid main = spawn(
+        [&error, &done, fn = std::forward<F>(main_fn)]() mutable {
+          Done signal{done};
+          try {
+            fn();
+          } catch (const detail::Shutdown&) {
+            throw;
+          } catch (...) {
+            error = std::current_exception();
+          }
+        },
+        SpawnOptions{.faults = false});
     run_main(main, done);
     if (error) std::rethrow_exception(error);
   }

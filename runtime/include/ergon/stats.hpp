@@ -57,6 +57,11 @@ struct Stats {
   // runs with the same seed and program have the same digest.
   std::uint64_t steps = 0;
   std::uint64_t schedule_digest = 0;
+  // Fault injection (ergon/faults.hpp); all 0 when it is off.
+  std::uint64_t messages_delayed = 0;         // messages the delay line held (delay_messages)
+  std::uint64_t messages_reordered = 0;       // held messages that another sender's overtook
+  std::uint64_t injected_crashes = 0;         // processes that threw InjectedFault (crash)
+  std::uint64_t injected_spawn_failures = 0;  // spawns failed on purpose (fail_spawns)
   std::vector<WorkerStats> workers;
   std::vector<PoolStats> pools;
 };
