@@ -20,16 +20,19 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "balancer.hpp"
 #include "carrier.hpp"
 #include "ergon/options.hpp"
+#include "ergon/process_info.hpp"
 #include "ergon/stats.hpp"
 #include "process.hpp"
 #include "registry.hpp"
 #include "stack_pool.hpp"
+#include "trace.hpp"
 #include "watchdog.hpp"
 #include "worker.hpp"
 #include "worker_pool.hpp"
@@ -53,6 +56,9 @@ class Scheduler {
   void kill_all_and_wait();
   std::int64_t live() const noexcept;
   Stats stats() const;
+  // ergon::process_info and processes() (process_info.cpp). Any thread.
+  std::optional<ProcessInfo> process_info(Pid pid);
+  std::vector<ProcessInfo> processes();
   void report_crash(Process* p, const std::string& what) noexcept;
 
   const Options& options() const noexcept { return opts_; }
@@ -71,6 +77,7 @@ class Scheduler {
   Watchdog& watchdog() noexcept { return watchdog_; }
   Balancer& balancer() noexcept { return balancer_; }
   Registry& registry() noexcept { return registry_; }
+  Tracer& tracer() noexcept { return tracer_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns). Timers, receive
   // deadlines, sleeps and the supervisors' restart intensity read it.
@@ -92,6 +99,7 @@ class Scheduler {
   Watchdog watchdog_;
   Balancer balancer_;
   Registry registry_;
+  Tracer tracer_;
   const std::int64_t start_ns_;  // for lifetime utilization when no balancer samples
   // Set (release) when the workers must exit; read (acquire) by them when out of work.
   std::atomic<bool> stopping_{false};

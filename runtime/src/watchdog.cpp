@@ -74,6 +74,8 @@ void Watchdog::tick(std::int64_t now) {
     const int tid = o->tid();
     const std::uint64_t cap_hits = pool.cap_hits();
     const bool moved = pool.retake(&w, o, runs);
+    if (moved && sched_.tracer().on()) [[unlikely]]
+      sched_.tracer().handoff(w.id(), pid, sched_.now());
     if (!moved && pool.cap_hits() == cap_hits) continue;  // it moved on by itself
     std::string where = where_is(tid);
     // A carrier left computing (not waiting in a system call) competes with the workers for
