@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "ergon/errors.hpp"
+#include "ergon/preempt.hpp"
 #include "ergon/runtime.hpp"
 #include "process.hpp"
 #include "registry.hpp"
@@ -374,7 +375,13 @@ std::string to_json(Runtime& rt) {
 }
 void write(Runtime& rt, const std::string& path) { write_to(*detail::scheduler_of(rt), path); }
 
-void start(std::size_t events) { start_on(of_caller("ergon::trace::start"), events); }
+// From a process, allocating and touching the buffers (milliseconds for the default size)
+// and writing a file block the thread: ergon::blocking hands the worker's other processes to
+// another thread meanwhile.
+void start(std::size_t events) {
+  detail::Scheduler& s = of_caller("ergon::trace::start");
+  ergon::blocking([&s, events] { start_on(s, events); });
+}
 void stop() { of_caller("ergon::trace::stop").tracer().stop(); }
 bool enabled() { return of_caller("ergon::trace::enabled").tracer().on(); }
 Summary summary() { return of_caller("ergon::trace::summary").tracer().summary(); }
@@ -382,6 +389,9 @@ std::string to_json() {
   detail::Scheduler& s = of_caller("ergon::trace::to_json");
   return s.tracer().json(s.registry());
 }
-void write(const std::string& path) { write_to(of_caller("ergon::trace::write"), path); }
+void write(const std::string& path) {
+  detail::Scheduler& s = of_caller("ergon::trace::write");
+  ergon::blocking([&s, &path] { write_to(s, path); });
+}
 
 }  // namespace ergon::trace
