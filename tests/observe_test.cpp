@@ -348,6 +348,33 @@ TEST_P(ObserveTest, WaitingInNamesSleepAndReceiveWithADeadline) {
   });
 }
 
+TEST_P(ObserveTest, WaitingInNamesANurseryAndTrapExitShows) {
+  run([] {
+    const ergon::Pid me = ergon::self();
+    const ergon::Pid owner = ergon::spawn([me] {
+      (void)ergon::trap_exits(true);
+      ergon::nursery([me](ergon::Nursery& n) {
+        n.spawn([me] {
+          ergon::send(me, Ready{ergon::self()});
+          (void)ergon::receive<Stop>();
+        });
+      });  // the owner waits here for its child
+    });
+    const ergon::Pid child = await<Ready>().pid;
+    std::optional<ergon::ProcessInfo> info;
+    ASSERT_TRUE(eventually([&] {
+      info = ergon::process_info(owner);
+      return info && info->status == ergon::ProcessStatus::kWaiting;
+    }));
+    EXPECT_STREQ(info->waiting_in, "nursery");
+    EXPECT_TRUE(info->trap_exit);
+    const auto c = ergon::process_info(child);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->parent, owner);
+    ergon::send(child, Stop{});
+  });
+}
+
 TEST_P(ObserveTest, ProcessesListsEveryLiveProcess) {
   const std::size_t n = ergon_test::scaled<std::size_t>(300, 40);
   ergon::Runtime& rt = runtime();

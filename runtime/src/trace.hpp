@@ -54,7 +54,7 @@ enum class TraceKind : std::uint8_t {
   kSpawn,    // pid spawned (arg: the parent's raw pid, 0 from outside)
   kExit,     // pid ended; text: its reason
   kCrash,    // pid ended by an uncaught exception; text: what()
-  kMigrate,  // the balancer moved pid from worker `tid` to worker `arg`
+  kMigrate,  // the balancer moved pid from worker `dur` (reused) to worker `arg`
   kSteal,    // worker `tid` stole pid from worker `arg`
   kForward,  // inactive worker `tid` forwarded pid to worker `arg`
   kPark,     // worker `tid` slept from ts for dur

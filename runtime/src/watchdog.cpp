@@ -52,7 +52,12 @@ void Watchdog::tick(std::int64_t now) {
       if (s.released_since == 0) {
         s.released_since = now;
       } else if (now - s.released_since >= tick_ns_) {
-        if (pool.take_released(&w)) s.released_since = 0;
+        if (pool.take_released(&w)) {
+          s.released_since = 0;
+          // The process inside ergon::blocking is not named: its carrier is not ours to read.
+          if (sched_.tracer().on()) [[unlikely]]
+            sched_.tracer().handoff(i, Pid{}, sched_.now());
+        }
       }
       continue;
     }

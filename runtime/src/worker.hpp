@@ -35,6 +35,11 @@
 //   - kLost: the carrier lost this worker while the process ran (carrier.hpp): the loop
 //     returns at once, without touching the worker, and the carrier requeues the process.
 //
+// Observability: a slice is cut into parts at each direct switch; slice_part_begin/end charge
+// each part's reductions to the process that ran it (Process::reductions, for process_info)
+// and, while tracing, record it as one event (trace.hpp). When tracing is off that is one
+// relaxed load and a branch per part.
+//
 // Per-worker state is reached from process code only through current_worker(), a function
 // the compiler cannot inline or see through, because a process may resume on another worker.
 #pragma once
