@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -247,7 +248,10 @@ TEST_P(ObserveTest, ProcessInfoOfADeadOrStalePidIsNullopt) {
     const ergon::Ref ref = ergon::monitor(dead);
     (void)await<ergon::Down>();
     (void)ref;
-    EXPECT_FALSE(ergon::process_info(dead).has_value());
+    // Its Down goes out before its record is freed: for that moment it is still exiting.
+    const auto last = ergon::process_info(dead);
+    if (last) EXPECT_EQ(last->status, ergon::ProcessStatus::kExiting);
+    EXPECT_TRUE(eventually([&] { return !ergon::process_info(dead).has_value(); }));
     // The same slot under another generation, and a pid that was never made.
     EXPECT_FALSE(ergon::process_info(ergon::Pid(dead.index(), dead.generation() + 7)));
     EXPECT_FALSE(ergon::process_info(ergon::Pid{}).has_value());
@@ -581,6 +585,33 @@ TEST_P(ObserveTest, TraceStartsStopsAndStartsAgain) {
     EXPECT_FALSE(contains(two, R"("name":"first","cat":"process")"));
   });
   (void)rt;
+}
+
+TEST_P(ObserveTest, TraceRecordsMigrationsAndParks) {
+  if (GetParam() < 2) GTEST_SKIP() << "a migration needs two workers";
+  ergon::Options o = options();
+  o.force_migration = true;  // the balancer moves a queued process every tick
+  runtime(o);
+  run([] {
+    ergon::trace::start(1 << 12);
+    // Shared: the spinners may still look at it after this process has ended.
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    for (int i = 0; i < 8; ++i) {
+      ergon::spawn([done] {
+        // relaxed: a stop flag, publishing nothing.
+        while (!done->load(std::memory_order_relaxed)) ergon::yield();
+      });
+    }
+    std::string json;
+    EXPECT_TRUE(eventually([&] {
+      json = ergon::trace::to_json();
+      return contains(json, R"("name":"migrate")");
+    }));
+    done->store(true, std::memory_order_relaxed);  // relaxed: see above
+    ergon::trace::stop();
+    EXPECT_TRUE(JsonChecker(json).valid());
+    EXPECT_TRUE(contains(json, R"("from":)"));
+  });
 }
 
 TEST_P(ObserveTest, AFullTraceBufferDropsAndCounts) {
