@@ -6,8 +6,10 @@
 // top_table is a pure function of a snapshot, so it can be tested and reused (a program can
 // format a snapshot it took itself). top() loops: take a snapshot (Runtime::stats, then
 // processes), format it, write it with one fwrite (preceded by ANSI "clear and home" when the
-// output is a terminal), wait. Waiting inside a process uses ergon::sleep_for, which blocks
-// only the process; a shutdown of the runtime then ends the loop like any other process.
+// output is a terminal), wait. Inside a process the snapshot and the write run in
+// ergon::blocking (they have no reduction point and can take milliseconds), and the wait is
+// ergon::sleep_for, which blocks only the process; a shutdown of the runtime then ends the
+// loop like any other process.
 #include "ergon/top.hpp"
 
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <thread>
 
 #include "ergon/errors.hpp"
+#include "ergon/preempt.hpp"
 #include "ergon/process.hpp"
 #include "ergon/runtime.hpp"
 #include "process.hpp"
@@ -92,10 +95,19 @@ void run_top(const TopOptions& o, bool in_process, Table&& table) {
       }
       if (stopped()) return;
     }
-    std::string text = clear ? "\x1b[H\x1b[2J" : (i != 0 ? "\n" : "");
-    text += table();
-    std::fwrite(text.data(), 1, text.size(), out);
-    std::fflush(out);
+    auto frame = [&] {
+      std::string text = clear ? "\x1b[H\x1b[2J" : (i != 0 ? "\n" : "");
+      text += table();
+      std::fwrite(text.data(), 1, text.size(), out);
+      std::fflush(out);
+    };
+    // A snapshot of many processes and a write to a terminal can take milliseconds with no
+    // reduction point: inside a process, hand the worker's other processes on meanwhile.
+    if (in_process) {
+      ergon::blocking(frame);
+    } else {
+      frame();
+    }
   }
 }
 
