@@ -400,7 +400,7 @@ Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
-  if (deadline != INT64_MAX && deadline <= sched_.now()) return;                  // fire first
+  if (deadline != INT64_MAX && deadline <= sched_.now()) return;                   // fire first
   pool_.idle.prepare_park(this);                                                  // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
@@ -559,8 +559,9 @@ namespace {
 
 void process_entry(Fiber* f) noexcept {
   Process* p = static_cast<Process*>(f->owner());
-  current_carrier()->leave();              // E3: process code from here
-  char why[sizeof TraceEvent::text] = {};  // the exit reason, for a trace (trace.hpp)
+  current_carrier()->leave();  // E3: process code from here
+  // The exit reason, for a trace (trace.hpp): its worker records the exit after `reason` is gone.
+  char why[sizeof TraceEvent::text] = {};
   {  // a scope: this function never returns, and `reason` may own heap memory
     ExitReason reason;
     // acquire: pairs with the release store of the shutdown sweep.
