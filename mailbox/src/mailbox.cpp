@@ -200,7 +200,8 @@ bool Mailbox::fetch() noexcept {
     cache_tail_->next = first;
   }
   cache_tail_ = last;
-  cache_len_ += n;
+  // relaxed: see cache_len_ (single writer).
+  cache_len_.store(cache_len_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   return true;
 }
 
@@ -211,7 +212,8 @@ void Mailbox::remove(Envelope* prev, Envelope* e) noexcept {
     prev->next = e->next;
   }
   if (cache_tail_ == e) cache_tail_ = prev;
-  --cache_len_;
+  // relaxed: see cache_len_ (single writer).
+  cache_len_.store(cache_len_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   e->next = nullptr;
   if (marker_used_ != 0) {
     for (int i = 0; i < kMaxMarkers; ++i) {
@@ -242,7 +244,7 @@ void Mailbox::release(MarkerId m) noexcept {
 std::size_t Mailbox::close_and_clear() noexcept {
   std::size_t n = dispose_chain(cache_head_);
   cache_head_ = cache_tail_ = nullptr;
-  cache_len_ = 0;
+  cache_len_.store(0, std::memory_order_relaxed);  // relaxed: see cache_len_
   marker_used_ = 0;
   for (auto& m : markers_) m = nullptr;
   n += dispose_chain(inbox_.close());

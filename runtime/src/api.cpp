@@ -113,6 +113,7 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
 }
 
 void yield_process(Process* p, bool check = true) {
+  p->note_stack(__builtin_frame_address(0));  // for process_info
   p->reason = SwitchReason::kYield;
   p->fiber.suspend();
   if (check) p->check_signals();
@@ -242,8 +243,14 @@ void drop_stale(mailbox::Envelope* e) noexcept {
   count_drop(in.w, nullptr);
 }
 
-bool wait(Process* p, std::int64_t deadline_ns) {
+bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
   p->check_signals();
+  // For process_info: what it waits in, and how deep its stack is. Plain stores to its own
+  // record (relaxed, see Process::waiting_in), next to a context switch.
+  if (where == nullptr) where = p->wait_label;
+  if (where == nullptr) where = deadline_ns == kNoDeadline ? "receive" : "receive (after)";
+  p->waiting_in.store(where, std::memory_order_relaxed);
+  p->note_stack(__builtin_frame_address(0));
   {
     InRuntime in;
     p->timed_out = false;
@@ -333,6 +340,7 @@ void move_to_worker(unsigned worker) {
   detail::Process* p = detail::current_process_or_throw("ergon::move_to_worker");
   {
     detail::InRuntime in;
+    p->note_stack(__builtin_frame_address(0));  // for process_info
     p->move_target = worker;
     p->pinned = true;  // the target takes it into runnext, where no thief can take it
     p->reason = detail::SwitchReason::kMove;
@@ -344,7 +352,11 @@ void move_to_worker(unsigned worker) {
 void register_name(std::string name, Pid pid) {
   detail::Process* p = detail::current_process_or_throw("ergon::register_name");
   detail::Scheduler* s = p->sched.load(std::memory_order_relaxed);
+  const bool traced = s->tracer().on();
+  std::string copy = traced ? name : std::string();  // the trace names slices by it
   s->registry().register_name(std::move(name), pid, s);
+  if (traced) [[unlikely]]
+    s->tracer().name(pid, copy);
 }
 
 bool unregister_name(std::string_view name) {
@@ -368,7 +380,11 @@ Pid detail::whereis_or_throw(std::string_view name, const char* what) {
 }
 
 void Runtime::register_name(std::string name, Pid pid) {
+  const bool traced = sched_->tracer().on();
+  std::string copy = traced ? name : std::string();  // the trace names slices by it
   sched_->registry().register_name(std::move(name), pid, sched_.get());
+  if (traced) [[unlikely]]
+    sched_->tracer().name(pid, copy);
 }
 
 Pid Runtime::whereis(std::string_view name) const { return sched_->registry().whereis(name); }
@@ -406,7 +422,7 @@ void sleep_until_ns(std::int64_t deadline_ns, const char* what) {
   if (detail::now_ns() >= deadline_ns) return;
   for (;;) {
     p->mailbox.fetch();  // messages stay in the mailbox; the inbox must be empty to block
-    if (detail::wait(p, deadline_ns)) return;  // its timer fired: no clock read needed
+    if (detail::wait(p, deadline_ns, "sleep")) return;  // its timer fired: no clock read
     if (detail::now_ns() >= deadline_ns) return;
   }
 }

@@ -180,6 +180,10 @@ std::uint32_t Balancer::move(unsigned from, unsigned to, std::uint32_t n) {
     if (got == 0) break;
     // The inbox is the lock-free hand-off: the taker moves them to its run queue (and the
     // first push unparks it).
+    if (Tracer& t = sched_.tracer(); t.on()) [[unlikely]] {  // before the push: p may run
+      for (std::uint32_t i = 0; i < got; ++i)
+        t.moved(from, TraceKind::kMigrate, to, batch[i]->pid(), sched_.now());
+    }
     for (std::uint32_t i = 0; i < got; ++i) dst.remote_wake(batch[i]);
     total += got;
   }

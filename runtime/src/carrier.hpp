@@ -182,6 +182,17 @@ class CarrierPool {
   // its priority before it carries a worker again, or exits if the system refuses.
   void demote(Carrier* c, int nice);
 
+  // The processes that carriers run at this moment (process_info's kRunning). Any thread; a
+  // snapshot, stale as soon as it returns.
+  std::vector<const Process*> running_processes() {
+    std::lock_guard<std::mutex> g(mu_);
+    std::vector<const Process*> v;
+    for (auto& c : all_) {
+      if (const Process* p = c->running()) v.push_back(p);
+    }
+    return v;
+  }
+
   // Statistics. relaxed: counters.
   std::uint64_t handoffs() const noexcept { return handoffs_.load(std::memory_order_relaxed); }
   std::uint64_t cap_hits() const noexcept { return cap_hits_.load(std::memory_order_relaxed); }

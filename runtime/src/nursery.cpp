@@ -180,7 +180,7 @@ void Nursery::wait_once() {
   // comes after it makes the block below fail (kNotified) or wakes it.
   // acquire: pairs with the release CAS of nursery_report_end.
   if (ended_.load(std::memory_order_acquire) != nullptr) return;
-  (void)detail::wait(owner_, detail::kNoDeadline);
+  (void)detail::wait(owner_, detail::kNoDeadline, "nursery");
 }
 
 void Nursery::await(detail::ChildSlot& slot) {

@@ -17,6 +17,10 @@
 //   - inject_crashes, fault_rng: the process only (set at spawn while the record is private).
 //   - exiting, monitors, held, links, trap_exit, kill_reason: sig_lock, taken by the process
 //     and by any process that monitors, links or signals it (monitor.cpp, link.cpp).
+//   - parent and the observed fields (reductions, on_worker, waiting_in, stack_*): reset at
+//     spawn under sig_lock, then written by their one writer each (see below) and read by
+//     process_info (process_info.cpp) under sig_lock after it checked the generation, so a
+//     reader never mixes two occupants of the record.
 #pragma once
 
 #include <atomic>
@@ -131,6 +135,48 @@ struct Process {
   bool has_kill_reason = false;
   ExitReason kill_reason;
 
+  // --- Observed (ergon/process_info.hpp) ------------------------------------------------------
+  // Each has one writer at a time, named below, and is read by process_info on any thread.
+  // relaxed everywhere: advisory statistics, nothing is read through them (the generation
+  // check under sig_lock is what ties them to one process). No RMW: load + store.
+  // Reductions its slices spent: the worker running it (Worker::run, try_direct_switch).
+  std::atomic<std::uint64_t> reductions{0};
+  // The worker it runs on, or last ran on: written with `home`.
+  std::atomic<std::uint32_t> on_worker{0};
+  // What it waits in ("receive", "sleep", ...; static strings): the process, before every
+  // block (detail::wait). Meaningful while its mailbox is blocked.
+  std::atomic<const char*> waiting_in{nullptr};
+  // Bytes of its stack in use when it last switched out: the process, before the switch.
+  std::atomic<std::size_t> stack_used{0};
+  std::atomic<std::size_t> stack_bytes{0};  // its stack's size, set at spawn
+  // The process only: what its next waits store in waiting_in instead of their default
+  // (detail::WaitLabel, e.g. "supervisor call" around a receive).
+  const char* wait_label = nullptr;
+
+  // At spawn, before the record is published: the parent and the observed fields, under
+  // sig_lock (see the ownership notes at the top).
+  void reset_observed(Pid spawner, std::size_t stack_size, unsigned worker) noexcept {
+    sig_lock.lock();
+    parent = spawner;
+    reductions.store(0, std::memory_order_relaxed);
+    on_worker.store(worker, std::memory_order_relaxed);
+    waiting_in.store(nullptr, std::memory_order_relaxed);
+    stack_used.store(0, std::memory_order_relaxed);
+    stack_bytes.store(stack_size, std::memory_order_relaxed);
+    wait_label = nullptr;
+    sig_lock.unlock();
+  }
+  // The running worker, at the end of a slice of this process (or its part of one).
+  void add_reductions(std::uint64_t n) noexcept {
+    reductions.store(reductions.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  // The process itself, on its own stack, before it switches out: how deep its stack is here.
+  void note_stack(const void* sp) noexcept {
+    const auto top = reinterpret_cast<std::uintptr_t>(stack.lo) + stack.size;
+    const auto at = reinterpret_cast<std::uintptr_t>(sp);
+    stack_used.store(at < top ? top - at : 0, std::memory_order_relaxed);
+  }
+
   Worker* home = nullptr;  // the worker it last ran on (written by that worker)
   // The pool it runs in: set at spawn, changed only by a move (kMove), both while nobody else
   // can reach the record; a waker reads it after winning the wake-up (which orders it).
@@ -167,6 +213,22 @@ struct Process {
     // relaxed: the process reads its own generation, which only its worker changes at exit.
     return Pid(index, generation.load(std::memory_order_relaxed));
   }
+};
+
+// Names what the calling process waits in, for process_info, while it lives: the waits in its
+// scope store `what` (a static string) instead of their default. The process only.
+class WaitLabel {
+ public:
+  WaitLabel(Process* p, const char* what) noexcept : p_(p), old_(p->wait_label) {
+    p->wait_label = what;
+  }
+  ~WaitLabel() { p_->wait_label = old_; }
+  WaitLabel(const WaitLabel&) = delete;
+  WaitLabel& operator=(const WaitLabel&) = delete;
+
+ private:
+  Process* p_;
+  const char* old_;
 };
 
 // Whether `pid` still names the live process of record `p`, and it is not ending. Requires

@@ -69,6 +69,20 @@ void Registry::release(Pid pid) noexcept {
   by_pid_.erase(it);
 }
 
+std::string Registry::name_of(Pid pid) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = by_pid_.find(pid.raw());
+  return it == by_pid_.end() ? std::string() : it->second;
+}
+
+std::vector<std::pair<Pid, std::string>> Registry::snapshot() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::pair<Pid, std::string>> v;
+  v.reserve(by_name_.size());
+  for (const auto& [name, pid] : by_name_) v.emplace_back(pid, name);
+  return v;
+}
+
 void Registry::erase_locked(std::unordered_map<std::string, Pid>::iterator it) noexcept {
   by_pid_.erase(it->second.raw());
   by_name_.erase(it);

@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "ergon/pid.hpp"
 
@@ -31,6 +33,10 @@ class Registry {
   bool unregister_name(std::string_view name);
   Pid whereis(std::string_view name);  // Pid{} when nobody holds it
   void release(Pid pid) noexcept;      // its process ended
+  // For process_info and traces (any thread): the name `pid` holds ("" if none), and every
+  // (pid, name) registered now. Dead holders may appear; callers check liveness themselves.
+  std::string name_of(Pid pid);
+  std::vector<std::pair<Pid, std::string>> snapshot();
 
  private:
   void erase_locked(std::unordered_map<std::string, Pid>::iterator it) noexcept;

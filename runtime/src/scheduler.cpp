@@ -76,6 +76,7 @@ Scheduler::Scheduler(Options opts)
                 std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.spare_keepalive)),
       watchdog_(*this),
       balancer_(*this),
+      tracer_(opts_.workers),
       start_ns_(monotonic_ns()) {
   // Before the carriers start: a spawn reads faults_ unsynchronized. Deterministic mode
   // drives the delay line from its own thread (delay_line.hpp), so it gets no thread there.
@@ -216,6 +217,13 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
     p->pool = parent != nullptr && parent->pool != nullptr ? parent->pool : pools_[0].get();
   }
+  {
+    Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
+    // Where it will run first: here if it stays in our pool (push_spawn), else the first
+    // worker of its pool (spawn_commit).
+    const unsigned first = w != nullptr && &w->pool() == p->pool ? w->id() : p->pool->first;
+    p->reset_observed(spawner != nullptr ? spawner->pid() : Pid{}, p->stack.size, first);
+  }
   if (so.link) {
     Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
     if (parent == nullptr) {
@@ -249,6 +257,10 @@ Pid Scheduler::spawn_commit(Process* p) {
   Pid pid = p->pid();
   Carrier* c = current_carrier();
   Worker* w = c != nullptr ? c->worker() : nullptr;
+  if (tracer_.on()) [[unlikely]] {  // before the push: the child may run (and end) at once
+    const bool ours = w != nullptr && &w->scheduler() == this;
+    tracer_.spawn(ours ? static_cast<int>(w->id()) : -1, pid, p->parent, now());
+  }
   if (w != nullptr && &w->scheduler() == this) {
     w->counted_spawn();
     if (&w->pool() == p->pool) {
@@ -292,6 +304,8 @@ void Scheduler::wake(Process* p) noexcept {
 
 void Scheduler::report_crash(Process* p, const std::string& what) noexcept {
   crashed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  if (tracer_.on()) [[unlikely]]
+    tracer_.crash(p->pid(), what, now());
   try {
     if (opts_.on_crash) {
       opts_.on_crash(p->pid(), what);

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -27,10 +28,12 @@
 #include "carrier.hpp"
 #include "deterministic.hpp"
 #include "ergon/options.hpp"
+#include "ergon/process_info.hpp"
 #include "ergon/stats.hpp"
 #include "process.hpp"
 #include "registry.hpp"
 #include "stack_pool.hpp"
+#include "trace.hpp"
 #include "watchdog.hpp"
 #include "worker.hpp"
 #include "worker_pool.hpp"
@@ -61,6 +64,9 @@ class Scheduler {
   void kill_sweep();
   std::int64_t live() const noexcept;
   Stats stats() const;
+  // ergon::process_info and processes() (process_info.cpp). Any thread.
+  std::optional<ProcessInfo> process_info(Pid pid);
+  std::vector<ProcessInfo> processes();
   void report_crash(Process* p, const std::string& what) noexcept;
 
   const Options& options() const noexcept { return opts_; }
@@ -79,6 +85,7 @@ class Scheduler {
   Watchdog& watchdog() noexcept { return watchdog_; }
   Balancer& balancer() noexcept { return balancer_; }
   Registry& registry() noexcept { return registry_; }
+  Tracer& tracer() noexcept { return tracer_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns), or the logical clock
   // in deterministic mode. Timers, receive deadlines, sleeps and the supervisors' restart
@@ -120,6 +127,7 @@ class Scheduler {
   Balancer balancer_;
   Registry registry_;
   std::unique_ptr<Deterministic> det_;  // set in deterministic mode, before any process
+  Tracer tracer_;
   const std::int64_t start_ns_;  // for lifetime utilization when no balancer samples
   // Set (release) when the workers must exit; read (acquire) by them when out of work.
   std::atomic<bool> stopping_{false};

@@ -364,6 +364,7 @@ Reply call(Pid sup, Call c, const char* what) {
   send(sup, std::move(c));
   std::optional<Reply> rep;
   std::optional<ExitReason> down;
+  WaitLabel label(current_process(), "supervisor call");  // for process_info
   m.receive(on<Reply>([&ref](const Reply& r) { return r.tag == ref.id(); },
                       [&rep](Reply& r) { rep = std::move(r); }),
             on<Down>([&ref](const Down& d) { return d.ref == ref; },
@@ -406,6 +407,7 @@ Pid start_supervisor(SupervisorSpec spec, SpawnOptions opts) {
   const Ref ref = monitor(sup);
   std::optional<std::string> error;
   std::optional<ExitReason> down;
+  detail::WaitLabel label(detail::current_process(), "supervisor start");  // process_info
   m.receive(on<detail::Started>([tag](const detail::Started& s) { return s.tag == tag; },
                                 [&error](detail::Started& s) { error = std::move(s.error); }),
             on<Down>([&ref](const Down& d) { return d.ref == ref; },
@@ -463,6 +465,7 @@ void stop(Pid sup) {
   if (sup == self()) throw Error(std::string(what) + ": a supervisor cannot stop itself this way");
   const Ref ref = monitor(sup);
   send(sup, Call{self(), 0, Op::kStop, "", {}});
+  detail::WaitLabel label(detail::current_process(), "supervisor stop");  // process_info
   const Down d = receive(on<Down>([&ref](const Down& x) { return x.ref == ref; },
                                   [](Down& x) { return std::move(x); }));
   if (d.reason.kind == ExitReason::Kind::kNoProc) {

@@ -52,7 +52,12 @@ void Watchdog::tick(std::int64_t now) {
       if (s.released_since == 0) {
         s.released_since = now;
       } else if (now - s.released_since >= tick_ns_) {
-        if (pool.take_released(&w)) s.released_since = 0;
+        if (pool.take_released(&w)) {
+          s.released_since = 0;
+          // The process inside ergon::blocking is not named: its carrier is not ours to read.
+          if (sched_.tracer().on()) [[unlikely]]
+            sched_.tracer().handoff(i, Pid{}, sched_.now());
+        }
       }
       continue;
     }
@@ -74,6 +79,8 @@ void Watchdog::tick(std::int64_t now) {
     const int tid = o->tid();
     const std::uint64_t cap_hits = pool.cap_hits();
     const bool moved = pool.retake(&w, o, runs);
+    if (moved && sched_.tracer().on()) [[unlikely]]
+      sched_.tracer().handoff(w.id(), pid, sched_.now());
     if (!moved && pool.cap_hits() == cap_hits) continue;  // it moved on by itself
     std::string where = where_is(tid);
     // A carrier left computing (not waiting in a system call) competes with the workers for

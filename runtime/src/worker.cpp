@@ -31,7 +31,11 @@ void process_entry(Fiber* f) noexcept;
 }
 
 Worker::Worker(Scheduler& sched, WorkerPool& pool, unsigned id)
-    : sched_(sched), pool_(pool), id_(id), rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
+    : sched_(sched),
+      pool_(pool),
+      id_(id),
+      tracer_(sched.tracer()),
+      rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
   stack_cache_.free.reserve(StackPool::kCacheMax + 1);
   free_records_.reserve(2 * ProcessTable::kBatch + 1);
 }
@@ -116,6 +120,8 @@ void Worker::forward(Process* p) noexcept {
 }
 
 void Worker::forward_to(Worker& to, Process* p) noexcept {
+  if (tracer_.on()) [[unlikely]]
+    tracer_.moved(id_, TraceKind::kForward, to.id(), p->pid(), sched_.now());
   count_migrated_out(1);
   to.count_migrated_in(1);
   to.remote_wake(p);
@@ -373,6 +379,10 @@ Process* Worker::steal() {
     std::uint32_t got = victim.queue_.steal(batch);
     if (got == 0) continue;
     bump(steals_, got);
+    if (tracer_.on()) [[unlikely]] {
+      for (std::uint32_t i = 0; i < got; ++i)
+        tracer_.moved(id_, TraceKind::kSteal, victim.id(), batch[i]->pid(), sched_.now());
+    }
     for (std::uint32_t i = 1; i < got; ++i) push_back(batch[i]);
     return batch[0];
   }
@@ -402,11 +412,14 @@ void Worker::park() {
   pool_.idle.prepare_park(this);                                                  // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
+    const std::int64_t trace_t0 = tracer_.on() ? sched_.now() : 0;  // trace.hpp
     const std::int64_t t0 = monotonic_ns();
     park_since_.store(t0, std::memory_order_relaxed);  // relaxed: see park_since_
     futex_wait(park_word_, deadline);                  // K3
     park_since_.store(0, std::memory_order_relaxed);
     bump(parked_ns_, monotonic_ns() - t0);
+    if (trace_t0 != 0 && tracer_.on()) [[unlikely]]
+      tracer_.park(id_, trace_t0, sched_.now());
     // relaxed: only this thread resets the word; a waker's store after this is a new wake-up.
     park_word_.store(0, std::memory_order_relaxed);
     (void)inbox_.try_unblock();  // woken by a notify or a timer: reopen the inbox
@@ -424,12 +437,13 @@ void Worker::run(Carrier& c, Process* p) {
   if (det_ != nullptr) [[unlikely]]  // S3: a seeded yield request (deterministic.hpp)
     store_budget(budget, det_->slice_budget(load_budget(budget)));
   p->home = this;
+  p->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
   c.set_current(p);
   if (!p->fiber.started()) p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
   OverflowGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
   for (;;) {
     bump(runs_, 1);
-    const std::int32_t before = load_budget(budget);
+    slice_part_begin(load_budget(budget));  // reductions and trace (worker.hpp)
     // The fiber that comes back may be another one: processes hand the thread to each other
     // directly (try_direct_switch), and the carrier's current process follows them.
     p = static_cast<Process*>(p->fiber.resume(c.switch_point())->owner());
@@ -438,11 +452,8 @@ void Worker::run(Carrier& c, Process* p) {
       OverflowGuard::clear_running();
       return;
     }
-    // What the slice spent (a direct switch may have refilled the budget: then not counted).
-    const std::int32_t after = load_budget(budget);
-    if (before > after) {  // in 64 bits: a budget may be INT32_MAX and end overdrawn
-      bump(reductions_, static_cast<std::uint64_t>(static_cast<std::int64_t>(before) - after));
-    }
+    // What the part of the slice since the last direct switch spent, charged to p.
+    slice_part_end(p, load_budget(budget));
     switch (p->reason) {
       case SwitchReason::kLost:  // handled above
         return;
@@ -507,9 +518,12 @@ bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
   runnext_ = nullptr;
   std::int32_t* budget = c.budget();
   slice_left_ = load_budget(budget);
+  slice_part_end(p, slice_left_);  // reductions and trace (worker.hpp)
   if (slice_left_ <= 0)
     store_budget(budget, static_cast<std::int32_t>(sched_.options().reductions));
+  slice_part_begin(load_budget(budget));
   next->home = this;
+  next->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
   c.set_current(next);
   OverflowGuard::set_running(next->stack.lo, next->stack.size, next->pid().raw());
   bump(runs_, 1);
@@ -557,6 +571,8 @@ namespace {
 void process_entry(Fiber* f) noexcept {
   Process* p = static_cast<Process*>(f->owner());
   current_carrier()->leave();  // E3: process code from here
+  // The exit reason, for a trace (trace.hpp): its worker records the exit after `reason` is gone.
+  char why[sizeof TraceEvent::text] = {};
   {  // a scope: this function never returns, and `reason` may own heap memory
     ExitReason reason;
     // acquire: pairs with the release store of the shutdown sweep.
@@ -594,9 +610,13 @@ void process_entry(Fiber* f) noexcept {
     if (p->closure.on_heap) ::operator delete(p->closure.target);
     p->closure.target = nullptr;
     send_downs(p, reason);  // process code still: sends work as from any process
+    if (p->sched.load(std::memory_order_relaxed)->tracer().on()) [[unlikely]]
+      Tracer::reason_text(why, reason);
   }
   if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // noexcept by contract
-  (void)current_carrier()->enter(p);  // E1/E2: may move p to the carrier that has its worker
+  Worker* w = current_carrier()->enter(p);  // E1/E2: may move p to the carrier of its worker
+  if (Tracer& t = w->scheduler().tracer(); t.on()) [[unlikely]]
+    t.exit(w->id(), p->pid(), why, w->scheduler().now());
   p->reason = SwitchReason::kExit;
   f->finish();
 }

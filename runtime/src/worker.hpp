@@ -35,6 +35,11 @@
 //   - kLost: the carrier lost this worker while the process ran (carrier.hpp): the loop
 //     returns at once, without touching the worker, and the carrier requeues the process.
 //
+// Observability: a slice is cut into parts at each direct switch; slice_part_begin/end charge
+// each part's reductions to the process that ran it (Process::reductions, for process_info)
+// and, while tracing, record it as one event (trace.hpp). When tracing is off that is one
+// relaxed load and a branch per part.
+//
 // Per-worker state is reached from process code only through current_worker(), a function
 // the compiler cannot inline or see through, because a process may resume on another worker.
 #pragma once
@@ -52,6 +57,7 @@
 #include "run_queue.hpp"
 #include "stack_pool.hpp"
 #include "timer_wheel.hpp"
+#include "trace.hpp"
 
 namespace ergon::detail {
 
@@ -178,6 +184,14 @@ class Worker {
   void notify_after_search() noexcept;  // the last searcher wakes another (idle.hpp)
   void notify() noexcept;               // work was pushed here: wake a thief if any steal
   bool work_visible() const noexcept;   // K2's re-check
+  bool sched_tracing() const noexcept { return tracer_.on(); }
+  std::int64_t sched_now() const noexcept;  // Scheduler::now() (trace.cpp)
+  void trace_slice(Process* p) noexcept;    // the part that began at slice_t0_ ends now
+  // Observability (process_info.hpp, trace.hpp): the part of a slice that process `p` ran
+  // ends with `left` reductions in the budget / another part begins. Owner only. Defined
+  // below, inline: they run on every switch.
+  void slice_part_end(Process* p, std::int32_t left) noexcept;
+  void slice_part_begin(std::int32_t budget) noexcept;
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -188,6 +202,7 @@ class Worker {
   Scheduler& sched_;
   WorkerPool& pool_;
   const unsigned id_;
+  Tracer& tracer_;                     // the scheduler's (trace.hpp)
   std::atomic<bool> inactive_{false};  // see inactive()
   // The carrier that runs this worker, or Carrier::kDeciding / kReleased (carrier.hpp).
   std::atomic<Carrier*> owner_{nullptr};
@@ -212,6 +227,10 @@ class Worker {
   std::uint64_t rng_;                   // owner only
   // The deterministic driver (deterministic.hpp), or nullptr: set before any process runs.
   Deterministic* det_ = nullptr;
+  // Owner only: the budget when the current part of a slice began (a direct switch starts a
+  // new part), and its start time while tracing (0: not traced).
+  std::int32_t slice_mark_ = 0;
+  std::int64_t slice_t0_ = 0;
 
   // Parking (idle.hpp). park_word_: set to 1 (release) by a waker, reset by the owner.
   std::atomic<std::uint32_t> park_word_{0};
@@ -229,6 +248,24 @@ class Worker {
   std::atomic<std::uint64_t> migrated_in_{0}, migrated_out_{0};
   std::atomic<std::uint32_t> util_ppm_{0};  // the balancer's last estimate
 };
+
+inline void Worker::slice_part_begin(std::int32_t budget) noexcept {
+  slice_mark_ = budget;
+  slice_t0_ = sched_tracing() ? sched_now() : 0;
+}
+
+inline void Worker::slice_part_end(Process* p, std::int32_t left) noexcept {
+  // In 64 bits: a budget may be INT32_MAX and end overdrawn.
+  if (slice_mark_ > left) {
+    const auto spent = static_cast<std::uint64_t>(static_cast<std::int64_t>(slice_mark_) - left);
+    bump(reductions_, spent);
+    p->add_reductions(spent);
+  }
+  if (slice_t0_ != 0) [[unlikely]] {
+    trace_slice(p);
+    slice_t0_ = 0;
+  }
+}
 
 // The worker of the carrier running on this thread, or nullptr. Never inlined (see above).
 // From process code, valid only between Carrier::enter and the next switch.

@@ -11,13 +11,16 @@
 #include <atomic>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "ergon/detail/api.hpp"
 #include "ergon/options.hpp"
 #include "ergon/pid.hpp"
+#include "ergon/process_info.hpp"
 #include "ergon/stats.hpp"
 
 namespace ergon {
@@ -79,6 +82,7 @@ class Runtime {
   Pid whereis(std::string_view name) const;
   const Options& options() const noexcept;
   unsigned workers() const noexcept;
+  // A snapshot of the runtime's counters: cheap (no process is visited).
   Stats stats() const;
   // The seed of deterministic mode and fault injection: Options::seed (ERGON_SEED), or the
   // one drawn at start when that was 0.
@@ -87,6 +91,10 @@ class Runtime {
   // carries every process on the calling thread, and throws Deadlock when every process
   // waits for a message and no timer is armed.
   bool deterministic() const noexcept;
+  // ergon/process_info.hpp, from any thread: one process of this runtime (std::nullopt when
+  // `pid` names no live process), or every live process (walks the process table).
+  std::optional<ProcessInfo> process_info(Pid pid) const;
+  std::vector<ProcessInfo> processes() const;
 
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;

@@ -20,10 +20,17 @@
 // are stepped over) but keeps the meaning. Arrival numbers are 32 bits and compared modulo
 // 2^32, so a marker stays exact while fewer than 2^31 messages arrive during its life.
 //
+// Length (Erlang's message_queue_len, for ergon::process_info): the cache's length, which
+// only the receiver writes (relaxed stores, so other threads may read it), plus the inbox's
+// count of unfetched envelopes, which rides in the inbox's head word (MpscInbox, "The count").
+// Neither costs an atomic RMW. Each part is exact; their sum can miss a batch for the moment
+// between a fetch's exchange and its cache update, and the inbox part saturates at 65,535.
+//
 // Invariants: cache_head_ == nullptr iff cache_tail_ == nullptr; every live marker points at
 // an envelope in the cache or is nullptr; cache_len_ counts the cache.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -83,14 +90,26 @@ class Mailbox {
   std::size_t close_and_clear() noexcept;
   void reopen() noexcept;
 
-  std::size_t cached() const noexcept { return cache_len_; }
+  std::size_t cached() const noexcept { return cache_len_.load(std::memory_order_relaxed); }
   bool inbox_empty() const noexcept { return inbox_.empty(); }
+
+  // Any thread --------------------------------------------------------------------------------
+
+  // Envelopes in the mailbox (cache and inbox). Advisory: a snapshot (see "Length" above).
+  std::size_t length() const noexcept {
+    // relaxed: a statistic; nothing is read through it.
+    return cache_len_.load(std::memory_order_relaxed) + inbox_.queued();
+  }
+  // True while the receiver waits for a message (MpscInbox C2). Advisory.
+  bool blocked() const noexcept { return inbox_.blocked(); }
 
  private:
   Inbox inbox_;
   Envelope* cache_head_ = nullptr;
   Envelope* cache_tail_ = nullptr;
-  std::size_t cache_len_ = 0;
+  // Written by the receiver only (load + store, never an RMW); read by length() on any
+  // thread. relaxed: a statistic.
+  std::atomic<std::size_t> cache_len_{0};
   Envelope* markers_[kMaxMarkers] = {};
   std::uint8_t marker_used_ = 0;  // bit i: markers_[i] is live
   std::uint32_t next_seq_ = 0;    // arrival number of the next fetched envelope

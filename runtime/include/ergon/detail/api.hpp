@@ -111,7 +111,9 @@ inline constexpr std::int64_t kNoDeadline = INT64_MAX;
 // Parks `p` (the calling process) until its inbox gets a message, `deadline_ns` passes, or the
 // runtime shuts down. May return spuriously; callers re-check. Throws the shutdown signal.
 // Returns true when the process was woken by its deadline (no clock read needed to know).
-bool wait(Process* p, std::int64_t deadline_ns);
+// `where` names the wait for process_info (a static string; nullptr: the process's current
+// WaitLabel, else "receive" or "receive (after)").
+bool wait(Process* p, std::int64_t deadline_ns, const char* where = nullptr);
 
 // Charges reductions to the calling process; yields when its slice is spent.
 void charge(Process* p, std::uint32_t reductions);
