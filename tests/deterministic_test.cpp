@@ -223,7 +223,7 @@ TEST(Deterministic, EveryProcessWaitingWithNoTimerIsADeadlockNamingTheSeed) {
   });
   EXPECT_TRUE(contains(w, "deadlock")) << w;
   EXPECT_TRUE(contains(w, "ERGON_SEED=31")) << w;
-  EXPECT_TRUE(contains(w, "waiting for a message")) << w;
+  EXPECT_TRUE(contains(w, "waiting in receive")) << w;
   EXPECT_EQ(rt.stats().processes_alive, 0u);
   rt.run([] {});  // the runtime is usable afterwards
 }

@@ -485,4 +485,4 @@ TEST(FaultOptions, SeedZeroPicksOneAndReportsIt) {
 
 }  // namespace
 
-ERGON_INSTANTIATE_WORKERS(Faults);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Faults);

@@ -189,7 +189,7 @@ TEST(MailboxLength, SaturatesTheUnfetchedCount) {
 class ObserveTest : public ergon_test::RuntimeTest {};
 
 TEST_P(ObserveTest, ProcessInfoDescribesABlockedProcess) {
-  const unsigned workers = GetParam();
+  const unsigned workers = this->workers();
   run([workers] {
     const ergon::Pid me = ergon::self();
     ergon::SpawnOptions linked;
@@ -456,6 +456,7 @@ TEST_P(ObserveTest, TopTableShowsTheHeaviestProcesses) {
 }
 
 TEST_P(ObserveTest, TopRunsFromAThreadOutsideUntilStopped) {
+  if (is_deterministic()) GTEST_SKIP() << ergon_test::kNeedsThreads;
   ergon::Runtime& rt = runtime();
   std::atomic<bool> stop{false};
   std::FILE* f = std::tmpfile();
@@ -588,7 +589,8 @@ TEST_P(ObserveTest, TraceStartsStopsAndStartsAgain) {
 }
 
 TEST_P(ObserveTest, TraceRecordsMigrationsAndParks) {
-  if (GetParam() < 2) GTEST_SKIP() << "a migration needs two workers";
+  if (workers() < 2) GTEST_SKIP() << "a migration needs two workers";
+  if (is_deterministic()) GTEST_SKIP() << "deterministic mode has no worker threads to park";
   ergon::Options o = options();
   o.force_migration = true;  // the balancer moves a queued process every tick
   runtime(o);
@@ -622,12 +624,12 @@ TEST_P(ObserveTest, AFullTraceBufferDropsAndCounts) {
   });
   ergon::trace::stop(rt);
   const ergon::trace::Summary s = ergon::trace::summary(rt);
-  EXPECT_LE(s.events, 4u * (GetParam() + 1));
+  EXPECT_LE(s.events, 4u * (workers() + 1));
   EXPECT_GT(s.dropped, 0u);
   EXPECT_TRUE(JsonChecker(ergon::trace::to_json(rt)).valid());
   EXPECT_THROW(ergon::trace::start(rt, 0), ergon::Error);
 }
 
-ERGON_INSTANTIATE_WORKERS(ObserveTest);
+ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(ObserveTest);
 
 }  // namespace

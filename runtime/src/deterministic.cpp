@@ -143,7 +143,9 @@ std::string Deterministic::describe_waiting(unsigned max) const {
     if (p->sched.load(std::memory_order_relaxed) != &sched_) return;
     ++total;
     if (n++ >= max) return;
-    out += "\n  " + p->pid().to_string() + " waiting for a message";
+    // relaxed: the process is parked; it wrote this before it blocked, on this thread.
+    const char* in = p->waiting_in.load(std::memory_order_relaxed);
+    out += "\n  " + p->pid().to_string() + " waiting in " + (in != nullptr ? in : "receive");
   });
   if (total > max) out += "\n  ... and " + std::to_string(total - max) + " more";
   return out;

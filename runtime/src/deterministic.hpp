@@ -75,6 +75,8 @@ class Deterministic {
   // process runs there).
   std::int64_t now() const noexcept { return clock_; }
   std::uint64_t seed() const noexcept { return seed_; }
+  // The process the driving carrier runs now, or nullptr (for process_info).
+  const Process* running() const noexcept { return carrier_.running(); }
   Xoshiro256& random() noexcept { return rng_; }
 
   // Makes every worker owned by the driving carrier (the constructor of the scheduler).

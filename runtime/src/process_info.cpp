@@ -113,13 +113,13 @@ void own_depth(ProcessInfo& info) {
 std::optional<ProcessInfo> Scheduler::process_info(Pid pid) {
   Process* p = pid ? ProcessTable::instance().lookup(pid.index()) : nullptr;
   if (p == nullptr) return std::nullopt;
-  auto info = read_record(*this, p, pid, carriers_.running_processes());
+  auto info = read_record(*this, p, pid, running_processes());
   if (info) own_depth(*info);
   return info;
 }
 
 std::vector<ProcessInfo> Scheduler::processes() {
-  const std::vector<const Process*> running = carriers_.running_processes();
+  const std::vector<const Process*> running = running_processes();
   std::vector<ProcessInfo> all;
   ProcessTable::instance().for_each([&](Process* p) {
     // A cheap look first (acquire: pairs with spawn_commit's release store); read_record

@@ -94,6 +94,14 @@ Scheduler::Scheduler(Options opts)
   balancer_.start();
 }
 
+std::vector<const Process*> Scheduler::running_processes() {
+  if (det_ != nullptr) {
+    const Process* p = det_->running();
+    return p != nullptr ? std::vector<const Process*>{p} : std::vector<const Process*>{};
+  }
+  return carriers_.running_processes();
+}
+
 DelayLine* Scheduler::delay_line() const noexcept {
   return faults_ != nullptr ? faults_->delay_line() : nullptr;
 }

@@ -67,6 +67,8 @@ class Scheduler {
   // ergon::process_info and processes() (process_info.cpp). Any thread.
   std::optional<ProcessInfo> process_info(Pid pid);
   std::vector<ProcessInfo> processes();
+  // The processes carriers run now: the pool's carriers, or deterministic mode's one.
+  std::vector<const Process*> running_processes();
   void report_crash(Process* p, const std::string& what) noexcept;
 
   const Options& options() const noexcept { return opts_; }
