@@ -333,12 +333,11 @@ TEST(DeterministicSweep, ASupervisorRestartsCrashedChildrenWithinItsIntensity) {
         if (e.kind == ergon::SupervisorEvent::Kind::kRestarted) ++restarts;
       };
       for (const char* id : {"a", "b", "c"}) {
-        spec.children.push_back(ergon::ChildSpec{
-            .id = id, .start = [id = std::string(id)] {
-              ergon::register_name(id, ergon::self());
-              (void)ergon::receive<Token>();
-              throw std::runtime_error("crash on request");
-            }});
+        spec.children.push_back(ergon::ChildSpec{.id = id, .start = [id = std::string(id)] {
+                                                   ergon::register_name(id, ergon::self());
+                                                   (void)ergon::receive<Token>();
+                                                   throw std::runtime_error("crash on request");
+                                                 }});
       }
       const ergon::Pid sup = ergon::start_supervisor(spec);
       for (int round = 0; round < 3; ++round) {
@@ -422,8 +421,7 @@ TEST(Explorer, FindsTheRareInterleavingBugWithin1000SeedsAndReplaysIt) {
   ASSERT_EQ(::access(fixture.c_str(), X_OK), 0) << fixture << " is not built";
   int status = -1;
   const std::string found = run_command(fixture + " --search 1 1000", &status);
-  ASSERT_EQ(status, 0) << "the explorer did not find the lost update in 1,000 seeds:\n"
-                       << found;
+  ASSERT_EQ(status, 0) << "the explorer did not find the lost update in 1,000 seeds:\n" << found;
   const std::string seed = field(found, "seed");
   ASSERT_FALSE(seed.empty()) << found;
   EXPECT_EQ(field(found, "bug"), "yes") << found;

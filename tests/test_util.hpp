@@ -215,8 +215,8 @@ class RuntimeTest : public testing::TestWithParam<unsigned> {
 
 // The same, plus deterministic mode with 1 and 4 workers (one seed per run; ERGON_SEED
 // replays it). For suites whose tests do not depend on real threads or real time.
-#define ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Suite)                                    \
-  INSTANTIATE_TEST_SUITE_P(Workers, Suite,                                                    \
-                           testing::Values(1u, 2u, 4u, ergon_test::deterministic(1),          \
-                                           ergon_test::deterministic(4)),                     \
-                           ergon_test::worker_count_name)
+#define ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Suite)                                     \
+  INSTANTIATE_TEST_SUITE_P(                                                                    \
+      Workers, Suite,                                                                          \
+      testing::Values(1u, 2u, 4u, ergon_test::deterministic(1), ergon_test::deterministic(4)), \
+      ergon_test::worker_count_name)

@@ -61,7 +61,8 @@ bool Deterministic::step() {
   // S1: the balancer's turn.
   if (balances_ && clock_ >= next_balance_) {
     sched_.balancer().tick(clock_);
-    const std::int64_t interval = std::chrono::nanoseconds(sched_.options().balance_interval).count();
+    const std::int64_t interval =
+        std::chrono::nanoseconds(sched_.options().balance_interval).count();
     next_balance_ = clock_ + interval / 2 + static_cast<std::int64_t>(rng_.below(interval));
   }
   // S2: a worker at random among those that find work.

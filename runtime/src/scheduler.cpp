@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <string>
 #include <random>
+#include <string>
 #include <thread>
 
 #include "delay_line.hpp"
@@ -318,8 +318,8 @@ void Scheduler::report_crash(Process* p, const std::string& what) noexcept {
     if (opts_.on_crash) {
       opts_.on_crash(p->pid(), what);
     } else {
-      std::string line = "ergon: process " + p->pid().to_string() +
-                         " ended by an uncaught exception: " + what;
+      std::string line =
+          "ergon: process " + p->pid().to_string() + " ended by an uncaught exception: " + what;
       if (det_ != nullptr) {
         line += " (deterministic run, seed " + std::to_string(seed_) +
                 ": ERGON_SEED=" + std::to_string(seed_) + " replays it)";

@@ -92,9 +92,7 @@ class Scheduler {
   // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns), or the logical clock
   // in deterministic mode. Timers, receive deadlines, sleeps and the supervisors' restart
   // intensity read it.
-  std::int64_t now() const noexcept {
-    return det_ != nullptr ? det_->now() : monotonic_ns();
-  }
+  std::int64_t now() const noexcept { return det_ != nullptr ? det_->now() : monotonic_ns(); }
   // Deterministic mode (deterministic.hpp): its driver, or nullptr.
   Deterministic* deterministic() const noexcept { return det_.get(); }
   // The seed in use (Options::seed, or the one drawn when that was 0).

@@ -346,8 +346,7 @@ Process* Worker::search() {
   Process* found = nullptr;
   // Without stealing there is nothing to spin for: one look at the global queue and the inbox.
   // In deterministic mode nothing changes while this thread spins: one round.
-  const std::uint32_t rounds =
-      pool_.steals() && det_ == nullptr ? sched_.options().spin_rounds : 1;
+  const std::uint32_t rounds = pool_.steals() && det_ == nullptr ? sched_.options().spin_rounds : 1;
   for (std::uint32_t r = 0; r < rounds && found == nullptr; ++r) {
     if (pool_.steals()) found = steal();
     if (found == nullptr) found = pool_.global.pop();
