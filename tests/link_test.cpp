@@ -93,12 +93,16 @@ TEST_P(Link, ANormalExitDoesNotEndThePartner) {
     const ergon::Pid partner = idler(main);
     (void)await<Up>();
     const ergon::Ref r = ergon::monitor(partner);
+    // The quitter waits for Go, so that it is monitored before it ends (else the Down could
+    // say noproc: the deterministic sweep finds that schedule).
     const ergon::Pid quitter = ergon::spawn([main, partner] {
       ergon::link(partner);
       ergon::send(main, Up{ergon::self()});
+      (void)await<Go>();
     });
     const ergon::Ref q = ergon::monitor(quitter);
     (void)await<Up>();
+    ergon::send(quitter, Go{});
     Down d = await<Down>();
     EXPECT_EQ(d.ref, q);  // the quitter ended, normally
     EXPECT_TRUE(d.reason.normal());

@@ -250,7 +250,9 @@ TEST_P(ObserveTest, ProcessInfoOfADeadOrStalePidIsNullopt) {
     (void)ref;
     // Its Down goes out before its record is freed: for that moment it is still exiting.
     const auto last = ergon::process_info(dead);
-    if (last) EXPECT_EQ(last->status, ergon::ProcessStatus::kExiting);
+    if (last) {
+      EXPECT_EQ(last->status, ergon::ProcessStatus::kExiting);
+    }
     EXPECT_TRUE(eventually([&] { return !ergon::process_info(dead).has_value(); }));
     // The same slot under another generation, and a pid that was never made.
     EXPECT_FALSE(ergon::process_info(ergon::Pid(dead.index(), dead.generation() + 7)));
