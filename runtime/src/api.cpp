@@ -113,7 +113,6 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
 }
 
 void yield_process(Process* p, bool check = true) {
-  p->note_stack(__builtin_frame_address(0));  // for process_info
   p->reason = SwitchReason::kYield;
   p->fiber.suspend();
   if (check) p->check_signals();
@@ -245,16 +244,14 @@ void drop_stale(mailbox::Envelope* e) noexcept {
 
 bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
   p->check_signals();
-  // For process_info: what it waits in, and how deep its stack is. Plain stores to its own
-  // record (relaxed, see Process::waiting_in), next to a context switch.
-  if (where == nullptr) where = p->wait_label;
-  if (where == nullptr) where = deadline_ns == kNoDeadline ? "receive" : "receive (after)";
-  p->waiting_in.store(where, std::memory_order_relaxed);
-  p->note_stack(__builtin_frame_address(0));
+  // For process_info: what it waits in. A plain store to its own record (relaxed, see
+  // Process::waiting_in), next to a context switch. (Its stack depth needs no store: the
+  // switch saves its context on the stack, Fiber::saved_context.)
+  p->waiting_in.store(where, std::memory_order_relaxed);  // Process::waiting_label resolves it
   {
     InRuntime in;
     p->timed_out = false;
-    p->deadline = deadline_ns;
+    p->deadline.store(deadline_ns, std::memory_order_relaxed);  // relaxed: see Process::deadline
     p->reason = SwitchReason::kBlock;
     if (deadline_ns != kNoDeadline || !in.w->try_direct_switch(*current_carrier(), p)) {
       p->fiber.suspend();
@@ -340,7 +337,6 @@ void move_to_worker(unsigned worker) {
   detail::Process* p = detail::current_process_or_throw("ergon::move_to_worker");
   {
     detail::InRuntime in;
-    p->note_stack(__builtin_frame_address(0));  // for process_info
     p->move_target = worker;
     p->pinned = true;  // the target takes it into runnext, where no thief can take it
     p->reason = detail::SwitchReason::kMove;

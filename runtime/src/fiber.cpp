@@ -44,7 +44,7 @@ struct FiberAccess {
     // block succeeds): from then on another thread may resume it, return from switch_to and
     // overwrite the DirectArgs frame. So copy everything needed after `after` first.
     void* const resumer_ctx = a->resumer_ctx;
-    a->from->ctx_ = t.fctx;
+    a->from->ctx_.store(t.fctx, std::memory_order_relaxed);  // relaxed: see ctx_
     a->after(a->arg);  // from here on, `a` must not be touched
     return bctx::transfer_t{resumer_ctx, nullptr};
   }
@@ -91,7 +91,8 @@ void Fiber::start(char* lo, std::size_t size, Entry entry, void* owner) noexcept
 #ifdef ERGON_TSAN
   tsan_fiber_ = __tsan_create_fiber(0);
 #endif
-  ctx_ = bctx::make_fcontext(lo + size, size, &FiberAccess::entry);
+  ctx_.store(bctx::make_fcontext(lo + size, size, &FiberAccess::entry),
+             std::memory_order_relaxed);  // relaxed: see ctx_
 }
 
 Fiber* Fiber::resume(SwitchPoint& from) noexcept {
@@ -107,9 +108,9 @@ Fiber* Fiber::resume(SwitchPoint& from) noexcept {
   EhGlobals mine = *eh;  // the worker's own (normally empty)
   eh->caught_exceptions = eh_caught_;
   eh->uncaught_exceptions = eh_uncaught_;
-  bctx::transfer_t t = bctx::jump_fcontext(ctx_, this);
-  Fiber* back = static_cast<Fiber*>(t.data);  // this, or a fiber it switched to (D)
-  back->ctx_ = t.fctx;                        // R2
+  bctx::transfer_t t = bctx::jump_fcontext(ctx_.load(std::memory_order_relaxed), this);
+  Fiber* back = static_cast<Fiber*>(t.data);            // this, or a fiber it switched to (D)
+  back->ctx_.store(t.fctx, std::memory_order_relaxed);  // R2 (relaxed: see ctx_)
   back->eh_caught_ = eh->caught_exceptions;
   back->eh_uncaught_ = eh->uncaught_exceptions;
   *eh = mine;
@@ -133,7 +134,8 @@ void Fiber::switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept {
   eh->caught_exceptions = next.eh_caught_;
   eh->uncaught_exceptions = next.eh_uncaught_;
   FiberAccess::DirectArgs args{this, caller_, after, arg};
-  bctx::transfer_t t = bctx::ontop_fcontext(next.ctx_, &args, &FiberAccess::on_top);
+  bctx::transfer_t t =
+      bctx::ontop_fcontext(next.ctx_.load(std::memory_order_relaxed), &args, &FiberAccess::on_top);
   caller_ = t.fctx;  // resumed later, by any resumer (F1)
 #ifdef ERGON_ASAN
   __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
@@ -171,7 +173,7 @@ void Fiber::destroy() noexcept {
   if (tsan_fiber_ != nullptr) __tsan_destroy_fiber(tsan_fiber_);
   tsan_fiber_ = nullptr;
 #endif
-  ctx_ = nullptr;
+  ctx_.store(nullptr, std::memory_order_relaxed);  // relaxed: see ctx_
   caller_ = nullptr;
   caller_sp_ = nullptr;
 }

@@ -30,6 +30,7 @@
 // lifecycle ourselves, and need the raw switch to annotate it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 
 namespace ergon::detail {
@@ -72,12 +73,22 @@ class Fiber {
   // Releases sanitizer state of a finished fiber. Resumer only.
   void destroy() noexcept;
 
-  bool started() const noexcept { return ctx_ != nullptr; }
+  bool started() const noexcept { return ctx_.load(std::memory_order_relaxed) != nullptr; }
+
+  // Where the fiber's stack pointer stood when it last switched out (its saved context sits
+  // there), or nullptr before it first runs. Any thread, advisory: process_info derives the
+  // stack in use from it, so a switch stores nothing extra for it.
+  const void* saved_context() const noexcept { return ctx_.load(std::memory_order_relaxed); }
 
  private:
   friend struct FiberAccess;
 
-  void* ctx_ = nullptr;     // the fiber's saved context while it is not running
+  // The fiber's saved context while it is not running (and its last one while it runs).
+  // Written by whoever switches the fiber out (R2, D) or starts it; read by the next resumer,
+  // which the run queue or the direct switch orders after the write, and by saved_context() on
+  // any thread. relaxed: the handover orders it for the resumer; the other reads are
+  // advisory (a plain mov either way on x86-64 and AArch64).
+  std::atomic<void*> ctx_{nullptr};
   void* caller_ = nullptr;  // the resumer's saved context while the fiber runs
   SwitchPoint* caller_sp_ = nullptr;
   Entry entry_ = nullptr;

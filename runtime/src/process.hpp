@@ -138,38 +138,51 @@ struct Process {
   std::atomic<std::uint64_t> reductions{0};
   // The worker it runs on, or last ran on: written with `home`.
   std::atomic<std::uint32_t> on_worker{0};
-  // What it waits in ("receive", "sleep", ...; static strings): the process, before every
-  // block (detail::wait). Meaningful while its mailbox is blocked.
+  // What it waits in, as wait()'s caller named it ("sleep", "nursery", ...; static strings),
+  // or nullptr for a receive: the process, before every block (detail::wait). Meaningful
+  // while its mailbox is blocked; waiting_label() resolves it.
   std::atomic<const char*> waiting_in{nullptr};
-  // Bytes of its stack in use when it last switched out: the process, before the switch.
-  std::atomic<std::size_t> stack_used{0};
-  std::atomic<std::size_t> stack_bytes{0};  // its stack's size, set at spawn
-  // The process only: what its next waits store in waiting_in instead of their default
-  // (detail::WaitLabel, e.g. "supervisor call" around a receive).
-  const char* wait_label = nullptr;
+  // Its stack's top and size, set at spawn (the bytes in use when it last switched out are
+  // top minus Fiber::saved_context()).
+  std::atomic<std::uintptr_t> stack_top{0};
+  std::atomic<std::size_t> stack_bytes{0};
+  // What its receives wait in while a detail::WaitLabel is in scope (e.g. "supervisor call"
+  // around a receive), or nullptr. Written by the process; read by process_info. relaxed: a
+  // label, advisory like waiting_in.
+  std::atomic<const char*> wait_label{nullptr};
 
   // At spawn, before the record is published: the parent and the observed fields, under
   // sig_lock (see the ownership notes at the top).
-  void reset_observed(Pid spawner, std::size_t stack_size, unsigned worker) noexcept {
+  void reset_observed(Pid spawner, const Stack& s, unsigned worker) noexcept {
     sig_lock.lock();
     parent = spawner;
     reductions.store(0, std::memory_order_relaxed);
     on_worker.store(worker, std::memory_order_relaxed);
     waiting_in.store(nullptr, std::memory_order_relaxed);
-    stack_used.store(0, std::memory_order_relaxed);
-    stack_bytes.store(stack_size, std::memory_order_relaxed);
-    wait_label = nullptr;
+    stack_top.store(reinterpret_cast<std::uintptr_t>(s.lo) + s.size, std::memory_order_relaxed);
+    stack_bytes.store(s.size, std::memory_order_relaxed);
+    wait_label.store(nullptr, std::memory_order_relaxed);
     sig_lock.unlock();
   }
   // The running worker, at the end of a slice of this process (or its part of one).
   void add_reductions(std::uint64_t n) noexcept {
     reductions.store(reductions.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  // The process itself, on its own stack, before it switches out: how deep its stack is here.
-  void note_stack(const void* sp) noexcept {
-    const auto top = reinterpret_cast<std::uintptr_t>(stack.lo) + stack.size;
-    const auto at = reinterpret_cast<std::uintptr_t>(sp);
-    stack_used.store(at < top ? top - at : 0, std::memory_order_relaxed);
+  // Bytes of its stack in use when it last switched out (0 before it first ran). Any thread,
+  // under sig_lock like the other observed fields.
+  std::size_t stack_in_use() const noexcept {
+    const auto top = stack_top.load(std::memory_order_relaxed);
+    const auto at = reinterpret_cast<std::uintptr_t>(fiber.saved_context());
+    const auto size = stack_bytes.load(std::memory_order_relaxed);
+    return at != 0 && at < top && top - at <= size ? top - at : 0;
+  }
+  // What it waits in, for process_info: the wait's own name, else the WaitLabel in scope, else
+  // a plain receive, with or without a timeout. Resolved here, by the reader, so that a block
+  // stores one word. Any thread, under sig_lock.
+  const char* waiting_label() const noexcept {
+    if (const char* w = waiting_in.load(std::memory_order_relaxed)) return w;
+    if (const char* l = wait_label.load(std::memory_order_relaxed)) return l;
+    return deadline.load(std::memory_order_relaxed) == kNoDeadline ? "receive" : "receive (after)";
   }
 
   Worker* home = nullptr;  // the worker it last ran on (written by that worker)
@@ -182,7 +195,10 @@ struct Process {
   std::int64_t timer_deadline = 0;
   bool timer_linked = false;  // in timer_owner's wheel (false once expired)
 
-  std::int64_t deadline = kNoDeadline;  // of the current wait
+  // Of the current wait: written by the process (wait()) and by whoever frees or spawns the
+  // record; read by its worker after the switch (which orders it) and by process_info, for
+  // "receive (after)". relaxed: the switch orders the worker's read; process_info's is advisory.
+  std::atomic<std::int64_t> deadline{kNoDeadline};
   // Set by the timer owner when the deadline woke the process; read by the process after it
   // resumes (the run-queue hand-off orders the two).
   bool timed_out = false;
@@ -222,10 +238,12 @@ struct Process {
 // scope store `what` (a static string) instead of their default. The process only.
 class WaitLabel {
  public:
-  WaitLabel(Process* p, const char* what) noexcept : p_(p), old_(p->wait_label) {
-    p->wait_label = what;
+  // relaxed: see Process::wait_label.
+  WaitLabel(Process* p, const char* what) noexcept
+      : p_(p), old_(p->wait_label.load(std::memory_order_relaxed)) {
+    p->wait_label.store(what, std::memory_order_relaxed);
   }
-  ~WaitLabel() { p_->wait_label = old_; }
+  ~WaitLabel() { p_->wait_label.store(old_, std::memory_order_relaxed); }
   WaitLabel(const WaitLabel&) = delete;
   WaitLabel& operator=(const WaitLabel&) = delete;
 

@@ -76,14 +76,14 @@ std::optional<ProcessInfo> read_record(Scheduler& s, Process* p, Pid pid,
     info.status = ProcessStatus::kRunning;
   } else if (p->mailbox.blocked()) {
     info.status = ProcessStatus::kWaiting;
-    info.waiting_in = p->waiting_in.load(std::memory_order_relaxed);
+    info.waiting_in = p->waiting_label();
   } else {
     info.status = ProcessStatus::kRunnable;
   }
   info.reductions = p->reductions.load(std::memory_order_relaxed);
   info.message_queue_len = p->mailbox.length();
   info.stack_size = p->stack_bytes.load(std::memory_order_relaxed);
-  info.stack_used = p->stack_used.load(std::memory_order_relaxed);
+  info.stack_used = p->stack_in_use();
   info.worker = p->on_worker.load(std::memory_order_relaxed);
   info.links = p->links;
   info.monitors.reserve(p->held.size());

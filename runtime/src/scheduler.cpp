@@ -230,7 +230,7 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     // Where it will run first: here if it stays in our pool (push_spawn), else the first
     // worker of its pool (spawn_commit).
     const unsigned first = w != nullptr && &w->pool() == p->pool ? w->id() : p->pool->first;
-    p->reset_observed(spawner != nullptr ? spawner->pid() : Pid{}, p->stack.size, first);
+    p->reset_observed(spawner != nullptr ? spawner->pid() : Pid{}, p->stack, first);
   }
   if (so.link) {
     Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
@@ -256,7 +256,7 @@ void Scheduler::spawn_abort(Process* p) noexcept {
 }
 
 Pid Scheduler::spawn_commit(Process* p) {
-  p->deadline = kNoDeadline;
+  p->deadline.store(kNoDeadline, std::memory_order_relaxed);  // relaxed: not yet published
   p->reason = SwitchReason::kYield;
   // acquire: sees the sweep's flag; a process born during shutdown is born killed.
   p->killed.store(killing_.load(std::memory_order_acquire), std::memory_order_relaxed);

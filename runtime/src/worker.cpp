@@ -484,7 +484,8 @@ void Worker::run(Carrier& c, Process* p) {
       }
       case SwitchReason::kBlock: {
         slice_left_ = load_budget(budget);
-        const std::int64_t deadline = p->deadline;
+        // relaxed: the switch ordered the process's store before this (Process::deadline).
+        const std::int64_t deadline = p->deadline.load(std::memory_order_relaxed);
         if (deadline != kNoDeadline) {
           // Even a deadline already due is armed (no clock read here): the wheel files it in
           // its current bucket and the next expire fires it.
@@ -552,7 +553,7 @@ void Worker::finish(Process* p) noexcept {
   p->stack = Stack{};
   p->killed.store(false, std::memory_order_relaxed);  // relaxed: the record is private now
   p->home = nullptr;
-  p->deadline = kNoDeadline;
+  p->deadline.store(kNoDeadline, std::memory_order_relaxed);  // relaxed: the record is private
   // `sched` stays: a late send to this pid from outside the runtime is counted there.
   // release: a sweep that sees kFree does not touch the record further.
   p->state.store(ProcessState::kFree, std::memory_order_release);

@@ -16,7 +16,8 @@
 //     push's existing CAS: no atomic operation of its own. It can miss a batch that the
 //     receiver is moving from the inbox to its cache at that moment, and the unfetched part
 //     saturates at 65,535 (a process that never receives shows at least that);
-//   - waiting_in and stack_used: one relaxed store each before a process blocks or yields.
+//   - waiting_in: one relaxed store before a process blocks;
+//   - stack_used: nothing (derived from the context its last switch saved on its stack).
 //
 // The calls that list processes walk every record of the process table: use them for
 // inspection (a `top` view, a test, a debugger command), not on a hot path. Runtime::stats()
