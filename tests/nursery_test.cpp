@@ -256,12 +256,14 @@ TEST_P(Nursery, CancelEndsTheScopeNormally) {
 // original exception; every process in between was cancelled.
 TEST_P(Nursery, NurseriesNestAcrossProcesses) {
   run([] {
-    std::atomic<int> cancelled{0};
+    std::atomic<int> started{0}, cancelled{0};
     std::function<void(int)> level = [&](int depth) {
       ergon::nursery([&, depth](ergon::Nursery& n) {
         if (depth == 0) {
-          n.spawn([] {
-            ergon::sleep_for(1ms);
+          n.spawn([&] {
+            // Fail only once every sibling runs: one cancelled before it started never runs
+            // its body, which is right but not what this test counts (seen under tsan).
+            while (started.load() < 3) ergon::sleep_for(1ms);
             throw std::invalid_argument("deep");
           });
           return;
@@ -272,6 +274,7 @@ TEST_P(Nursery, NurseriesNestAcrossProcesses) {
             std::atomic<int>& c;
             ~Count() { c.fetch_add(1); }
           } count{cancelled};
+          started.fetch_add(1);
           (void)ergon::receive<Never>();
         });
       });
@@ -286,14 +289,18 @@ TEST_P(Nursery, NurseriesNestAcrossProcesses) {
 TEST_P(Nursery, NurseriesNestInOneProcess) {
   run([] {
     ergon::Ref inner_child;
+    std::atomic<bool> inner_up{false};
     const std::string what = what_of<std::runtime_error>([&] {
       ergon::nursery([&](ergon::Nursery& outer) {
-        outer.spawn([] {
-          ergon::sleep_for(2ms);
+        outer.spawn([&] {
+          // Fail once the owner is inside the inner nursery (a slow machine may take longer
+          // than any fixed sleep to get there).
+          while (!inner_up.load()) ergon::sleep_for(1ms);
           throw std::runtime_error("outer child");
         });
         ergon::nursery([&](ergon::Nursery& inner) {
           inner_child = ergon::monitor(inner.spawn([] { (void)ergon::receive<Never>(); }).pid());
+          inner_up.store(true);
         });
         ADD_FAILURE() << "the inner scope returned normally";
       });

@@ -173,21 +173,31 @@ namespace {
 }
 
 // send_envelope (kCrashPoint) and post_envelope (not).
-template <bool kCrashPoint>
-[[gnu::always_inline]] inline void send_impl(Pid to, mailbox::Envelope* e) {
-  InRuntime in;
-  Worker* w = in.w;
+// The live record `to` names, with its scheduler in *s; or nullptr, after disposing of `e`
+// and counting the drop (a dead, stale or null pid). Inlined into both senders below.
+[[gnu::always_inline]] inline Process* live_target(Pid to, mailbox::Envelope* e, Worker* w,
+                                                   Scheduler*& s) noexcept {
   Process* target = ProcessTable::instance().lookup(to.index());
   // The scheduler the record belongs, or last belonged, to (finish() keeps it; a scheduler's
   // destructor clears it): where a drop from a thread outside any worker is counted.
-  Scheduler* s = target != nullptr ? target->sched.load(std::memory_order_acquire) : nullptr;
+  s = target != nullptr ? target->sched.load(std::memory_order_acquire) : nullptr;
   // acquire: pairs with the release store of the generation when a process ends.
   if (target == nullptr || !to ||
       target->generation.load(std::memory_order_acquire) != to.generation()) {
     mailbox::dispose(e);
     count_drop(w, s);
-    return;
+    return nullptr;
   }
+  return target;
+}
+
+template <bool kCrashPoint>
+[[gnu::always_inline]] inline void send_impl(Pid to, mailbox::Envelope* e) {
+  InRuntime in;
+  Worker* w = in.w;
+  Scheduler* s = nullptr;
+  Process* target = live_target(to, e, w, s);
+  if (target == nullptr) return;
   // The one branch fault injection adds to a send when it is off. `s` is not null here: the
   // receiver is alive, and only a scheduler with no live process forgets its records.
   if (Faults* f = s->faults(); f != nullptr) [[unlikely]] {
@@ -216,16 +226,8 @@ void send_envelope(Pid to, mailbox::Envelope* e) { send_impl<true>(to, e); }
 void post_envelope(Pid to, mailbox::Envelope* e) { send_impl<false>(to, e); }
 
 void deliver_envelope(Pid to, mailbox::Envelope* e, Worker* w) noexcept {
-  Process* target = ProcessTable::instance().lookup(to.index());
-  Scheduler* s = target != nullptr ? target->sched.load(std::memory_order_acquire) : nullptr;
-  // acquire: as in send_impl.
-  if (target == nullptr || !to ||
-      target->generation.load(std::memory_order_acquire) != to.generation()) {
-    mailbox::dispose(e);
-    count_drop(w, s);
-    return;
-  }
-  (void)push_envelope(to, e, target, s, w);
+  Scheduler* s = nullptr;
+  if (Process* target = live_target(to, e, w, s)) (void)push_envelope(to, e, target, s, w);
 }
 
 void crash_point(Process* p, const char* where) {
