@@ -25,15 +25,7 @@ struct Up {
   ergon::Pid pid;
 };
 
-class Link : public ergon_test::RuntimeTest {
- protected:
-  void SetUp() override {
-    RuntimeTest::SetUp();
-    ergon::Options o = options();
-    o.on_crash = [](ergon::Pid, const std::string&) {};  // crashes are the point here
-    runtime(o);
-  }
-};
+class Link : public ergon_test::QuietCrashTest {};
 ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Link);
 
 // A process that links to `partner` (if given), reports Up, and waits for ever.

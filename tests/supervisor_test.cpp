@@ -85,15 +85,7 @@ std::map<std::string, ergon::Pid> pids_of(ergon::Pid sup) {
   return m;
 }
 
-class Supervisor : public ergon_test::RuntimeTest {
- protected:
-  void SetUp() override {
-    RuntimeTest::SetUp();
-    ergon::Options o = options();
-    o.on_crash = [](ergon::Pid, const std::string&) {};  // crashes are the point here
-    runtime(o);
-  }
-};
+class Supervisor : public ergon_test::QuietCrashTest {};
 ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Supervisor);
 
 SupervisorSpec three(Strategy s, ergon::Pid main, Log& log) {

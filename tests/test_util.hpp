@@ -222,6 +222,18 @@ class RuntimeTest : public testing::TestWithParam<unsigned> {
   std::unique_ptr<ergon::Runtime> rt_;
 };
 
+// A RuntimeTest whose runtime reports no crashes: for suites where processes crash on purpose
+// (links, supervisors, the tree stress).
+class QuietCrashTest : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    ergon::Options o = options();
+    o.on_crash = [](ergon::Pid, const std::string&) {};  // crashes are the point here
+    runtime(o);
+  }
+};
+
 }  // namespace ergon_test
 
 // Instantiates a RuntimeTest-derived suite with 1, 2 and 4 workers.
@@ -229,8 +241,9 @@ class RuntimeTest : public testing::TestWithParam<unsigned> {
   INSTANTIATE_TEST_SUITE_P(Workers, Suite, testing::Values(1u, 2u, 4u), \
                            ergon_test::worker_count_name)
 
-// The same, plus deterministic mode with 1 and 4 workers (one seed per run; ERGON_SEED
-// replays it). For suites whose tests do not depend on real threads or real time.
+// The same, plus deterministic mode with 1 and 4 workers (a seed fixed by the test's name;
+// ERGON_SEED replays one, ERGON_TEST_SEEDS=random explores). For suites whose tests do not depend
+// on real threads or real time.
 #define ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(Suite)                                     \
   INSTANTIATE_TEST_SUITE_P(                                                                    \
       Workers, Suite,                                                                          \

@@ -447,15 +447,7 @@ class Round {
   int ends_ = 0, cascaded_ = 0, downs_to_nodes_ = 0, exits_to_nodes_ = 0;
 };
 
-class TreeStress : public ergon_test::RuntimeTest {
- protected:
-  void SetUp() override {
-    RuntimeTest::SetUp();
-    ergon::Options o = options();
-    o.on_crash = [](ergon::Pid, const std::string&) {};  // crashes are the point here
-    runtime(o);
-  }
-};
+class TreeStress : public ergon_test::QuietCrashTest {};
 ERGON_INSTANTIATE_WORKERS_AND_DETERMINISTIC(TreeStress);
 
 TEST_P(TreeStress, LinksAndMonitorsFollowErlangsRulesInRandomTrees) {

@@ -267,6 +267,11 @@ class Supervisor {
     Reply rep{c.tag, "", Pid{}, {}};
     const std::size_t i = index_of(c.id);
     const bool known = i < children_.size();
+    // restart_child and delete_child refuse a running child.
+    const auto running = [&] {
+      return "child '" + c.id + "' is running (" + children_[i].pid.to_string() +
+             "); terminate_child it first";
+    };
     switch (c.op) {
       case Op::kStartChild: {
         std::string e = check_child(c.spec);
@@ -301,8 +306,7 @@ class Supervisor {
         if (!known) {
           rep.error = "no child '" + c.id + "'";
         } else if (children_[i].pid) {
-          rep.error = "child '" + c.id + "' is running (" + children_[i].pid.to_string() +
-                      "); terminate_child it first";
+          rep.error = running();
         } else {
           rep.error = start(children_[i], SupervisorEvent::Kind::kRestarted);
           rep.pid = children_[i].pid;
@@ -312,8 +316,7 @@ class Supervisor {
         if (!known) {
           rep.error = "no child '" + c.id + "'";
         } else if (children_[i].pid) {
-          rep.error = "child '" + c.id + "' is running (" + children_[i].pid.to_string() +
-                      "); terminate_child it first";
+          rep.error = running();
         } else {
           children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
         }
