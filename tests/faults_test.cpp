@@ -23,11 +23,24 @@ using ergon_test::contains;
 
 class Faults : public ergon_test::RuntimeTest {
  protected:
-  // Options with fault injection and a seed printed on failure.
+  // Options for fault injection with this instance's seed (ergon_test::fixed_test_seed; a
+  // deterministic instance already has one), which every failure message names.
+  ergon::Options faulty() {
+    if (!is_deterministic()) {
+      seed_ = ergon_test::fixed_test_seed();
+      seed_trace_.emplace(__FILE__, __LINE__,
+                          "ERGON_SEED=" + std::to_string(seed_) + " replays the faults");
+    }
+    ergon::Options o = options();
+    o.seed = seed_;
+    o.on_crash = [](ergon::Pid, const std::string&) {};  // crashes are the point: keep quiet
+    return o;
+  }
+  // The same with a seed of the test's own choosing.
   ergon::Options faulty(std::uint64_t seed) const {
     ergon::Options o = options();
     o.seed = seed;
-    o.on_crash = [](ergon::Pid, const std::string&) {};  // crashes are the point: keep quiet
+    o.on_crash = [](ergon::Pid, const std::string&) {};
     return o;
   }
 };
@@ -63,9 +76,7 @@ TEST_P(Faults, OffInjectsNothing) {
 
 // Several senders, heavy delay and reordering: each sender's numbers arrive in order.
 TEST_P(Faults, DelayKeepsPerPairOrder) {
-  const std::uint64_t seed = ergon_test::test_seed();
-  SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
-  ergon::Options o = faulty(seed);
+  ergon::Options o = faulty();
   o.faults.delay_messages = 0.5;
   o.faults.reorder_messages = 0.3;
   o.faults.max_delay = 300us;
@@ -106,9 +117,7 @@ TEST_P(Faults, DelayKeepsPerPairOrder) {
 
 // A process's Down comes after every message it sent before it ended, delayed or not.
 TEST_P(Faults, DownComesAfterDelayedMessages) {
-  const std::uint64_t seed = ergon_test::test_seed();
-  SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
-  ergon::Options o = faulty(seed);
+  ergon::Options o = faulty();
   o.faults.delay_messages = 1.0;
   o.faults.max_delay = 2ms;
   runtime(o);
@@ -138,9 +147,7 @@ TEST_P(Faults, DownComesAfterDelayedMessages) {
 // A sends to R, then tells B to send to R: causally A's message is first, and without faults
 // R always sees it first. With reordering on, B's message overtakes it in some rounds.
 TEST_P(Faults, MessagesFromDifferentSendersAreReordered) {
-  const std::uint64_t seed = ergon_test::test_seed();
-  SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
-  ergon::Options o = faulty(seed);
+  ergon::Options o = faulty();
   o.faults.reorder_messages = 0.5;
   o.faults.max_delay = 1ms;
   runtime(o);
@@ -183,9 +190,7 @@ TEST_P(Faults, MessagesFromDifferentSendersAreReordered) {
 // Every message is delayed by up to 100 ms: a 1 ms receive_for mostly times out, and every
 // message still arrives.
 TEST_P(Faults, DelayedMessagesArriveAndShortTimeoutsFire) {
-  const std::uint64_t seed = ergon_test::test_seed();
-  SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
-  ergon::Options o = faulty(seed);
+  ergon::Options o = faulty();
   o.faults.delay_messages = 1.0;
   o.faults.max_delay = 100ms;
   runtime(o);
@@ -212,12 +217,10 @@ TEST_P(Faults, DelayedMessagesArriveAndShortTimeoutsFire) {
 }
 
 TEST_P(Faults, CrashEndsProcessesWithInjectedFault) {
-  const std::uint64_t seed = ergon_test::test_seed();
-  SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
-  ergon::Options o = faulty(seed);
+  ergon::Options o = faulty();
   o.faults.crash = 0.01;
   ergon::Runtime& rt = runtime(o);
-  ASSERT_EQ(rt.seed(), seed);
+  ASSERT_EQ(rt.seed(), seed_);
   constexpr int kProcesses = 20;
   int crashed_downs = 0, caught = 0;
   run([&] {
@@ -246,7 +249,7 @@ TEST_P(Faults, CrashEndsProcessesWithInjectedFault) {
             EXPECT_EQ(d.reason.kind, ergon::ExitReason::Kind::kException) << w;
             if (contains(w, "fault injection crashed process " + d.pid.to_string()) &&
                 contains(w, "Options::faults.crash") && contains(w, "ERGON_FAULT_CRASH") &&
-                contains(w, "ERGON_SEED=" + std::to_string(seed))) {
+                contains(w, "ERGON_SEED=" + std::to_string(seed_))) {
               ++crashed_downs;
             } else {
               ADD_FAILURE() << "not an injected crash: " << w;
@@ -298,9 +301,7 @@ TEST_P(Faults, MainAndOptedOutProcessesAreImmune) {
 }
 
 TEST_P(Faults, SupervisorRestartsCrashedChildren) {
-  const std::uint64_t seed = ergon_test::test_seed();
-  SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
-  ergon::Options o = faulty(seed);
+  ergon::Options o = faulty();
   o.faults.crash = 0.002;
   runtime(o);
   struct Restarted {};
@@ -333,9 +334,7 @@ TEST_P(Faults, SupervisorRestartsCrashedChildren) {
 }
 
 TEST_P(Faults, FailSpawnsThrowsSpawnError) {
-  const std::uint64_t seed = ergon_test::test_seed();
-  SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
-  ergon::Options o = faulty(seed);
+  ergon::Options o = faulty();
   o.faults.fail_spawns = 0.5;
   runtime(o);
   int failed = 0, started = 0;
@@ -416,7 +415,7 @@ TEST_P(Faults, SameSeedSameCrashes) {
     });
     return steps;
   };
-  const std::uint64_t seed = ergon_test::test_seed();
+  const std::uint64_t seed = ergon_test::fixed_test_seed();
   SCOPED_TRACE("ERGON_SEED=" + std::to_string(seed));
   const std::vector<int> first = outcome(seed);
   EXPECT_EQ(outcome(seed), first);

@@ -119,11 +119,12 @@ inline constexpr const char* kNeedsThreads =
 inline constexpr const char* kMeasuresRealTime =
     "measures real time; deterministic mode runs on a logical clock";
 
-// The seed of a deterministic test instance: ERGON_SEED when set (a replay); a fresh random one
-// when ERGON_TEST_SEEDS=random (exploring: run the suite many times so, and fix what fails);
-// else one fixed by the test's full name, so that every CI run checks the same schedules and a
-// failure there replays as it is. FNV-1a of the name.
-inline std::uint64_t deterministic_test_seed() {
+// The seed of a test instance that runs in deterministic mode or injects faults: ERGON_SEED
+// when set (a replay); a fresh random one when ERGON_TEST_SEEDS=random (exploring: run the
+// suite many times so, and fix what fails); else one fixed by the test's full name, so that
+// every CI run checks the same schedules and a failure there replays as it is. FNV-1a of the
+// name.
+inline std::uint64_t fixed_test_seed() {
   const char* mode = std::getenv("ERGON_TEST_SEEDS");
   if (std::getenv("ERGON_SEED") != nullptr || (mode != nullptr && std::string(mode) == "random")) {
     return test_seed();
@@ -159,7 +160,7 @@ class RuntimeTest : public testing::TestWithParam<unsigned> {
     if (is_deterministic()) {
       // A deterministic instance runs with one seed (ERGON_SEED replays it); every failure
       // message of the test names it.
-      seed_ = deterministic_test_seed();
+      seed_ = fixed_test_seed();
       seed_trace_.emplace(__FILE__, __LINE__,
                           "deterministic run: ERGON_SEED=" + std::to_string(seed_) +
                               " replays it (add --gtest_filter for this test)");
