@@ -1,0 +1,426 @@
+// Scheduler: spawn, wake, shutdown and statistics across workers. See scheduler.hpp.
+#include "core/scheduler.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "core/process_table.hpp"
+#include "ergon/errors.hpp"
+#include "testing/delay_line.hpp"
+#include "testing/faults.hpp"
+
+namespace ergon::detail {
+
+// Reductions a spawn costs the spawner. With the default budget of 4000 a process spawns at
+// most 125 children per slice, half of a local run queue (RunQueue::kCapacity = 256): the
+// children run (and release their stacks) before the spawner's next slice, instead of
+// overflowing to the global queue where each would wait holding a stack. Chosen with
+// `ergon-bench spawn_many 0.1` (cost 10: 12.6 us per spawn, page-faulting fresh stacks; 32:
+// see docs/benchmarks.md).
+constexpr std::uint32_t kSpawnReductions = 32;
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+namespace {
+std::uint64_t resolve_seed(std::uint64_t seed) {
+  if (seed != 0) return seed;
+  std::random_device rd;
+  const std::uint64_t s = (std::uint64_t{rd()} << 32) ^ rd();
+  return s != 0 ? s : 1;
+}
+}  // namespace
+
+namespace {
+// Options::pools is filled in by validation (api.cpp): one pool at least, sizes summing to
+// Options::workers, every policy set.
+std::vector<std::unique_ptr<WorkerPool>> make_pools(const Options& o) {
+  std::vector<std::unique_ptr<WorkerPool>> v;
+  unsigned first = 0;
+  for (unsigned i = 0; i < o.pools.size(); ++i) {
+    const PoolOptions& po = o.pools[i];
+    v.push_back(
+        std::make_unique<WorkerPool>(i, po.name, first, po.workers, po.policy.value_or(o.policy)));
+    first += po.workers;
+  }
+  return v;
+}
+
+std::vector<std::unique_ptr<Worker>> make_workers(
+    Scheduler& s, const std::vector<std::unique_ptr<WorkerPool>>& pools) {
+  std::vector<std::unique_ptr<Worker>> v;
+  for (auto& pool : pools) {
+    for (unsigned i = 0; i < pool->size; ++i) {
+      v.push_back(std::make_unique<Worker>(s, *pool, pool->first + i));
+    }
+  }
+  return v;
+}
+}  // namespace
+
+Scheduler::Scheduler(Options opts)
+    : opts_(std::move(opts)),
+      seed_(resolve_seed(opts_.seed)),
+      stacks_(opts_.stack_size),
+      pools_(make_pools(opts_)),
+      workers_(make_workers(*this, pools_)),
+      carriers_(*this, opts_.max_spare_carriers,
+                std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.spare_keepalive)),
+      watchdog_(*this),
+      balancer_(*this),
+      tracer_(opts_.workers),
+      start_ns_(monotonic_ns()) {
+  // Before the carriers start: a spawn reads faults_ unsynchronized. Deterministic mode
+  // drives the delay line from its own thread (delay_line.hpp), so it gets no thread there.
+  if (opts_.faults.any()) {
+    faults_ = std::make_unique<Faults>(*this, opts_.faults, seed_, !opts_.deterministic);
+  }
+  if (opts_.deterministic) {
+    // No threads: the caller of Runtime::run carries every worker (deterministic.hpp).
+    det_ = std::make_unique<Deterministic>(*this, seed_);
+    det_->adopt_workers();
+    return;
+  }
+  carriers_.start(opts_.workers);
+  watchdog_.start();
+  balancer_.start();
+}
+
+std::vector<const Process*> Scheduler::running_processes() {
+  if (det_ != nullptr) {
+    const Process* p = det_->running();
+    return p != nullptr ? std::vector<const Process*>{p} : std::vector<const Process*>{};
+  }
+  return carriers_.running_processes();
+}
+
+DelayLine* Scheduler::delay_line() const noexcept {
+  return faults_ != nullptr ? faults_->delay_line() : nullptr;
+}
+
+std::int64_t Scheduler::next_due_event() const noexcept {
+  DelayLine* line = delay_line();
+  return line != nullptr ? line->next_due() : INT64_MAX;
+}
+
+void Scheduler::deliver_due_events(std::int64_t now) {
+  if (DelayLine* line = delay_line()) line->deliver_due(now);
+}
+
+bool Scheduler::all_parked_seq_cst() const noexcept {
+  for (auto& pool : pools_) {
+    if (pool->idle.unparked_seq_cst() != 0) return false;
+  }
+  return true;
+}
+
+WorkerPool& Scheduler::pool_named(std::string_view name) {
+  std::string known;
+  for (auto& pool : pools_) {
+    if (pool->name == name) return *pool;
+    known += (known.empty() ? "\"" : ", \"") + pool->name + "\"";
+  }
+  throw Error("ergon::pool: this runtime has no pool named \"" + std::string(name) +
+              "\"; its pools are " + known + " (ergon::Options::pools)");
+}
+
+WorkerPool& Scheduler::pool_of(Pool handle, const char* what) {
+  if (handle.index() >= pools_.size()) {
+    throw Error(std::string(what) + ": the pool (index " + std::to_string(handle.index()) +
+                ") is not one of this runtime's " + std::to_string(pools_.size()) +
+                " pools; get pools with ergon::pool(name) or Runtime::pool(name)");
+  }
+  return *pools_[handle.index()];
+}
+
+Scheduler::~Scheduler() {
+  kill_all_and_wait();
+  faults_.reset();  // stops the delay line's thread; frees what it still holds
+  // Records keep a pointer to the scheduler they last belonged to (for counting drops to
+  // ended processes); forget it before this scheduler goes away.
+  ProcessTable::instance().for_each([this](Process* p) {
+    Scheduler* me = this;
+    p->sched.compare_exchange_strong(me, nullptr, std::memory_order_release,
+                                     std::memory_order_relaxed);
+  });
+  // release: pairs with the acquire in stopping(); the workers exit once out of work.
+  stopping_.store(true, std::memory_order_release);
+  watchdog_.stop();
+  balancer_.stop();
+  for (auto& pool : pools_) pool->idle.unpark_all();
+  for (auto& w : workers_) futex_wake(w->park_word_);
+  carriers_.stop();
+  for (auto& w : workers_) w->release_caches();
+}
+
+std::int64_t Scheduler::live() const noexcept {
+  std::int64_t n = external_live.load(std::memory_order_relaxed);
+  for (auto& w : workers_) n += w->live();
+  return n;
+}
+
+void Scheduler::check_limit(Worker* w) {
+  const std::size_t max = std::min<std::size_t>(opts_.max_processes, INT64_MAX);
+  // Exact below 65,536; above, checked every 256 spawns of a worker (the sum of the
+  // per-worker counts touches every worker's cache line, which a spawn should not).
+  if (max >= 65536 && w != nullptr && (w->spawned() & 255) != 0) return;
+  if (live() >= static_cast<std::int64_t>(max)) {
+    throw SpawnError("ergon::spawn: the process limit of " + std::to_string(max) +
+                     " live processes is reached. Raise ergon::Options::max_processes (or "
+                     "ERGON_MAX_PROCESSES), or end some processes.");
+  }
+}
+
+Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() != this) w = nullptr;
+  // The spawner: a process of ours, or nullptr (outside, or runtime code on a carrier).
+  Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
+  // The one branch fault injection adds to a spawn when it is off.
+  if (faults_ != nullptr && so.faults) [[unlikely]]
+    faults_->before_spawn(spawner);  // throws InjectedFault or SpawnError
+  check_limit(w);
+  Process* p = w != nullptr ? w->take_record() : nullptr;
+  if (p == nullptr) {
+    std::vector<Process*> one;
+    ProcessTable::instance().take(one, 1);
+    p = one.front();
+  }
+  // A record's inbox stays closed from its previous process's end until it is reused here, so
+  // a send that raced with that end fails (and is counted as dropped) instead of leaving an
+  // envelope in a free record. A sender that read the old generation and pushes after this
+  // reopen is caught by the stamp check of the new process (or disposed at its end).
+  p->mailbox.reopen();
+  try {
+    p->stack = stacks_.acquire(so.stack_size, w != nullptr ? &w->stack_cache() : nullptr);
+  } catch (...) {
+    ProcessTable::instance().give(&p, 1);
+    throw;
+  }
+  p->closure = Closure{};
+  reset_monitors(p);
+  p->shield = 0;
+  p->nursery = nullptr;
+  p->at_end = nullptr;
+  // relaxed: the record is private until spawn_commit publishes it.
+  p->interrupt.store(false, std::memory_order_relaxed);
+  p->parent = spawner != nullptr ? spawner->pid() : Pid{};
+  p->inject_crashes = false;
+  if (faults_ != nullptr) [[unlikely]] {
+    p->fault_rng = faults_->child_stream(spawner);
+    p->inject_crashes = so.faults && faults_->crashes();
+  }
+  p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
+  if (so.pool.valid()) {
+    p->pool = &pool_of(so.pool, "ergon::spawn");
+  } else {
+    Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
+    p->pool = parent != nullptr && parent->pool != nullptr ? parent->pool : pools_[0].get();
+  }
+  {
+    Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
+    // Where it will run first: here if it stays in our pool (push_spawn), else the first
+    // worker of its pool (spawn_commit).
+    const unsigned first = w != nullptr && &w->pool() == p->pool ? w->id() : p->pool->first;
+    p->reset_observed(spawner != nullptr ? spawner->pid() : Pid{}, p->stack, first);
+  }
+  if (so.link) {
+    Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
+    if (parent == nullptr) {
+      spawn_abort(p);
+      throw NotInProcess(
+          "ergon::spawn_link (SpawnOptions::link) needs a spawner process to link to; from "
+          "outside the runtime use Runtime::spawn and monitor from a process");
+    }
+    link_at_spawn(parent, p);  // before the child is published: it cannot end unlinked
+  }
+  *closure = &p->closure;
+  return p;
+}
+
+void Scheduler::spawn_abort(Process* p) noexcept {
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() != this) w = nullptr;
+  stacks_.release(p->stack, w != nullptr ? &w->stack_cache() : nullptr);
+  p->stack = Stack{};
+  p->mailbox.close_and_clear();  // back to the closed state of a free record
+  ProcessTable::instance().give(&p, 1);
+}
+
+Pid Scheduler::spawn_commit(Process* p) {
+  p->deadline.store(kNoDeadline, std::memory_order_relaxed);  // relaxed: not yet published
+  p->reason = SwitchReason::kYield;
+  // acquire: sees the sweep's flag; a process born during shutdown is born killed.
+  p->killed.store(killing_.load(std::memory_order_acquire), std::memory_order_relaxed);
+  // release: a sweep that sees kAlive also sees sched (and the rest of the record).
+  p->state.store(ProcessState::kAlive, std::memory_order_release);
+  Pid pid = p->pid();
+  Carrier* c = current_carrier();
+  Worker* w = c != nullptr ? c->worker() : nullptr;
+  if (tracer_.on()) [[unlikely]] {  // before the push: the child may run (and end) at once
+    const bool ours = w != nullptr && &w->scheduler() == this;
+    tracer_.spawn(ours ? static_cast<int>(w->id()) : -1, pid, p->parent, now());
+  }
+  if (w != nullptr && &w->scheduler() == this) {
+    w->counted_spawn();
+    if (&w->pool() == p->pool) {
+      w->push_spawn(p);
+    } else {                       // into another pool: its global queue
+      WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
+      p->home = &worker(pool->first);
+      pool->global.push(p);
+      pool->idle.notify_one();
+    }
+    if (Process* self = c->current()) charge_entered(self, kSpawnReductions);
+  } else {
+    external_live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+    external_spawned.fetch_add(1, std::memory_order_relaxed);
+    WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
+    p->home = &worker(pool->first);
+    pool->global.push(p);
+    pool->idle.notify_one();
+  }
+  return pid;
+}
+
+void Scheduler::wake(Process* p) noexcept {
+  Carrier* c = current_carrier();
+  Worker* w = c != nullptr ? c->worker() : nullptr;
+  Worker* owner = p->timer_owner;
+  if (owner != nullptr && owner != w) {  // W1
+    owner->remote_wake(p);
+    return;
+  }
+  if (w != nullptr && &w->pool() == p->pool && &w->scheduler() == this) {  // W2
+    if (owner != nullptr) w->disarm_timer(p);
+    w->make_runnable(p, c->current() != nullptr);
+    return;
+  }
+  Worker* home = p->home;  // W3
+  if (home == nullptr) home = workers_[0].get();
+  if (owner == nullptr && home->inactive()) home = &home->forward_target();
+  home->remote_wake(p);
+}
+
+void Scheduler::report_crash(Process* p, const std::string& what) noexcept {
+  crashed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  if (tracer_.on()) [[unlikely]]
+    tracer_.crash(p->pid(), what, now());
+  try {
+    if (opts_.on_crash) {
+      opts_.on_crash(p->pid(), what);
+    } else {
+      std::string line =
+          "ergon: process " + p->pid().to_string() + " ended by an uncaught exception: " + what;
+      if (det_ != nullptr) {
+        line += " (deterministic run, seed " + std::to_string(seed_) +
+                ": ERGON_SEED=" + std::to_string(seed_) + " replays it)";
+      }
+      line += "\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+  } catch (...) {
+  }
+}
+
+void Scheduler::kill_sweep() {
+  ProcessTable::instance().for_each([this](Process* p) {
+    if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
+    if (p->sched.load(std::memory_order_relaxed) != this) return;
+    p->killed.store(true, std::memory_order_release);  // release: pairs with wait()
+    if (p->mailbox.notify()) wake(p);
+  });
+}
+
+void Scheduler::kill_all_and_wait() {
+  killing_.store(true, std::memory_order_release);  // release: pairs with spawn_commit
+  if (det_ != nullptr) {
+    det_->run_until_empty();
+  } else {
+    // Sweep until nothing is left: a process may be between its kill check and its block,
+    // or be spawned by a dying process; sweeping again catches both.
+    for (int round = 0; live() > 0; ++round) {
+      kill_sweep();
+      if (live() <= 0) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(round < 10 ? 100 : 2000));
+    }
+  }
+  // Messages the delay line still holds are for processes that have ended: drop them now, so
+  // that a run leaves no envelope behind.
+  if (faults_ != nullptr) faults_->clear_held();
+  killing_.store(false, std::memory_order_release);
+}
+
+Stats Scheduler::stats() const {
+  Stats s;
+  s.processes_alive = static_cast<std::uint64_t>(std::max<std::int64_t>(0, live()));
+  s.processes_spawned = external_spawned.load(std::memory_order_relaxed);
+  s.messages_sent = external_sent.load(std::memory_order_relaxed);
+  s.messages_dropped = external_dropped.load(std::memory_order_relaxed);
+  s.processes_crashed = crashed.load(std::memory_order_relaxed);
+  s.stacks_mapped = stacks_.mapped();
+  std::int64_t in_use = stacks_.net_shared();
+  const std::int64_t now = monotonic_ns();
+  for (auto& w : workers_) {
+    WorkerStats ws;
+    ws.pool = w->pool().index;
+    ws.active = !w->inactive();
+    ws.processes_run = w->processes_run();
+    ws.reductions = w->reductions();
+    ws.migrations_in = w->migrated_in();
+    ws.migrations_out = w->migrated_out();
+    if (balancer_.running()) {
+      ws.utilization = w->utilization_ppm() / 1e6;
+    } else if (now > start_ns_) {  // no balancer: the average since the start
+      ws.utilization = std::clamp(
+          1.0 - static_cast<double>(w->parked_ns(now)) / static_cast<double>(now - start_ns_), 0.0,
+          1.0);
+    }
+    ws.steals = w->steals();
+    ws.parks = w->parks();
+    ws.wakeups = w->wakeups();
+    ws.run_queue = w->queue_length();
+    s.workers.push_back(ws);
+    s.processes_spawned += w->spawned();
+    s.messages_sent += w->sent();
+    s.messages_dropped += w->dropped();
+    in_use += w->stacks_net();
+  }
+  s.stacks_in_use = static_cast<std::uint64_t>(std::max<std::int64_t>(0, in_use));
+  s.yield_requests = watchdog_.yield_requests();
+  s.seed = seed_;
+  if (det_ != nullptr) {
+    s.yield_requests += det_->preemptions();
+    s.steps = det_->steps();
+    s.schedule_digest = det_->digest();
+  }
+  s.stalls = watchdog_.stalls();
+  s.handoffs = carriers_.handoffs();
+  s.carrier_cap_hits = carriers_.cap_hits();
+  s.carriers = carriers_.carriers();
+  if (faults_ != nullptr) faults_->add_stats(s);
+  for (auto& pool : pools_) {
+    PoolStats ps;
+    ps.name = pool->name;
+    ps.first_worker = pool->first;
+    ps.workers = pool->size;
+    ps.active = pool->active();
+    ps.policy = to_string(pool->policy);
+    // relaxed: statistics.
+    ps.balances = pool->balance_rounds.load(std::memory_order_relaxed);
+    ps.expansions = pool->expansions.load(std::memory_order_relaxed);
+    ps.contractions = pool->contractions.load(std::memory_order_relaxed);
+    s.pools.push_back(std::move(ps));
+  }
+  return s;
+}
+
+}  // namespace ergon::detail

@@ -1,0 +1,625 @@
+// Worker: the scheduler loop. See worker.hpp for the design.
+#include "core/worker.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/process_table.hpp"
+#include "core/scheduler.hpp"
+#include "core/stack_guard.hpp"
+#include "core/worker_pool.hpp"
+#include "testing/deterministic.hpp"
+
+namespace ergon::detail {
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+void process_entry(Fiber* f) noexcept;
+
+}  // namespace
+
+// noipa: the compiler must not inline this, nor assume from its body that two calls return
+// the same value: a process may resume on another worker between them.
+[[gnu::noipa]] Worker* current_worker() noexcept {
+  Carrier* c = current_carrier();
+  return c != nullptr ? c->worker() : nullptr;
+}
+
+Worker::Worker(Scheduler& sched, WorkerPool& pool, unsigned id)
+    : sched_(sched),
+      pool_(pool),
+      id_(id),
+      tracer_(sched.tracer()),
+      rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
+  stack_cache_.free.reserve(StackPool::kCacheMax + 1);
+  free_records_.reserve(2 * ProcessTable::kBatch + 1);
+}
+
+Worker::~Worker() = default;
+
+void Worker::loop(Carrier& c) {
+  while (Process* p = find_work()) {
+    run(c, p);
+    if (c.lost() != nullptr) return;  // not ours any more: touch nothing
+  }
+}
+
+void Worker::release_caches() noexcept {
+  for (char* lo : stack_cache_.free)
+    sched_.stacks().release(Stack{lo, sched_.stacks().default_size()}, nullptr);
+  stack_cache_.net.store(stack_cache_.net.load(std::memory_order_relaxed) +
+                             static_cast<std::int64_t>(stack_cache_.free.size()),
+                         std::memory_order_relaxed);
+  stack_cache_.free.clear();
+  if (!free_records_.empty()) {
+    ProcessTable::instance().give(free_records_.data(), free_records_.size());
+    free_records_.clear();
+  }
+}
+
+bool Worker::has_work() const noexcept {
+  return runnext_ != nullptr || queue_.size_relaxed() != 0 || !overflow_.empty() ||
+         !inbox_.empty() || !pinned_.empty() || timers_.size() != 0;
+}
+
+Process* Worker::take_record() {
+  if (free_records_.empty()) ProcessTable::instance().take(free_records_, ProcessTable::kBatch);
+  Process* p = free_records_.back();
+  free_records_.pop_back();
+  return p;
+}
+
+void Worker::push_back(Process* p) noexcept {
+  if (inactive()) [[unlikely]] {
+    forward(p);
+    return;
+  }
+  if (!overflow_.empty() || !queue_.push_back(p)) {
+    if (pool_.balances()) {
+      // Behind the ring, in order: the owner refills the ring from here (pop_local), and the
+      // balancer counts these in the queue's length.
+      overflow_.push(p);
+      overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);  // relaxed: see overflow_len_
+      return;
+    }
+    // Full: move half of the queue and `p` to the global queue (Go's runqputslow).
+    Process* batch[RunQueue::kCapacity / 2 + 1];
+    std::uint32_t n = queue_.pop_half(batch);
+    batch[n++] = p;
+    pool_.global.push_batch(batch, n);
+    pool_.idle.notify_one();  // global work: any worker of the pool may take it
+  }
+}
+
+void Worker::notify() noexcept {
+  // Local work is for thieves only; without stealing the balancer moves it.
+  if (pool_.steals()) pool_.idle.notify_one();
+}
+
+Worker& Worker::forward_target() const noexcept {
+  const unsigned active = std::max(1u, pool_.active());
+  return sched_.worker(pool_.first + (id_ - pool_.first) % active);
+}
+
+void Worker::forward(Process* p) noexcept {
+  Worker& to = forward_target();
+  if (&to == this) {  // the pool's active count was read stale: keep it
+    if (!queue_.push_back(p)) {
+      pool_.global.push(p);
+      pool_.idle.notify_one();  // global work is for the active workers
+    }
+    return;
+  }
+  forward_to(to, p);
+}
+
+void Worker::forward_to(Worker& to, Process* p) noexcept {
+  if (tracer_.on()) [[unlikely]]
+    tracer_.moved(id_, TraceKind::kForward, to.id(), p->pid(), sched_.now());
+  count_migrated_out(1);
+  to.count_migrated_in(1);
+  to.remote_wake(p);
+}
+
+void Worker::evacuate() noexcept {
+  Worker& to = forward_target();  // read once: the loop below must not feed itself
+  if (&to == this) return;
+  if (runnext_ != nullptr) {
+    Process* p = runnext_;
+    runnext_ = nullptr;
+    forward_to(to, p);
+  }
+  while (Process* p = pop_local()) forward_to(to, p);
+}
+
+Process* Worker::pop_local() noexcept {
+  Process* p = queue_.pop();
+  if (!overflow_.empty()) [[unlikely]] {
+    // Keep the ring full, where thieves and the balancer can reach the processes. Take each
+    // one off the list before it becomes visible in the ring: a thief may take it at once and
+    // reuse its link. The room only grows behind our back (thieves take, never add).
+    std::uint32_t room = RunQueue::kCapacity - queue_.size_relaxed();
+    std::uint32_t moved = 0;
+    for (; room > 0; --room) {
+      Process* q = overflow_.pop();
+      if (q == nullptr) break;
+      ++moved;
+      if (!queue_.push_back(q)) [[unlikely]] {  // cannot happen (see above); stay correct
+        pool_.global.push(q);
+        pool_.idle.notify_one();
+      }
+    }
+    overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) - moved,
+                        std::memory_order_relaxed);  // relaxed: see overflow_len_
+    if (p == nullptr) p = queue_.pop();              // the ring had been emptied by thieves
+  }
+  return p;
+}
+
+void Worker::notify_after_search() noexcept {
+  // The last searcher stands in for the wake-ups that pushers skipped while it searched (N2):
+  // with stealing any queue of the pool may hold such work, without it only the global queue.
+  if (pool_.steals() || pool_.global.size_seq_cst() != 0) pool_.idle.notify_one();
+}
+
+std::int64_t Worker::parked_ns(std::int64_t now) const noexcept {
+  // relaxed: an estimate (see park_since_).
+  const std::int64_t since = park_since_.load(std::memory_order_relaxed);
+  const std::int64_t done = parked_ns_.load(std::memory_order_relaxed);
+  return done + (since != 0 && now > since ? now - since : 0);
+}
+
+void Worker::push_spawn(Process* p) noexcept {
+  // The newest child takes runnext (it runs as soon as the spawner blocks or yields: a
+  // spawn-and-wait costs no queue traffic and no wake-up of another worker). The child it
+  // displaces goes to the front of the queue, so a spawn tree is still walked depth-first,
+  // and becomes stealable: that is when another worker is woken.
+  if (inactive()) [[unlikely]] {
+    forward(p);
+    return;
+  }
+  Process* old = runnext_;
+  runnext_ = p;
+  if (old == nullptr) return;
+  if (!queue_.push_front(old)) {
+    if (pool_.balances()) {  // first in the overflow list, right behind the ring
+      overflow_.push_front(old);
+      overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);  // relaxed: see overflow_len_
+    } else {
+      Process* batch[RunQueue::kCapacity / 2 + 1];
+      std::uint32_t n = queue_.pop_half(batch);
+      pool_.global.push_batch(batch, n);
+      if (!queue_.push_front(old)) pool_.global.push(old);
+      pool_.idle.notify_one();
+    }
+  }
+  notify();
+}
+
+void Worker::make_runnable(Process* p, bool by_process) noexcept {
+  if (inactive()) [[unlikely]] {
+    forward(p);
+    return;
+  }
+  if (by_process) {
+    Process* old = runnext_;
+    runnext_ = p;
+    if (old == nullptr) return;
+    p = old;  // the displaced one goes to the back, where others may steal it
+  }
+  push_back(p);
+  notify();
+}
+
+void Worker::disarm_timer(Process* p) noexcept {
+  if (p->timer_linked) timers_.remove(p);
+  p->timer_owner = nullptr;
+}
+
+void Worker::remote_wake(Process* p) noexcept {
+  if (inbox_.push(p) == mailbox::PushResult::kUnblockedReader) pool_.idle.unpark(this);
+}
+
+void Worker::drain_inbox() noexcept {
+  Process* p = inbox_.take_all();
+  bool any = false;
+  while (p != nullptr) {
+    Process* next = p->link;
+    p->link = nullptr;
+    if (p->timer_owner == this) disarm_timer(p);
+    if (p->pinned) {  // moved here on purpose (move_to_worker): not for thieves
+      p->pinned = false;
+      push_pinned(p);
+    } else {
+      push_back(p);
+      any = true;
+    }
+    p = next;
+  }
+  if (any) notify();
+}
+
+void Worker::fire_timers(std::int64_t now) noexcept {
+  timers_.expire(now, [this](Process* p) {
+    // Whoever unblocks the mailbox owns the wake-up. If a sender got there first, it reads
+    // timer_owner (still us) and routes the process to our inbox, where drain_inbox clears
+    // it; expire() has already unlinked the timer (timer_linked is false).
+    if (p->mailbox.try_unblock()) {
+      p->timer_owner = nullptr;
+      p->timed_out = true;
+      push_back(p);
+    }
+  });
+  notify();
+}
+
+Process* Worker::find_work() {
+  Process* p = next_process();
+  // A worker woken to search (Idle::notify_one counted it as searching) that found work
+  // anywhere else than search() must stop searching now, or every later notify would see "a
+  // searcher exists" and leave the other sleepers parked (Go's resetspinning). The last
+  // searcher to stop wakes another, in case there is more work.
+  if (p != nullptr && searching_) {
+    searching_ = false;
+    if (pool_.idle.end_search()) notify_after_search();
+  }
+  return p;
+}
+
+Process* Worker::next_process() {
+  for (;;) {
+    ++tick_;
+    if (timers_.size() != 0 && (tick_ & 15) == 0) fire_timers(sched_.now());
+    if (runnext_ != nullptr) {
+      Process* p = runnext_;
+      runnext_ = nullptr;
+      if (det_ == nullptr || !det_->skip_runnext()) [[likely]] {
+        inherit_ = true;
+        return p;
+      }
+      push_back(p);  // deterministic mode passes runnext over, now and then (seeded)
+    }
+    inherit_ = false;
+    if (inactive()) [[unlikely]] {
+      // Compacted away: hand everything on, run only what was moved here on purpose.
+      if (searching_) {  // woken to search before it was compacted: not its job any more
+        searching_ = false;
+        (void)pool_.idle.end_search();
+      }
+      evacuate();
+      // Global work is the active workers' job: wake one if it is asleep. (A pusher that saw
+      // this worker searching woke nobody; the seq_cst end of the search orders that push
+      // before this load.)
+      if (pool_.global.size_seq_cst() != 0) pool_.idle.notify_one();
+      if (!inbox_.empty()) drain_inbox();
+      if (timers_.size() != 0) fire_timers(sched_.now());
+      if (Process* p = pop_pinned()) return p;
+      if (stopping_and_done()) return nullptr;
+      if (det_ != nullptr) return nullptr;  // the driver picks another worker instead
+      park();
+      continue;
+    }
+    // Moved processes come first on every 8th pick and otherwise after the local queue: they
+    // cannot starve the queue (a process moving to its own worker in a loop), nor wait long.
+    if ((tick_ & 7) == 0) {
+      if (Process* p = pop_pinned()) return p;
+    }
+    if (tick_ % 61 == 0) {
+      if (Process* p = pool_.global.pop()) return p;
+    }
+    if (!inbox_.empty()) drain_inbox();
+    if (Process* p = pop_local()) return p;
+    if (Process* p = pop_pinned()) return p;
+    if (Process* p = pool_.global.pop()) return p;
+    if (timers_.size() != 0) {
+      fire_timers(sched_.now());
+      if (Process* p = pop_local()) return p;
+    }
+    if (Process* p = search()) return p;
+    if (stopping_and_done()) return nullptr;
+    if (det_ != nullptr) return nullptr;  // the driver picks another worker instead
+    park();
+  }
+}
+
+bool Worker::stopping_and_done() noexcept {
+  if (!sched_.stopping() || sched_.live() > 0) return false;
+  if (searching_) {
+    searching_ = false;
+    (void)pool_.idle.end_search();
+  }
+  return true;
+}
+
+Process* Worker::search() {
+  if (!searching_) {
+    if (!pool_.steals() || !pool_.idle.try_begin_search()) return nullptr;
+    searching_ = true;
+  }
+  Process* found = nullptr;
+  // Without stealing there is nothing to spin for: one look at the global queue and the inbox.
+  // In deterministic mode nothing changes while this thread spins: one round.
+  const std::uint32_t rounds = pool_.steals() && det_ == nullptr ? sched_.options().spin_rounds : 1;
+  for (std::uint32_t r = 0; r < rounds && found == nullptr; ++r) {
+    if (pool_.steals()) found = steal();
+    if (found == nullptr) found = pool_.global.pop();
+    if (found == nullptr && !inbox_.empty()) {
+      drain_inbox();
+      found = pop_pinned();
+      if (found == nullptr) found = pop_local();
+    }
+    if (found == nullptr && sched_.stopping()) break;
+    if (found == nullptr) cpu_relax();
+  }
+  searching_ = false;
+  bool last = pool_.idle.end_search();
+  if (found != nullptr && last) notify_after_search();
+  return found;
+}
+
+Process* Worker::steal() {
+  const unsigned n = pool_.size;
+  if (n < 2) return nullptr;
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  unsigned start = static_cast<unsigned>(rng_ % n);
+  Process* batch[RunQueue::kCapacity / 2 + 1];
+  for (unsigned k = 0; k < n; ++k) {
+    Worker& victim = sched_.worker(pool_.first + (start + k) % n);
+    if (&victim == this) continue;
+    std::uint32_t got = victim.queue_.steal(batch);
+    if (got == 0) continue;
+    bump(steals_, got);
+    if (tracer_.on()) [[unlikely]] {
+      for (std::uint32_t i = 0; i < got; ++i)
+        tracer_.moved(id_, TraceKind::kSteal, victim.id(), batch[i]->pid(), sched_.now());
+    }
+    for (std::uint32_t i = 1; i < got; ++i) push_back(batch[i]);
+    return batch[0];
+  }
+  return nullptr;
+}
+
+bool Worker::work_visible() const noexcept {
+  if (runnext_ != nullptr || !pinned_.empty() || !inbox_.empty() || sched_.stopping()) return true;
+  if (queue_.size_seq_cst() != 0 || !overflow_.empty()) return true;
+  // An inactive worker takes no shared work: what it cannot see is an active worker's job.
+  if (inactive()) return false;
+  if (pool_.global.size_seq_cst() != 0) return true;
+  if (!pool_.steals()) return false;  // other queues are the balancer's business
+  for (unsigned i = pool_.first; i < pool_.first + pool_.size; ++i) {
+    if (sched_.worker(i).queue_.size_seq_cst() != 0) return true;
+  }
+  return false;
+}
+
+void Worker::push_pinned(Process* p) noexcept { pinned_.push(p); }
+
+Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
+
+void Worker::park() {
+  std::int64_t deadline = timers_.next_deadline();
+  if (deadline != INT64_MAX && deadline <= sched_.now()) return;                  // fire first
+  pool_.idle.prepare_park(this);                                                  // K1
+  if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
+    bump(parks_, 1);
+    const std::int64_t trace_t0 = tracer_.on() ? sched_.now() : 0;  // trace.hpp
+    const std::int64_t t0 = monotonic_ns();
+    park_since_.store(t0, std::memory_order_relaxed);  // relaxed: see park_since_
+    futex_wait(park_word_, deadline);                  // K3
+    park_since_.store(0, std::memory_order_relaxed);
+    bump(parked_ns_, monotonic_ns() - t0);
+    if (trace_t0 != 0 && tracer_.on()) [[unlikely]]
+      tracer_.park(id_, trace_t0, sched_.now());
+    // relaxed: only this thread resets the word; a waker's store after this is a new wake-up.
+    park_word_.store(0, std::memory_order_relaxed);
+    (void)inbox_.try_unblock();  // woken by a notify or a timer: reopen the inbox
+    bump(wakeups_, 1);
+  }
+  searching_ = pool_.idle.finish_park(this);  // K4
+  sched_.watchdog().poke();                   // D2 (tick_sleep.hpp)
+  sched_.balancer().poke();
+}
+
+void Worker::run(Carrier& c, Process* p) {
+  const std::int32_t full = static_cast<std::int32_t>(sched_.options().reductions);
+  std::int32_t* budget = c.budget();
+  store_budget(budget, (inherit_ && slice_left_ > 0) ? slice_left_ : full);
+  if (det_ != nullptr) [[unlikely]]  // S3: a seeded yield request (deterministic.hpp)
+    store_budget(budget, det_->slice_budget(load_budget(budget)));
+  p->home = this;
+  p->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
+  c.set_current(p);
+  if (!p->fiber.started()) p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
+  StackGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
+  for (;;) {
+    bump(runs_, 1);
+    slice_part_begin(load_budget(budget));  // reductions and trace (worker.hpp)
+    // The fiber that comes back may be another one: processes hand the thread to each other
+    // directly (try_direct_switch), and the carrier's current process follows them.
+    p = static_cast<Process*>(p->fiber.resume(c.switch_point())->owner());
+    if (c.lost() != nullptr) {  // kLost: the worker runs on another carrier now
+      c.set_current(nullptr);
+      StackGuard::clear_running();
+      return;
+    }
+    // What the part of the slice since the last direct switch spent, charged to p.
+    slice_part_end(p, load_budget(budget));
+    switch (p->reason) {
+      case SwitchReason::kLost:  // handled above
+        return;
+      case SwitchReason::kExit:
+        c.set_current(nullptr);
+        StackGuard::clear_running();
+        finish(p);
+        return;
+      case SwitchReason::kYield:
+        c.set_current(nullptr);
+        StackGuard::clear_running();
+        slice_left_ = 0;
+        push_back(p);
+        notify();
+        return;
+      case SwitchReason::kMove: {
+        c.set_current(nullptr);
+        StackGuard::clear_running();
+        slice_left_ = 0;
+        Worker& to = sched_.worker(p->move_target % sched_.worker_count());
+        p->pool = &to.pool();  // a move may cross pools
+        if (&to == this) {     // already here: still not for thieves
+          p->pinned = false;
+          push_pinned(p);
+        } else {
+          to.remote_wake(p);
+        }
+        return;
+      }
+      case SwitchReason::kBlock: {
+        slice_left_ = load_budget(budget);
+        // relaxed: the switch ordered the process's store before this (Process::deadline).
+        const std::int64_t deadline = p->deadline.load(std::memory_order_relaxed);
+        if (deadline != kNoDeadline) {
+          // Even a deadline already due is armed (no clock read here): the wheel files it in
+          // its current bucket and the next expire fires it.
+          p->timer_owner = this;
+          timers_.add(p, deadline);
+        }
+        c.set_current(nullptr);
+        StackGuard::clear_running();
+        // After a successful block another thread may wake and resume p at once: from here
+        // on, p is not ours to touch.
+        if (p->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
+        if (p->timer_owner != nullptr) disarm_timer(p);
+        if (slice_left_ <= 0) {
+          push_back(p);
+          notify();
+          return;
+        }
+        c.set_current(p);
+        StackGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
+        continue;  // a message slipped in: run it again at once
+      }
+    }
+  }
+}
+
+bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
+  Process* next = runnext_;
+  if (next == nullptr || !next->fiber.started()) return false;
+  if (det_ != nullptr && det_->skip_runnext()) return false;  // seeded (deterministic.hpp)
+  runnext_ = nullptr;
+  std::int32_t* budget = c.budget();
+  slice_left_ = load_budget(budget);
+  slice_part_end(p, slice_left_);  // reductions and trace (worker.hpp)
+  if (slice_left_ <= 0)
+    store_budget(budget, static_cast<std::int32_t>(sched_.options().reductions));
+  slice_part_begin(load_budget(budget));
+  next->home = this;
+  next->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
+  c.set_current(next);
+  StackGuard::set_running(next->stack.lo, next->stack.size, next->pid().raw());
+  bump(runs_, 1);
+  p->fiber.switch_to(next->fiber, &Worker::complete_block, p);
+  return true;  // p runs again, maybe on another worker: `this` is not p's worker any more
+}
+
+void Worker::complete_block(void* arg) noexcept {
+  // On the next process's stack, on the same thread; the previous process's context is saved.
+  auto* prev = static_cast<Process*>(arg);
+  if (prev->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
+  // A message slipped in: it is runnable again, next after the process now running.
+  current_worker()->make_runnable(prev, true);
+}
+
+void Worker::finish(Process* p) noexcept {
+  // relaxed: see Process::registered.
+  if (p->registered.exchange(false, std::memory_order_relaxed)) sched_.registry().release(p->pid());
+  p->mailbox.close_and_clear();  // later sends fail with kClosed and are counted as dropped
+  std::uint32_t g = p->generation.load(std::memory_order_relaxed) + 1;
+  if (g == 0) g = 1;
+  // release: pairs with the acquire in send_envelope: a sender that sees the new generation
+  // also sees the closed mailbox.
+  p->generation.store(g, std::memory_order_release);
+  p->fiber.destroy();
+  sched_.stacks().release(p->stack, &stack_cache_);
+  p->stack = Stack{};
+  p->killed.store(false, std::memory_order_relaxed);  // relaxed: the record is private now
+  p->home = nullptr;
+  p->deadline.store(kNoDeadline, std::memory_order_relaxed);  // relaxed: the record is private
+  // `sched` stays: a late send to this pid from outside the runtime is counted there.
+  // release: a sweep that sees kFree does not touch the record further.
+  p->state.store(ProcessState::kFree, std::memory_order_release);
+  bump(live_, -1);
+  free_records_.push_back(p);
+  if (free_records_.size() > 2 * ProcessTable::kBatch) {
+    ProcessTable::instance().give(free_records_.data() + ProcessTable::kBatch,
+                                  ProcessTable::kBatch);
+    free_records_.resize(ProcessTable::kBatch);
+  }
+}
+
+namespace {
+
+void process_entry(Fiber* f) noexcept {
+  Process* p = static_cast<Process*>(f->owner());
+  current_carrier()->leave();  // E3: process code from here
+  // The exit reason, for a trace (trace.hpp): its worker records the exit after `reason` is gone.
+  char why[sizeof TraceEvent::text] = {};
+  {  // a scope: this function never returns, and `reason` may own heap memory
+    ExitReason reason;
+    // acquire: pairs with the release store of the shutdown sweep.
+    if (!p->killed.load(std::memory_order_acquire)) {
+      try {
+        p->closure.invoke(p->closure.target);
+      } catch (const Shutdown&) {
+        reason.kind = ExitReason::Kind::kShutdown;  // ended by the runtime: not a crash
+      } catch (const ExitSignal& e) {               // ergon::exit(reason)
+        reason = ExitReason{static_cast<ExitReason::Kind>(e.kind), e.what};
+      } catch (const Interrupted&) {  // cannot happen: every interrupt has a nursery to reach
+        constexpr const char* kWhat = "a nursery interrupt outside any nursery (an ergon bug)";
+        p->sched.load(std::memory_order_relaxed)->report_crash(p, kWhat);
+        reason = ExitReason{ExitReason::Kind::kException, kWhat};
+      } catch (const std::exception& e) {
+        p->sched.load(std::memory_order_relaxed)->report_crash(p, e.what());
+        reason = ExitReason{ExitReason::Kind::kException, e.what()};
+      } catch (...) {
+        p->sched.load(std::memory_order_relaxed)
+            ->report_crash(p, "an exception not derived from std::exception");
+        reason = ExitReason{ExitReason::Kind::kException,
+                            "an exception not derived from std::exception"};
+      }
+    } else {
+      reason.kind = ExitReason::Kind::kShutdown;
+    }
+    // Ended by an exit signal (link.cpp): that is its reason, not the runtime's.
+    // Its function has ended: from here on (Downs, exit signals) nothing may throw, so no
+    // reduction point may crash it by fault injection.
+    p->inject_crashes = false;
+    p->sig_lock.lock();
+    if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) reason = p->kill_reason;
+    p->sig_lock.unlock();
+    p->closure.destroy(p->closure.target);
+    if (p->closure.on_heap) ::operator delete(p->closure.target);
+    p->closure.target = nullptr;
+    send_downs(p, reason);  // process code still: sends work as from any process
+    if (p->sched.load(std::memory_order_relaxed)->tracer().on()) [[unlikely]]
+      Tracer::reason_text(why, reason);
+  }
+  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // noexcept by contract
+  Worker* w = current_carrier()->enter(p);  // E1/E2: may move p to the carrier of its worker
+  if (Tracer& t = w->scheduler().tracer(); t.on()) [[unlikely]]
+    t.exit(w->id(), p->pid(), why, w->scheduler().now());
+  p->reason = SwitchReason::kExit;
+  f->finish();
+}
+
+}  // namespace
+}  // namespace ergon::detail

@@ -1,0 +1,154 @@
+// process_info and processes(): reading another process's record safely. See
+// ergon/process_info.hpp for the API and what each field costs.
+//
+// Design
+// ------
+// A record may be reused by a later process at any moment (process.hpp, "type-stable"), so a
+// reader must never mix two occupants. Every field read here is either guarded by sig_lock
+// (links, monitors, trap_exit, exiting, parent) or an atomic whose reset at spawn happens
+// under sig_lock (Process::reset_observed). So:
+//   R1 lock the record's sig_lock;
+//   R2 check that the generation is the pid's and the state kAlive (acquire loads, pairing
+//      with the release stores of Worker::finish and spawn_commit): otherwise the pid is
+//      dead or stale, and the answer is nullopt;
+//   R3 copy the fields. A spawn into this record cannot reset them before R4 (it needs the
+//      lock); the process itself may end meanwhile, and then the snapshot shows its last
+//      moments, which is still one process;
+//   R4 unlock. The registered name is looked up afterwards by the full pid (index and
+//      generation), so it cannot be another occupant's either.
+// The status is derived, not stored: kExiting from `exiting`; kRunning when a carrier of the
+// runtime runs the record (CarrierPool::running_processes); kWaiting when its inbox is
+// blocked (MpscInbox C2); kRunnable otherwise. Each source is a snapshot, so a process that
+// changes state during the call may be reported in either state.
+//
+// Rejected: a status word in the record that every switch updates (a store per switch on the
+// hot path, to answer a rare question); stopping the world (every worker would pay for one
+// inspection).
+#include "ergon/process_info.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "core/process.hpp"
+#include "core/process_table.hpp"
+#include "core/scheduler.hpp"
+#include "ergon/errors.hpp"
+#include "ergon/runtime.hpp"
+#include "otp/registry.hpp"
+
+namespace ergon {
+
+const char* to_string(ProcessStatus s) noexcept {
+  switch (s) {
+    case ProcessStatus::kRunning:
+      return "running";
+    case ProcessStatus::kRunnable:
+      return "runnable";
+    case ProcessStatus::kWaiting:
+      return "waiting";
+    case ProcessStatus::kExiting:
+      return "exiting";
+  }
+  return "?";
+}
+
+namespace detail {
+namespace {
+
+// R1..R4 for record `p` and `pid`; `running`: CarrierPool::running_processes(). Any thread.
+std::optional<ProcessInfo> read_record(Scheduler& s, Process* p, Pid pid,
+                                       const std::vector<const Process*>& running) {
+  ProcessInfo info;
+  info.pid = pid;
+  bool named = false;
+  p->sig_lock.lock();  // R1
+  // R2. acquire: pairs with the release stores of Worker::finish and spawn_commit.
+  if (p->generation.load(std::memory_order_acquire) != pid.generation() ||
+      p->state.load(std::memory_order_acquire) != ProcessState::kAlive ||
+      p->sched.load(std::memory_order_relaxed) != &s) {
+    p->sig_lock.unlock();
+    return std::nullopt;
+  }
+  // R3. relaxed loads: see Process, "Observed".
+  if (p->exiting) {
+    info.status = ProcessStatus::kExiting;
+  } else if (std::find(running.begin(), running.end(), p) != running.end()) {
+    info.status = ProcessStatus::kRunning;
+  } else if (p->mailbox.blocked()) {
+    info.status = ProcessStatus::kWaiting;
+    info.waiting_in = p->waiting_label();
+  } else {
+    info.status = ProcessStatus::kRunnable;
+  }
+  info.reductions = p->reductions.load(std::memory_order_relaxed);
+  info.message_queue_len = p->mailbox.length();
+  info.stack_size = p->stack_bytes.load(std::memory_order_relaxed);
+  info.stack_used = p->stack_in_use();
+  info.worker = p->on_worker.load(std::memory_order_relaxed);
+  info.links = p->links;
+  info.monitors.reserve(p->held.size());
+  for (const auto& h : p->held) info.monitors.push_back(h.target);
+  info.monitored_by.reserve(p->monitors.size());
+  for (const auto& m : p->monitors) info.monitored_by.push_back(m.watcher);
+  info.trap_exit = p->trap_exit;
+  info.parent = p->parent;
+  named = p->registered.load(std::memory_order_relaxed);  // relaxed: a hint (registry.hpp)
+  p->sig_lock.unlock();                                   // R4
+  if (info.worker < s.worker_count()) info.pool = s.worker(info.worker).pool().name;
+  if (named) info.registered_name = s.registry().name_of(pid);
+  return info;
+}
+
+// The calling process reads its own stack depth now rather than at its last switch.
+void own_depth(ProcessInfo& info) {
+  Process* self = current_process();
+  if (self == nullptr || self->pid() != info.pid) return;
+  const auto top = reinterpret_cast<std::uintptr_t>(self->stack.lo) + self->stack.size;
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (here < top) info.stack_used = top - here;
+}
+
+}  // namespace
+
+std::optional<ProcessInfo> Scheduler::process_info(Pid pid) {
+  Process* p = pid ? ProcessTable::instance().lookup(pid.index()) : nullptr;
+  if (p == nullptr) return std::nullopt;
+  auto info = read_record(*this, p, pid, running_processes());
+  if (info) own_depth(*info);
+  return info;
+}
+
+std::vector<ProcessInfo> Scheduler::processes() {
+  const std::vector<const Process*> running = running_processes();
+  std::vector<ProcessInfo> all;
+  ProcessTable::instance().for_each([&](Process* p) {
+    // A cheap look first (acquire: pairs with spawn_commit's release store); read_record
+    // checks again under the lock.
+    if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
+    if (p->sched.load(std::memory_order_relaxed) != this) return;
+    const Pid pid(p->index, p->generation.load(std::memory_order_acquire));
+    if (auto info = read_record(*this, p, pid, running)) all.push_back(std::move(*info));
+  });
+  for (ProcessInfo& info : all) own_depth(info);
+  return all;
+}
+
+}  // namespace detail
+
+std::optional<ProcessInfo> process_info(Pid pid) {
+  detail::Process* p = detail::current_process_or_throw("ergon::process_info");
+  return p->sched.load(std::memory_order_relaxed)->process_info(pid);
+}
+
+std::vector<ProcessInfo> processes() {
+  detail::Process* p = detail::current_process_or_throw("ergon::processes");
+  return p->sched.load(std::memory_order_relaxed)->processes();
+}
+
+std::optional<ProcessInfo> Runtime::process_info(Pid pid) const {
+  return sched_->process_info(pid);
+}
+
+std::vector<ProcessInfo> Runtime::processes() const { return sched_->processes(); }
+
+}  // namespace ergon

@@ -1,0 +1,168 @@
+// top: formatting a Stats and ProcessInfo snapshot as a table, and printing it live. See
+// ergon/top.hpp.
+//
+// Design
+// ------
+// top_table is a pure function of a snapshot, so it can be tested and reused (a program can
+// format a snapshot it took itself). top() loops: take a snapshot (Runtime::stats, then
+// processes), format it, write it with one fwrite (preceded by ANSI "clear and home" when the
+// output is a terminal), wait. Inside a process the snapshot and the write run in
+// ergon::blocking (they have no reduction point and can take milliseconds), and the wait is
+// ergon::sleep_for, which blocks only the process; a shutdown of the runtime then ends the
+// loop like any other process.
+#include "ergon/top.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <thread>
+
+#include "core/process.hpp"
+#include "core/scheduler.hpp"
+#include "ergon/errors.hpp"
+#include "ergon/preempt.hpp"
+#include "ergon/process.hpp"
+#include "ergon/runtime.hpp"
+
+namespace ergon {
+namespace {
+
+void appendf(std::string& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void appendf(std::string& out, const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  const int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0) out.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1));
+}
+
+std::string shorten(const std::string& s, std::size_t width) {
+  return s.size() <= width ? s : s.substr(0, width - 1) + "~";
+}
+
+void process_rows(std::string& out, const char* title, std::vector<const ProcessInfo*> v,
+                  std::size_t rows, bool by_reductions) {
+  auto key = [by_reductions](const ProcessInfo* p) {
+    return by_reductions ? p->reductions : static_cast<std::uint64_t>(p->message_queue_len);
+  };
+  const std::size_t n = std::min(rows, v.size());
+  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n), v.end(),
+                    [&key](const ProcessInfo* a, const ProcessInfo* b) {
+                      return key(a) != key(b) ? key(a) > key(b) : a->pid < b->pid;
+                    });
+  appendf(out, "\n%s\n", title);
+  appendf(out, "%-16s %-16s %-9s %14s %9s %-17s %6s\n", "pid", "name", "status", "reductions",
+          "msgs", "waiting in", "worker");
+  for (std::size_t i = 0; i < n; ++i) {
+    const ProcessInfo& p = *v[i];
+    appendf(out, "%-16s %-16s %-9s %14" PRIu64 " %9zu %-17s %6u\n", p.pid.to_string().c_str(),
+            shorten(p.registered_name, 16).c_str(), to_string(p.status), p.reductions,
+            p.message_queue_len, p.waiting_in != nullptr ? p.waiting_in : "-", p.worker);
+  }
+  if (n == 0) out += "(no process)\n";
+}
+
+bool clear_screen(const TopOptions& o, std::FILE* out) {
+  switch (o.clear) {
+    case TopOptions::Clear::kAlways:
+      return true;
+    case TopOptions::Clear::kNever:
+      return false;
+    case TopOptions::Clear::kAuto:
+      break;
+  }
+  return ::isatty(::fileno(out)) != 0;
+}
+
+// The loop of top(): `table` takes and formats a snapshot; `in_process`: wait with
+// ergon::sleep_for.
+template <class Table>
+void run_top(const TopOptions& o, bool in_process, Table&& table) {
+  std::FILE* out = o.out != nullptr ? o.out : stdout;
+  const bool clear = clear_screen(o, out);
+  // acquire: pairs with the caller's release store that asks us to stop.
+  auto stopped = [&o] { return o.stop != nullptr && o.stop->load(std::memory_order_acquire); };
+  for (unsigned i = 0; o.refreshes == 0 || i < o.refreshes; ++i) {
+    if (stopped()) return;
+    if (i != 0) {
+      if (in_process) {
+        ergon::sleep_for(o.interval);
+      } else {
+        std::this_thread::sleep_for(o.interval);
+      }
+      if (stopped()) return;
+    }
+    auto frame = [&] {
+      std::string text = clear ? "\x1b[H\x1b[2J" : (i != 0 ? "\n" : "");
+      text += table();
+      std::fwrite(text.data(), 1, text.size(), out);
+      std::fflush(out);
+    };
+    // A snapshot of many processes and a write to a terminal can take milliseconds with no
+    // reduction point: inside a process, hand the worker's other processes on meanwhile.
+    if (in_process) {
+      ergon::blocking(frame);
+    } else {
+      frame();
+    }
+  }
+}
+
+// A Runtime handle is not reachable from a process: the calls without one use the scheduler.
+std::string table_of(detail::Scheduler& s, std::size_t rows) {
+  Stats st = s.stats();
+  return top_table(st, s.processes(), rows);
+}
+
+}  // namespace
+
+std::string top_table(const Stats& s, const std::vector<ProcessInfo>& procs, std::size_t rows) {
+  std::string out;
+  appendf(out,
+          "ergon top: %zu workers, %" PRIu64 " processes alive (%" PRIu64 " spawned, %" PRIu64
+          " crashed), %" PRIu64 " messages sent, %" PRIu64 " dropped to dead pids\n\n",
+          s.workers.size(), s.processes_alive, s.processes_spawned, s.processes_crashed,
+          s.messages_sent, s.messages_dropped);
+  appendf(out, "%6s %-12s %6s %9s %8s %8s %8s %8s %14s\n", "worker", "pool", "util", "run queue",
+          "migr in", "migr out", "steals", "parks", "reductions");
+  for (std::size_t i = 0; i < s.workers.size(); ++i) {
+    const WorkerStats& w = s.workers[i];
+    const std::string pool = w.pool < s.pools.size() ? s.pools[w.pool].name : "?";
+    appendf(out,
+            "%6zu %-12s %5.1f%% %9" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+            " %14" PRIu64 "%s\n",
+            i, shorten(pool, 12).c_str(), 100.0 * w.utilization, w.run_queue, w.migrations_in,
+            w.migrations_out, w.steals, w.parks, w.reductions, w.active ? "" : "  (inactive)");
+  }
+  std::vector<const ProcessInfo*> v;
+  v.reserve(procs.size());
+  for (const ProcessInfo& p : procs) v.push_back(&p);
+  process_rows(out, "heaviest by reductions", v, rows, true);
+  process_rows(out, "heaviest by mailbox length", v, rows, false);
+  return out;
+}
+
+std::string top_table(Runtime& rt, std::size_t rows) {
+  Stats s = rt.stats();
+  return top_table(s, rt.processes(), rows);
+}
+
+void top(Runtime& rt, const TopOptions& o) {
+  run_top(o, detail::current_process() != nullptr, [&rt, &o] { return top_table(rt, o.rows); });
+}
+
+std::string top_table(std::size_t rows) {
+  detail::Process* p = detail::current_process_or_throw("ergon::top_table");
+  return table_of(*p->sched.load(std::memory_order_relaxed), rows);
+}
+
+void top(const TopOptions& o) {
+  detail::Process* p = detail::current_process_or_throw("ergon::top");
+  detail::Scheduler& s = *p->sched.load(std::memory_order_relaxed);
+  run_top(o, true, [&s, &o] { return table_of(s, o.rows); });
+}
+
+}  // namespace ergon

@@ -1,0 +1,397 @@
+// Tracer: sessions, hooks and the Chrome trace JSON writer. See trace.hpp for the design, and
+// the public calls of ergon/trace.hpp at the end.
+#include "observe/trace.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "core/process.hpp"
+#include "core/scheduler.hpp"
+#include "ergon/errors.hpp"
+#include "ergon/preempt.hpp"
+#include "ergon/runtime.hpp"
+#include "otp/registry.hpp"
+
+namespace ergon::detail {
+
+TraceBuffer::TraceBuffer(std::size_t capacity) : events_(capacity) {
+  // std::vector value-initialises every event, which writes (touches) every page now, at
+  // start(), rather than inside the slices that record (S1).
+}
+
+void Tracer::record(unsigned w, const TraceEvent& e) noexcept {
+  // acquire: pairs with the release store in start() (S1): the buffers are built.
+  Session* s = session_.load(std::memory_order_acquire);
+  if (s != nullptr && w < s->workers.size()) s->workers[w]->push(e);
+}
+
+void Tracer::record_shared(const TraceEvent& e) noexcept {
+  std::lock_guard<std::mutex> g(mu_);
+  Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
+  if (s != nullptr) s->shared->push(e);
+}
+
+namespace {
+void set_text(TraceEvent& e, const std::string& text) noexcept {
+  const std::size_t n = std::min(text.size(), sizeof e.text - 1);
+  std::memcpy(e.text, text.data(), n);
+  e.text[n] = '\0';
+}
+}  // namespace
+
+void Tracer::slice(unsigned w, Pid pid, std::int64_t begin, std::int64_t end) noexcept {
+  TraceEvent e;
+  e.kind = TraceKind::kSlice;
+  e.ts = begin;
+  e.dur = end - begin;
+  e.pid = pid.raw();
+  e.tid = w;
+  record(w, e);
+}
+
+void Tracer::park(unsigned w, std::int64_t begin, std::int64_t end) noexcept {
+  TraceEvent e;
+  e.kind = TraceKind::kPark;
+  e.ts = begin;
+  e.dur = end - begin;
+  e.tid = w;
+  record(w, e);
+}
+
+void Tracer::moved(unsigned w, TraceKind kind, unsigned other, Pid pid, std::int64_t now) noexcept {
+  TraceEvent e;
+  e.kind = kind;
+  e.ts = now;
+  e.pid = pid.raw();
+  e.arg = other;
+  if (kind == TraceKind::kMigrate) {  // the balancer's thread: the shared buffer
+    e.tid = kTidBalancer;
+    e.dur = w;  // from
+    record_shared(e);
+    return;
+  }
+  e.tid = w;
+  record(w, e);
+}
+
+void Tracer::spawn(int w, Pid child, Pid parent, std::int64_t now) noexcept {
+  TraceEvent e;
+  e.kind = TraceKind::kSpawn;
+  e.ts = now;
+  e.pid = child.raw();
+  e.arg = parent.raw();
+  if (w >= 0) {
+    e.tid = static_cast<std::uint32_t>(w);
+    record(static_cast<unsigned>(w), e);
+  } else {
+    e.tid = kTidOutside;
+    record_shared(e);
+  }
+}
+
+void Tracer::exit(unsigned w, Pid pid, const char* why, std::int64_t now) noexcept {
+  TraceEvent e;
+  e.kind = TraceKind::kExit;
+  e.ts = now;
+  e.pid = pid.raw();
+  e.tid = w;
+  std::memcpy(e.text, why, sizeof e.text);
+  e.text[sizeof e.text - 1] = '\0';
+  record(w, e);
+}
+
+void Tracer::reason_text(char (&out)[27], const ExitReason& reason) noexcept {
+  try {
+    const std::string text = reason.to_string();
+    const std::size_t n = std::min(text.size(), sizeof out - 1);
+    std::memcpy(out, text.data(), n);
+    out[n] = '\0';
+  } catch (...) {  // no memory for the text: the event still says the process ended
+    out[0] = '\0';
+  }
+}
+
+void Tracer::crash(Pid pid, const std::string& what, std::int64_t now) noexcept {
+  TraceEvent e;
+  e.kind = TraceKind::kCrash;
+  e.ts = now;
+  e.pid = pid.raw();
+  e.tid = kTidOutside;
+  set_text(e, what);
+  record_shared(e);
+}
+
+void Tracer::handoff(unsigned w, Pid pid, std::int64_t now) noexcept {
+  TraceEvent e;
+  e.kind = TraceKind::kHandoff;
+  e.ts = now;
+  e.pid = pid.raw();
+  e.arg = w;
+  e.tid = kTidWatchdog;
+  record_shared(e);
+}
+
+void Tracer::name(Pid pid, const std::string& name) {
+  std::lock_guard<std::mutex> g(mu_);
+  Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
+  if (s != nullptr) s->names[pid.raw()] = name;
+}
+
+void Tracer::start(std::size_t capacity, std::int64_t now, Registry& names) {
+  auto s = std::make_unique<Session>();
+  s->t0 = now;
+  for (unsigned i = 0; i < workers_; ++i)
+    s->workers.push_back(std::make_unique<TraceBuffer>(capacity));
+  s->shared = std::make_unique<TraceBuffer>(capacity);
+  for (auto& [pid, name] : names.snapshot()) s->names[pid.raw()] = name;
+  std::lock_guard<std::mutex> g(mu_);
+  on_.store(false, std::memory_order_relaxed);  // relaxed: see on(); a restart stops first
+  // release: pairs with the acquire in record() (S1): a hook that sees the session sees its
+  // buffers built and touched.
+  session_.store(s.get(), std::memory_order_release);
+  kept_.push_back(std::move(s));
+  // Keep this session and the two before it (see "Lifetime" in trace.hpp).
+  if (kept_.size() > 3) kept_.erase(kept_.begin());
+  on_.store(true, std::memory_order_relaxed);  // relaxed: see on()
+}
+
+void Tracer::stop() noexcept {
+  std::lock_guard<std::mutex> g(mu_);
+  on_.store(false, std::memory_order_relaxed);  // relaxed: see on(); S2
+}
+
+trace::Summary Tracer::summary() const {
+  std::lock_guard<std::mutex> g(mu_);
+  trace::Summary sum;
+  sum.on = on();
+  const Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
+  if (s == nullptr) return sum;
+  for (const auto& b : s->workers) {
+    sum.events += b->count();
+    sum.dropped += b->dropped();
+  }
+  sum.events += s->shared->count();
+  sum.dropped += s->shared->dropped();
+  return sum;
+}
+
+namespace {
+
+void append_escaped(std::string& out, const char* text) {
+  for (const char* c = text; *c != '\0'; ++c) {
+    const auto u = static_cast<unsigned char>(*c);
+    if (*c == '"' || *c == '\\') {
+      out += '\\';
+      out += *c;
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += *c;
+    }
+  }
+}
+
+void append_us(std::string& out, std::int64_t ns) {
+  char buf[32];
+  if (ns < 0) ns = 0;
+  std::snprintf(buf, sizeof buf, "%" PRId64 ".%03" PRId64, ns / 1000, ns % 1000);
+  out += buf;
+}
+
+const char* kind_name(TraceKind k) {
+  switch (k) {
+    case TraceKind::kSlice:
+      return "slice";
+    case TraceKind::kSpawn:
+      return "spawn";
+    case TraceKind::kExit:
+      return "exit";
+    case TraceKind::kCrash:
+      return "crash";
+    case TraceKind::kMigrate:
+      return "migrate";
+    case TraceKind::kSteal:
+      return "steal";
+    case TraceKind::kForward:
+      return "forward";
+    case TraceKind::kPark:
+      return "parked";
+    case TraceKind::kHandoff:
+      return "handoff";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string Tracer::json(Registry& registry) const {
+  std::lock_guard<std::mutex> g(mu_);
+  const Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
+  std::map<std::uint64_t, std::string> names;
+  if (s != nullptr) names = s->names;
+  for (auto& [pid, name] : registry.snapshot()) names[pid.raw()] = name;
+  auto label = [&names](std::uint64_t raw) {
+    auto it = names.find(raw);
+    return it != names.end() ? it->second : Pid::from_raw(raw).to_string();
+  };
+
+  std::string out = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
+  bool first = true;
+  auto begin_event = [&out, &first] {
+    if (!first) out += ",\n";
+    first = false;
+  };
+  auto thread_name = [&](std::uint32_t tid, const std::string& name) {
+    begin_event();
+    out += "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":" + std::to_string(tid) +
+           ",\"args\":{\"name\":\"";
+    append_escaped(out, name.c_str());
+    out += "\"}}";
+  };
+  begin_event();
+  out += "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"ergon\"}}";
+  for (unsigned w = 0; w < workers_; ++w) thread_name(w, "worker " + std::to_string(w));
+  thread_name(kTidBalancer, "balancer");
+  thread_name(kTidWatchdog, "watchdog");
+  thread_name(kTidOutside, "outside the workers");
+  if (s == nullptr) {
+    out += "\n]}\n";
+    return out;
+  }
+
+  auto emit = [&](const TraceEvent& e) {
+    begin_event();
+    const bool complete = e.kind == TraceKind::kSlice || e.kind == TraceKind::kPark;
+    out += "{\"name\":\"";
+    if (e.kind == TraceKind::kSlice) {
+      append_escaped(out, label(e.pid).c_str());
+    } else {
+      out += kind_name(e.kind);
+    }
+    out += "\",\"cat\":\"";
+    out += e.kind == TraceKind::kSlice ? "process" : kind_name(e.kind);
+    out += complete ? "\",\"ph\":\"X\"" : "\",\"ph\":\"i\",\"s\":\"t\"";
+    out += ",\"pid\":1,\"tid\":" + std::to_string(e.tid) + ",\"ts\":";
+    append_us(out, e.ts - s->t0);
+    if (complete) {
+      out += ",\"dur\":";
+      append_us(out, e.dur);
+    }
+    out += ",\"args\":{";
+    if (e.kind != TraceKind::kPark) {
+      out += "\"pid\":\"" + Pid::from_raw(e.pid).to_string() + "\"";
+      auto it = names.find(e.pid);
+      if (it != names.end()) {
+        out += ",\"name\":\"";
+        append_escaped(out, it->second.c_str());
+        out += "\"";
+      }
+    }
+    switch (e.kind) {
+      case TraceKind::kSpawn:
+        out += ",\"parent\":\"" + Pid::from_raw(e.arg).to_string() + "\"";
+        break;
+      case TraceKind::kExit:
+      case TraceKind::kCrash:
+        out += ",\"reason\":\"";
+        append_escaped(out, e.text);
+        out += "\"";
+        break;
+      case TraceKind::kMigrate:
+        out += ",\"from\":" + std::to_string(e.dur) + ",\"to\":" + std::to_string(e.arg);
+        break;
+      case TraceKind::kSteal:
+        out += ",\"from\":" + std::to_string(e.arg);
+        break;
+      case TraceKind::kForward:
+        out += ",\"to\":" + std::to_string(e.arg);
+        break;
+      case TraceKind::kHandoff:
+        out += ",\"worker\":" + std::to_string(e.arg);
+        break;
+      default:
+        break;
+    }
+    out += "}}";
+  };
+  for (const auto& b : s->workers) {
+    const std::size_t n = b->count();  // R1
+    for (std::size_t i = 0; i < n; ++i) emit((*b)[i]);
+  }
+  const std::size_t n = s->shared->count();
+  for (std::size_t i = 0; i < n; ++i) emit((*s->shared)[i]);
+  out += "\n]}\n";
+  return out;
+}
+
+// The worker's hooks (worker.hpp), here rather than in worker.cpp: the slow path of tracing.
+std::int64_t Worker::sched_now() const noexcept { return sched_.now(); }
+
+void Worker::trace_slice(Process* p) noexcept {
+  tracer_.slice(id_, p->pid(), slice_t0_, sched_.now());
+}
+
+}  // namespace ergon::detail
+
+// --- ergon/trace.hpp -------------------------------------------------------------------------
+
+namespace ergon::trace {
+namespace {
+
+detail::Scheduler& of_caller(const char* what) {
+  return *detail::current_process_or_throw(what)->sched.load(std::memory_order_relaxed);
+}
+
+void start_on(detail::Scheduler& s, std::size_t events) {
+  if (events == 0) throw Error("ergon::trace::start: events_per_worker must be at least 1");
+  s.tracer().start(events, s.now(), s.registry());
+}
+
+void write_to(detail::Scheduler& s, const std::string& path) {
+  const std::string text = s.tracer().json(s.registry());
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    throw Error("ergon::trace::write: cannot open \"" + path + "\": " + std::strerror(errno));
+  }
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) {
+    throw Error("ergon::trace::write: cannot write \"" + path + "\": " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+void start(Runtime& rt, std::size_t events) { start_on(*detail::scheduler_of(rt), events); }
+void stop(Runtime& rt) { detail::scheduler_of(rt)->tracer().stop(); }
+bool enabled(Runtime& rt) { return detail::scheduler_of(rt)->tracer().on(); }
+Summary summary(Runtime& rt) { return detail::scheduler_of(rt)->tracer().summary(); }
+std::string to_json(Runtime& rt) {
+  detail::Scheduler* s = detail::scheduler_of(rt);
+  return s->tracer().json(s->registry());
+}
+void write(Runtime& rt, const std::string& path) { write_to(*detail::scheduler_of(rt), path); }
+
+// From a process, allocating and touching the buffers (milliseconds for the default size)
+// and writing a file block the thread: ergon::blocking hands the worker's other processes to
+// another thread meanwhile.
+void start(std::size_t events) {
+  detail::Scheduler& s = of_caller("ergon::trace::start");
+  ergon::blocking([&s, events] { start_on(s, events); });
+}
+void stop() { of_caller("ergon::trace::stop").tracer().stop(); }
+bool enabled() { return of_caller("ergon::trace::enabled").tracer().on(); }
+Summary summary() { return of_caller("ergon::trace::summary").tracer().summary(); }
+std::string to_json() {
+  detail::Scheduler& s = of_caller("ergon::trace::to_json");
+  return s.tracer().json(s.registry());
+}
+void write(const std::string& path) {
+  detail::Scheduler& s = of_caller("ergon::trace::write");
+  ergon::blocking([&s, &path] { write_to(s, path); });
+}
+
+}  // namespace ergon::trace

@@ -1,0 +1,155 @@
+// Deterministic: the driver of deterministic mode. See deterministic.hpp for the design.
+#include "testing/deterministic.hpp"
+
+#include <algorithm>
+#include <climits>
+
+#include "core/process_table.hpp"
+#include "core/scheduler.hpp"
+#include "core/worker.hpp"
+
+namespace ergon::detail {
+Deterministic::Deterministic(Scheduler& sched, std::uint64_t seed)
+    : sched_(sched),
+      seed_(seed),
+      rng_(seed, 0),
+      carrier_(sched, 0),
+      // Logical time starts at one second, so that "now minus a period" never goes negative.
+      clock_(1'000'000'000) {
+  const Options& o = sched_.options();
+  balances_ = o.force_migration;
+  for (unsigned i = 0; i < sched_.pool_count(); ++i) balances_ |= sched_.pool(i).balances();
+  next_balance_ = clock_ + std::chrono::nanoseconds(o.balance_interval).count();
+  candidates_.reserve(sched_.worker_count());
+}
+
+void Deterministic::adopt_workers() noexcept {
+  for (unsigned i = 0; i < sched_.worker_count(); ++i) {
+    Worker& w = sched_.worker(i);
+    // Each worker's steals follow the seed too.
+    w.rng_ = rng_.next() | 1;
+    w.det_ = this;
+    // relaxed: the workers run on the driving thread only; no other thread reads owner_ (the
+    // watchdog does not run in this mode).
+    w.owner_.store(&carrier_, std::memory_order_relaxed);
+  }
+}
+
+Deterministic::Binding::Binding(Deterministic& d) : d_(d) { d_.carrier_.bind_to_this_thread(); }
+Deterministic::Binding::~Binding() { d_.carrier_.unbind_from_this_thread(); }
+
+void Deterministic::fold(std::uint64_t v) noexcept {
+  // FNV-1a over the 8 bytes of v: cheap, and any change in a step changes the digest.
+  std::uint64_t h = digest_.load(std::memory_order_relaxed);
+  for (int i = 0; i < 8; ++i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= 0x100000001b3ull;
+  }
+  digest_.store(h, std::memory_order_relaxed);  // relaxed: single writer, see digest_
+}
+
+std::int32_t Deterministic::slice_budget(std::int32_t budget) noexcept {
+  if (!rng_.one_in(kPreemptOdds)) return budget;
+  const std::int32_t cut = 1 + static_cast<std::int32_t>(rng_.below(kShortSlice));
+  if (cut >= budget) return budget;
+  preemptions_.store(preemptions_.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_relaxed);  // relaxed: single writer, statistic
+  return cut;
+}
+
+bool Deterministic::step() {
+  // S1: the balancer's turn.
+  if (balances_ && clock_ >= next_balance_) {
+    sched_.balancer().tick(clock_);
+    const std::int64_t interval =
+        std::chrono::nanoseconds(sched_.options().balance_interval).count();
+    next_balance_ = clock_ + interval / 2 + static_cast<std::int64_t>(rng_.below(interval));
+  }
+  // S2: a worker at random among those that find work.
+  candidates_.clear();
+  for (unsigned i = 0; i < sched_.worker_count(); ++i) candidates_.push_back(&sched_.worker(i));
+  while (!candidates_.empty()) {
+    const std::size_t k = rng_.below(candidates_.size());
+    Worker* w = candidates_[k];
+    carrier_.drive(w);
+    Process* p = w->next_process();
+    if (p == nullptr) {
+      candidates_[k] = candidates_.back();
+      candidates_.pop_back();
+      continue;
+    }
+    const std::uint64_t runs = w->processes_run();
+    const std::uint64_t reductions = w->reductions();
+    w->run(carrier_, p);  // S3 and S4 (Worker::run asks slice_budget)
+    const std::uint64_t spent = w->reductions() - reductions;
+    // S5.
+    clock_ += kStepNs + static_cast<std::int64_t>(spent) * kReductionNs +
+              static_cast<std::int64_t>(rng_.below(kJitterNs));
+    // S6.
+    fold(w->id());
+    fold(w->processes_run() - runs);
+    fold(spent);
+    fold(static_cast<std::uint64_t>(clock_));
+    steps_.store(steps_.load(std::memory_order_relaxed) + 1,
+                 std::memory_order_relaxed);  // relaxed: single writer, statistic
+    return true;
+  }
+  return false;
+}
+
+bool Deterministic::advance_to_next_event() {
+  std::int64_t next = INT64_MAX;
+  for (unsigned i = 0; i < sched_.worker_count(); ++i) {
+    next = std::min(next, sched_.worker(i).timers_.next_deadline());
+  }
+  next = std::min(next, sched_.next_due_event());
+  if (next == INT64_MAX) return false;
+  clock_ = std::max(clock_, next);
+  return true;
+}
+
+Deterministic::Outcome Deterministic::run_until(const std::atomic<bool>& done) {
+  Binding bind(*this);
+  // acquire: pairs with the release store of the main process's end (Runtime::run).
+  while (!done.load(std::memory_order_acquire)) {
+    if (step()) continue;
+    sched_.deliver_due_events(clock_);
+    if (step()) continue;
+    if (!advance_to_next_event()) return Outcome::kDeadlock;
+    sched_.deliver_due_events(clock_);
+  }
+  return Outcome::kDone;
+}
+
+void Deterministic::run_until_empty() {
+  Binding bind(*this);
+  sched_.kill_sweep();
+  while (sched_.live() > 0) {
+    if (step()) continue;
+    sched_.deliver_due_events(clock_);
+    if (step()) continue;
+    // Nothing can run: a process spawned by a dying one, or one between its kill check and
+    // its block, waits for the next sweep (as in the threaded shutdown); or a timer is due.
+    sched_.kill_sweep();
+    if (step()) continue;
+    (void)advance_to_next_event();
+  }
+}
+
+std::string Deterministic::describe_waiting(unsigned max) const {
+  std::string out;
+  unsigned n = 0, total = 0;
+  ProcessTable::instance().for_each([&](Process* p) {
+    if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
+    if (p->sched.load(std::memory_order_relaxed) != &sched_) return;
+    ++total;
+    if (n++ >= max) return;
+    // relaxed: the process is parked; it wrote this before it blocked, on this thread.
+    const char* in = p->waiting_in.load(std::memory_order_relaxed);
+    out += "\n  " + p->pid().to_string() + " waiting in " + (in != nullptr ? in : "receive");
+  });
+  if (total > max) out += "\n  ... and " + std::to_string(total - max) + " more";
+  return out;
+}
+
+}  // namespace ergon::detail
