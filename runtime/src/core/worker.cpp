@@ -13,6 +13,22 @@
 namespace ergon::detail {
 namespace {
 
+// The pick cadences of next_process(), counted in picks (tick_):
+// - kTimerEveryPicks (16, a power of two: a mask): how often a busy worker looks at its timer
+//   wheel between the checks it makes whenever it runs out of work. One clock read per 16
+//   picks keeps a timeout's lateness at 16 slices at most while a pingpong pick stays free of
+//   clock reads (Tokio's event_interval plays this part, 61 ticks there).
+// - kPinnedEveryPicks (8, a mask): how often processes moved here on purpose jump the local
+//   queue, so a process moving to its own worker in a loop can neither starve it nor wait long.
+// - kGlobalEveryPicks (61, a prime): Go's schedule() checks the global run queue first every
+//   61st schedtick, so global work cannot starve behind a busy local queue; a prime keeps it
+//   from falling into step with the power-of-two cadences above.
+constexpr std::uint64_t kTimerEveryPicks = 16;
+constexpr std::uint64_t kPinnedEveryPicks = 8;
+constexpr std::uint64_t kGlobalEveryPicks = 61;
+static_assert((kTimerEveryPicks & (kTimerEveryPicks - 1)) == 0, "a mask");
+static_assert((kPinnedEveryPicks & (kPinnedEveryPicks - 1)) == 0, "a mask");
+
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -276,7 +292,7 @@ Process* Worker::find_work() {
 Process* Worker::next_process() {
   for (;;) {
     ++tick_;
-    if (timers_.size() != 0 && (tick_ & 15) == 0) fire_timers(sched_.now());
+    if (timers_.size() != 0 && (tick_ & (kTimerEveryPicks - 1)) == 0) fire_timers(sched_.now());
     if (runnext_ != nullptr) {
       Process* p = runnext_;
       runnext_ = nullptr;
@@ -308,10 +324,10 @@ Process* Worker::next_process() {
     }
     // Moved processes come first on every 8th pick and otherwise after the local queue: they
     // cannot starve the queue (a process moving to its own worker in a loop), nor wait long.
-    if ((tick_ & 7) == 0) {
+    if ((tick_ & (kPinnedEveryPicks - 1)) == 0) {
       if (Process* p = pop_pinned()) return p;
     }
-    if (tick_ % 61 == 0) {
+    if (tick_ % kGlobalEveryPicks == 0) {
       if (Process* p = pool_.global.pop()) return p;
     }
     if (!inbox_.empty()) drain_inbox();
