@@ -7,7 +7,7 @@
 // runtime costs no CPU. A worker leaving its park (K4, idle.hpp) pokes it:
 //   D1 (ticker) sleeping_ = 1 (seq_cst); load the unparked counts (seq_cst); if all are 0,
 //               sleep with no timeout, else until the next tick.
-//   D2 (worker) its unparked count was raised (a seq_cst RMW, N3/U1/K4); load sleeping_
+//   D2 (worker) its unparked count was raised (a seq_cst RMW, N3/A1/K4); load sleeping_
 //               (seq_cst); if 1, wake the ticker.
 // In the single order of seq_cst operations either D1's load sees the raised count, or D2's
 // load sees sleeping_ = 1: the ticker never sleeps through a running worker.

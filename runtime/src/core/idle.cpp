@@ -1,4 +1,4 @@
-// Idle: the park / notify protocol. See idle.hpp for the steps (K1..K4, N1..N3, U1).
+// Idle: the park / notify protocol. See idle.hpp for the steps (K1..K4, N1..N3, A1).
 #include "core/idle.hpp"
 
 #include <linux/futex.h>

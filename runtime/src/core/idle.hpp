@@ -24,7 +24,7 @@
 //      futex word. With only inactive sleepers it wakes nobody: the work is for the active
 //      workers, all awake, and a backlog makes the balancer activate more.
 // Wake a particular worker (its inbox got a process; the push reported the worker blocked):
-//   U1 under the lock, remove it from `sleepers_` if present; set and wake its futex word.
+//   A1 under the lock, remove it from `sleepers_` if present; set and wake its futex word.
 //
 // Why nothing is lost: N1 < N2 and K1 < K2 are store-load pairs on seq_cst operations, so in
 // their single total order either the pusher sees the parked count (and wakes someone) or the
@@ -52,7 +52,7 @@ class Idle {
   void prepare_park(Worker* w);               // K1
   [[nodiscard]] bool finish_park(Worker* w);  // K4: true if woken as a searcher
   void notify_one();                          // N2..N3
-  void unpark(Worker* w);                     // U1
+  void unpark(Worker* w);                     // A1
   void unpark_all();
 
   unsigned searching() const noexcept;
