@@ -99,7 +99,7 @@ class Runtime {
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;
   void run_main(Pid main, std::atomic<bool>& done);
-  std::unique_ptr<detail::Scheduler> sched_;
+  std::unique_ptr<detail::System> sys_;  // the scheduler and its parts (runtime/src/api)
 };
 
 }  // namespace ergon

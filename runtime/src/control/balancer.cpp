@@ -16,24 +16,21 @@ Balancer::Balancer(Scheduler& sched)
       samples_(sched.worker_count()),
       pools_(sched.pool_count()) {}
 
-Balancer::~Balancer() { stop(); }
+Balancer::~Balancer() { stop(); }  // before the members the thread reads go
 
 void Balancer::start() {
   bool needed = sched_.options().force_migration;
   for (unsigned i = 0; i < sched_.pool_count(); ++i) needed |= sched_.pool(i).balances();
   if (!needed) return;
   last_ns_ = monotonic_ns();
-  thread_ = std::thread([this] { main(); });
+  start_thread(sched_, interval_ns_);
 }
 
-void Balancer::stop() {
-  sleep_.stop();
-  if (thread_.joinable()) thread_.join();
-}
-
-void Balancer::main() {
-  auto all_parked = [this] { return sched_.all_parked_seq_cst(); };
-  while (sleep_.sleep(monotonic_ns() + interval_ns_, all_parked)) tick(monotonic_ns());
+void Balancer::add_stats(Stats& s) const {
+  if (!running()) return;  // the scheduler's lifetime average stays
+  for (std::size_t i = 0; i < s.workers.size() && i < sched_.worker_count(); ++i) {
+    s.workers[i].utilization = sched_.worker(i).utilization_ppm() / 1e6;
+  }
 }
 
 void Balancer::tick(std::int64_t now) {
@@ -180,9 +177,9 @@ std::uint32_t Balancer::move(unsigned from, unsigned to, std::uint32_t n) {
     if (got == 0) break;
     // The inbox is the lock-free hand-off: the taker moves them to its run queue (and the
     // first push unparks it).
-    if (Tracer& t = sched_.tracer(); t.on()) [[unlikely]] {  // before the push: p may run
+    if (Observer& o = sched_.observer(); o.on()) [[unlikely]] {  // before the push: p may run
       for (std::uint32_t i = 0; i < got; ++i)
-        t.moved(from, TraceKind::kMigrate, to, batch[i]->pid(), sched_.now());
+        o.moved(from, Move::kMigrate, to, batch[i]->pid(), sched_.now());
     }
     for (std::uint32_t i = 0; i < got; ++i) dst.remote_wake(batch[i]);
     total += got;

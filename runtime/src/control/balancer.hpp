@@ -37,26 +37,24 @@
 
 #include <atomic>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
-#include "control/tick_sleep.hpp"
+#include "core/side_thread.hpp"
 
 namespace ergon::detail {
 
 class Scheduler;
 class WorkerPool;
 
-class Balancer {
+class Balancer final : public SideThread {
  public:
   explicit Balancer(Scheduler& sched);
-  ~Balancer();
-  void start();  // starts the thread if some pool balances (or force_migration is on)
-  void stop();
-  void poke() noexcept { sleep_.poke(); }  // D2
-  bool running() const noexcept { return thread_.joinable(); }
+  ~Balancer() override;
+  void start() override;  // starts the thread if some pool balances (or force_migration is on)
   // One round (B1..B3, F) at time `now`: the thread's loop, or the deterministic driver.
-  void tick(std::int64_t now);
+  void tick(std::int64_t now) override;
+  // While the thread runs, each worker's utilization is B1's estimate over the last tick.
+  void add_stats(Stats& s) const override;
 
   // B2's constants (docs/design.md, "The balancer").
   static constexpr double kTargetUtil = 0.75;
@@ -74,7 +72,6 @@ class Balancer {
     std::int64_t window_ns = 0;  // B2's window so far
     double busy_ns = 0;          // the pool's busy time in it (worker-nanoseconds)
   };
-  void main();
   void compact(WorkerPool& pool, PoolState& st, std::int64_t window, const double* util,
                const std::uint32_t* len);
   void set_active(WorkerPool& pool, unsigned active, unsigned want);
@@ -88,8 +85,6 @@ class Balancer {
   std::vector<PoolState> pools_;       // balancer thread only
   std::int64_t last_ns_ = 0;           // balancer thread only
   std::uint64_t ticks_ = 0;            // balancer thread only
-  std::thread thread_;
-  TickSleep sleep_;
 };
 
 }  // namespace ergon::detail

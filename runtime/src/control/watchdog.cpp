@@ -22,21 +22,16 @@ Watchdog::Watchdog(Scheduler& sched)
       handoff_ns_(std::chrono::nanoseconds(sched.options().handoff_after).count()),
       seen_(sched.worker_count()) {}
 
-Watchdog::~Watchdog() { stop(); }
+Watchdog::~Watchdog() { stop(); }  // before the members the thread reads go
 
 void Watchdog::start() {
   if (tick_ns_ <= 0) return;  // turned off
-  thread_ = std::thread([this] { main(); });
+  start_thread(sched_, tick_ns_);
 }
 
-void Watchdog::stop() {
-  sleep_.stop();
-  if (thread_.joinable()) thread_.join();
-}
-
-void Watchdog::main() {
-  auto all_parked = [this] { return sched_.all_parked_seq_cst(); };
-  while (sleep_.sleep(monotonic_ns() + tick_ns_, all_parked)) tick(monotonic_ns());
+void Watchdog::add_stats(Stats& s) const {
+  s.yield_requests += yield_requests();
+  s.stalls = stalls();
 }
 
 void Watchdog::tick(std::int64_t now) {
@@ -44,9 +39,7 @@ void Watchdog::tick(std::int64_t now) {
   for (unsigned i = 0; i < sched_.worker_count(); ++i) {
     Worker& w = sched_.worker(i);
     Seen& s = seen_[i];
-    // acquire: the carrier we read is fully constructed (its record is published under the
-    // pool lock before it owns anything).
-    Carrier* o = w.owner_.load(std::memory_order_acquire);
+    Carrier* o = w.owner();
     if (o == Carrier::kDeciding) continue;
     if (o == Carrier::kReleased) {
       if (s.released_since == 0) {
@@ -55,8 +48,8 @@ void Watchdog::tick(std::int64_t now) {
         if (pool.take_released(&w)) {
           s.released_since = 0;
           // The process inside ergon::blocking is not named: its carrier is not ours to read.
-          if (sched_.tracer().on()) [[unlikely]]
-            sched_.tracer().handoff(i, Pid{}, sched_.now());
+          if (Observer& obs = sched_.observer(); obs.on()) [[unlikely]]
+            obs.handoff(i, Pid{}, sched_.now());
         }
       }
       continue;
@@ -79,8 +72,8 @@ void Watchdog::tick(std::int64_t now) {
     const int tid = o->tid();
     const std::uint64_t cap_hits = pool.cap_hits();
     const bool moved = pool.retake(&w, o, runs);
-    if (moved && sched_.tracer().on()) [[unlikely]]
-      sched_.tracer().handoff(w.id(), pid, sched_.now());
+    if (Observer& obs = sched_.observer(); moved && obs.on()) [[unlikely]]
+      obs.handoff(w.id(), pid, sched_.now());
     if (!moved && pool.cap_hits() == cap_hits) continue;  // it moved on by itself
     std::string where = where_is(tid);
     // A carrier left computing (not waiting in a system call) competes with the workers for

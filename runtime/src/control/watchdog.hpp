@@ -29,10 +29,9 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "control/tick_sleep.hpp"
+#include "core/side_thread.hpp"
 #include "ergon/options.hpp"
 
 namespace ergon::detail {
@@ -40,14 +39,14 @@ namespace ergon::detail {
 class Scheduler;
 class Carrier;
 
-class Watchdog {
+class Watchdog final : public SideThread {
  public:
   explicit Watchdog(Scheduler& sched);
-  ~Watchdog();
-  void start();
-  void stop();
-  // D2: a worker left its park.
-  void poke() noexcept { sleep_.poke(); }
+  ~Watchdog() override;
+  void start() override;  // starts the thread unless watchdog_tick is 0
+  void tick(std::int64_t now) override;
+  // yield_requests and stalls.
+  void add_stats(Stats& s) const override;
 
   // Statistics. relaxed: counters.
   std::uint64_t stalls() const noexcept { return stalls_.load(std::memory_order_relaxed); }
@@ -63,15 +62,11 @@ class Watchdog {
     std::int64_t released_since = 0;  // first tick that saw the worker released, or 0
     bool reported = false;
   };
-  void main();
-  void tick(std::int64_t now);
   void report(const StallReport& r);
 
   Scheduler& sched_;
   const std::int64_t tick_ns_, preempt_ns_, handoff_ns_;
-  std::vector<Seen> seen_;  // watchdog thread only
-  std::thread thread_;
-  TickSleep sleep_;
+  std::vector<Seen> seen_;                       // watchdog thread only
   std::int64_t last_report_ns_ = INT64_MIN / 2;  // watchdog thread only
   std::uint64_t suppressed_ = 0;                 // watchdog thread only
   std::atomic<std::uint64_t> stalls_{0}, yield_requests_{0};

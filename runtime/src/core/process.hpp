@@ -32,6 +32,7 @@
 
 #include "core/fiber.hpp"
 #include "core/stack_pool.hpp"
+#include "core/switches.hpp"
 #include "ergon/detail/api.hpp"
 #include "ergon/mailbox/mailbox.hpp"
 #include "ergon/monitor.hpp"
@@ -48,12 +49,6 @@ class WorkerPool;
 enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove, kLost };
 
 enum class ProcessState : std::uint8_t { kFree, kAlive };
-
-struct Process;
-// A crash point of fault injection (faults.hpp), for a process `p` with inject_crashes set:
-// throws InjectedFault naming `where` if p's stream says so and p is not shielded. Process
-// code only (api.cpp).
-void crash_point(Process* p, const char* where);
 
 struct Process {
   // Identity. generation: written (release) by the worker that ends the process; read
@@ -277,26 +272,6 @@ inline void lock_two(Process* a, Process* b) noexcept {
 inline void unlock_two(Process* a, Process* b) noexcept {
   a->sig_lock.unlock();
   if (a != b) b->sig_lock.unlock();
-}
-
-// Monitors (monitor.cpp): a reused record starts with none, on either side; an ending process
-// takes its held monitors off their targets and sends its Downs (from its own stack, as
-// process code) before it switches out for the last time.
-void reset_monitors(Process* p) noexcept;
-void send_downs(Process* p, const ExitReason& reason) noexcept;
-// Links (link.cpp): an exit signal from `from` to `to`; linking a child at its spawn.
-void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) noexcept;
-void link_at_spawn(Process* parent, Process* child) noexcept;
-// Wakes `p` after the caller won its wake-up (p->mailbox.try_unblock()), from process code or
-// from any thread: enters the runtime first, as send does (api.cpp).
-void wake_unblocked(Scheduler* s, Process* p) noexcept;
-// send_envelope for the runtime's own messages (Downs, Exit messages): the same path, delay
-// line included (so a Down still comes after the messages its sender sent before), but never
-// a crash point of fault injection, so it may run where nothing may throw (api.cpp).
-void post_envelope(Pid to, mailbox::Envelope* e);
-template <class T>
-void post(Pid to, T&& msg) {
-  post_envelope(to, mailbox::make_message<std::decay_t<T>>(std::forward<T>(msg)));
 }
 
 }  // namespace ergon::detail

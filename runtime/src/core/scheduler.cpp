@@ -11,8 +11,6 @@
 
 #include "core/process_table.hpp"
 #include "ergon/errors.hpp"
-#include "testing/delay_line.hpp"
-#include "testing/faults.hpp"
 
 namespace ergon::detail {
 
@@ -74,45 +72,34 @@ Scheduler::Scheduler(Options opts)
       workers_(make_workers(*this, pools_)),
       carriers_(*this, opts_.max_spare_carriers,
                 std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.spare_keepalive)),
-      watchdog_(*this),
-      balancer_(*this),
-      tracer_(opts_.workers),
-      start_ns_(monotonic_ns()) {
-  // Before the carriers start: a spawn reads faults_ unsynchronized. Deterministic mode
-  // drives the delay line from its own thread (delay_line.hpp), so it gets no thread there.
-  if (opts_.faults.any()) {
-    faults_ = std::make_unique<Faults>(*this, opts_.faults, seed_, !opts_.deterministic);
-  }
-  if (opts_.deterministic) {
-    // No threads: the caller of Runtime::run carries every worker (deterministic.hpp).
-    det_ = std::make_unique<Deterministic>(*this, seed_);
-    det_->adopt_workers();
-    return;
-  }
+      observer_(&no_observer()),
+      start_ns_(monotonic_ns()) {}
+
+void Scheduler::install(Hooks hooks) {
+  // Before start(): the workers and a spawn read these unsynchronized; the threads that start
+  // later see them through their creation.
+  if (hooks.observer != nullptr) observer_ = hooks.observer;
+  driver_ = hooks.driver;
+  injector_ = hooks.injector;
+  lifecycle_ = hooks.lifecycle;
+  side_threads_ = std::move(hooks.side_threads);
+  system_ = hooks.system;
+  for (auto& w : workers_) w->set_observer(observer_);
+}
+
+void Scheduler::start() {
+  // Deterministic mode: no threads; the caller of Runtime::run carries every worker.
+  if (driver_ != nullptr) return;
   carriers_.start(opts_.workers);
-  watchdog_.start();
-  balancer_.start();
+  for (SideThread* t : side_threads_) t->start();
 }
 
 std::vector<const Process*> Scheduler::running_processes() {
-  if (det_ != nullptr) {
-    const Process* p = det_->running();
+  if (driver_ != nullptr) {
+    const Process* p = driver_->running();
     return p != nullptr ? std::vector<const Process*>{p} : std::vector<const Process*>{};
   }
   return carriers_.running_processes();
-}
-
-DelayLine* Scheduler::delay_line() const noexcept {
-  return faults_ != nullptr ? faults_->delay_line() : nullptr;
-}
-
-std::int64_t Scheduler::next_due_event() const noexcept {
-  DelayLine* line = delay_line();
-  return line != nullptr ? line->next_due() : INT64_MAX;
-}
-
-void Scheduler::deliver_due_events(std::int64_t now) {
-  if (DelayLine* line = delay_line()) line->deliver_due(now);
 }
 
 bool Scheduler::all_parked_seq_cst() const noexcept {
@@ -141,9 +128,14 @@ WorkerPool& Scheduler::pool_of(Pool handle, const char* what) {
   return *pools_[handle.index()];
 }
 
-Scheduler::~Scheduler() {
+Scheduler::~Scheduler() { shutdown(); }
+
+void Scheduler::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
   kill_all_and_wait();
-  faults_.reset();  // stops the delay line's thread; frees what it still holds
+  // The delay line's thread first, while the rest still stands; it frees what it still holds.
+  if (injector_ != nullptr) injector_->stop();
   // Records keep a pointer to the scheduler they last belonged to (for counting drops to
   // ended processes); forget it before this scheduler goes away.
   ProcessTable::instance().for_each([this](Process* p) {
@@ -153,8 +145,7 @@ Scheduler::~Scheduler() {
   });
   // release: pairs with the acquire in stopping(); the workers exit once out of work.
   stopping_.store(true, std::memory_order_release);
-  watchdog_.stop();
-  balancer_.stop();
+  for (SideThread* t : side_threads_) t->stop();
   for (auto& pool : pools_) pool->idle.unpark_all();
   for (auto& w : workers_) futex_wake(w->park_word_);
   carriers_.stop();
@@ -185,8 +176,8 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   // The spawner: a process of ours, or nullptr (outside, or runtime code on a carrier).
   Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
   // The one branch fault injection adds to a spawn when it is off.
-  if (faults_ != nullptr && so.faults) [[unlikely]]
-    faults_->before_spawn(spawner);  // throws InjectedFault or SpawnError
+  if (injector_ != nullptr && so.faults) [[unlikely]]
+    injector_->before_spawn(spawner);  // throws InjectedFault or SpawnError
   check_limit(w);
   Process* p = w != nullptr ? w->take_record() : nullptr;
   if (p == nullptr) {
@@ -206,18 +197,13 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     throw;
   }
   p->closure = Closure{};
-  reset_monitors(p);
   p->shield = 0;
-  p->nursery = nullptr;
-  p->at_end = nullptr;
   // relaxed: the record is private until spawn_commit publishes it.
   p->interrupt.store(false, std::memory_order_relaxed);
   p->parent = spawner != nullptr ? spawner->pid() : Pid{};
   p->inject_crashes = false;
-  if (faults_ != nullptr) [[unlikely]] {
-    p->fault_rng = faults_->child_stream(spawner);
-    p->inject_crashes = so.faults && faults_->crashes();
-  }
+  if (injector_ != nullptr) [[unlikely]]
+    injector_->seed_child(p, spawner, so.faults);
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
   if (so.pool.valid()) {
     p->pool = &pool_of(so.pool, "ergon::spawn");
@@ -232,16 +218,18 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     const unsigned first = w != nullptr && &w->pool() == p->pool ? w->id() : p->pool->first;
     p->reset_observed(spawner != nullptr ? spawner->pid() : Pid{}, p->stack, first);
   }
+  Process* link_to = nullptr;
   if (so.link) {
-    Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
-    if (parent == nullptr) {
+    link_to = w != nullptr ? current_carrier()->current() : nullptr;
+    if (link_to == nullptr) {
       spawn_abort(p);
       throw NotInProcess(
           "ergon::spawn_link (SpawnOptions::link) needs a spawner process to link to; from "
           "outside the runtime use Runtime::spawn and monitor from a process");
     }
-    link_at_spawn(parent, p);  // before the child is published: it cannot end unlinked
   }
+  // Before the child is published: a linked child cannot end unlinked.
+  if (lifecycle_ != nullptr) lifecycle_->born(p, link_to);
   *closure = &p->closure;
   return p;
 }
@@ -265,30 +253,31 @@ Pid Scheduler::spawn_commit(Process* p) {
   Pid pid = p->pid();
   Carrier* c = current_carrier();
   Worker* w = c != nullptr ? c->worker() : nullptr;
-  if (tracer_.on()) [[unlikely]] {  // before the push: the child may run (and end) at once
+  if (observer_->on()) [[unlikely]] {  // before the push: the child may run (and end) at once
     const bool ours = w != nullptr && &w->scheduler() == this;
-    tracer_.spawn(ours ? static_cast<int>(w->id()) : -1, pid, p->parent, now());
+    observer_->spawn(ours ? static_cast<int>(w->id()) : -1, pid, p->parent, now());
   }
   if (w != nullptr && &w->scheduler() == this) {
     w->counted_spawn();
     if (&w->pool() == p->pool) {
       w->push_spawn(p);
-    } else {                       // into another pool: its global queue
-      WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
-      p->home = &worker(pool->first);
-      pool->global.push(p);
-      pool->idle.notify_one();
+    } else {  // into another pool
+      push_global(p);
     }
     if (Process* self = c->current()) charge_entered(self, kSpawnReductions);
   } else {
     external_live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     external_spawned.fetch_add(1, std::memory_order_relaxed);
-    WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
-    p->home = &worker(pool->first);
-    pool->global.push(p);
-    pool->idle.notify_one();
+    push_global(p);
   }
   return pid;
+}
+
+void Scheduler::push_global(Process* p) noexcept {
+  WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
+  p->home = &worker(pool->first);
+  pool->global.push(p);
+  pool->idle.notify_one();
 }
 
 void Scheduler::wake(Process* p) noexcept {
@@ -312,15 +301,15 @@ void Scheduler::wake(Process* p) noexcept {
 
 void Scheduler::report_crash(Process* p, const std::string& what) noexcept {
   crashed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
-  if (tracer_.on()) [[unlikely]]
-    tracer_.crash(p->pid(), what, now());
+  if (observer_->on()) [[unlikely]]
+    observer_->crash(p->pid(), what, now());
   try {
     if (opts_.on_crash) {
       opts_.on_crash(p->pid(), what);
     } else {
       std::string line =
           "ergon: process " + p->pid().to_string() + " ended by an uncaught exception: " + what;
-      if (det_ != nullptr) {
+      if (driver_ != nullptr) {
         line += " (deterministic run, seed " + std::to_string(seed_) +
                 ": ERGON_SEED=" + std::to_string(seed_) + " replays it)";
       }
@@ -342,8 +331,8 @@ void Scheduler::kill_sweep() {
 
 void Scheduler::kill_all_and_wait() {
   killing_.store(true, std::memory_order_release);  // release: pairs with spawn_commit
-  if (det_ != nullptr) {
-    det_->run_until_empty();
+  if (driver_ != nullptr) {
+    driver_->run_until_empty();
   } else {
     // Sweep until nothing is left: a process may be between its kill check and its block,
     // or be spawned by a dying process; sweeping again catches both.
@@ -355,7 +344,7 @@ void Scheduler::kill_all_and_wait() {
   }
   // Messages the delay line still holds are for processes that have ended: drop them now, so
   // that a run leaves no envelope behind.
-  if (faults_ != nullptr) faults_->clear_held();
+  if (injector_ != nullptr) injector_->clear_held();
   killing_.store(false, std::memory_order_release);
 }
 
@@ -377,9 +366,7 @@ Stats Scheduler::stats() const {
     ws.reductions = w->reductions();
     ws.migrations_in = w->migrated_in();
     ws.migrations_out = w->migrated_out();
-    if (balancer_.running()) {
-      ws.utilization = w->utilization_ppm() / 1e6;
-    } else if (now > start_ns_) {  // no balancer: the average since the start
+    if (now > start_ns_) {  // the average since the start, unless a side thread samples it
       ws.utilization = std::clamp(
           1.0 - static_cast<double>(w->parked_ns(now)) / static_cast<double>(now - start_ns_), 0.0,
           1.0);
@@ -395,18 +382,13 @@ Stats Scheduler::stats() const {
     in_use += w->stacks_net();
   }
   s.stacks_in_use = static_cast<std::uint64_t>(std::max<std::int64_t>(0, in_use));
-  s.yield_requests = watchdog_.yield_requests();
   s.seed = seed_;
-  if (det_ != nullptr) {
-    s.yield_requests += det_->preemptions();
-    s.steps = det_->steps();
-    s.schedule_digest = det_->digest();
-  }
-  s.stalls = watchdog_.stalls();
+  for (SideThread* t : side_threads_) t->add_stats(s);
+  if (driver_ != nullptr) driver_->add_stats(s);
   s.handoffs = carriers_.handoffs();
   s.carrier_cap_hits = carriers_.cap_hits();
   s.carriers = carriers_.carriers();
-  if (faults_ != nullptr) faults_->add_stats(s);
+  if (injector_ != nullptr) injector_->add_stats(s);
   for (auto& pool : pools_) {
     PoolStats ps;
     ps.name = pool->name;

@@ -8,7 +8,6 @@
 #include "core/scheduler.hpp"
 #include "core/stack_guard.hpp"
 #include "core/worker_pool.hpp"
-#include "testing/deterministic.hpp"
 
 namespace ergon::detail {
 namespace {
@@ -50,13 +49,27 @@ Worker::Worker(Scheduler& sched, WorkerPool& pool, unsigned id)
     : sched_(sched),
       pool_(pool),
       id_(id),
-      tracer_(sched.tracer()),
+      observer_(&no_observer()),
       rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
   stack_cache_.free.reserve(StackPool::kCacheMax + 1);
   free_records_.reserve(2 * ProcessTable::kBatch + 1);
 }
 
 Worker::~Worker() = default;
+
+void Worker::drive_by(Driver* d, Carrier* c, std::uint64_t steal_seed) noexcept {
+  driver_ = d;
+  rng_ = steal_seed | 1;  // xorshift: never 0
+  // relaxed: the workers run on the driving thread only; no other thread reads owner_ (the
+  // watchdog does not run in this mode).
+  owner_.store(c, std::memory_order_relaxed);
+}
+
+std::int64_t Worker::sched_now() const noexcept { return sched_.now(); }
+
+void Worker::trace_slice(Process* p) noexcept {
+  observer_->slice(id_, p->pid(), slice_t0_, sched_.now());
+}
 
 void Worker::loop(Carrier& c) {
   while (Process* p = find_work()) {
@@ -136,8 +149,8 @@ void Worker::forward(Process* p) noexcept {
 }
 
 void Worker::forward_to(Worker& to, Process* p) noexcept {
-  if (tracer_.on()) [[unlikely]]
-    tracer_.moved(id_, TraceKind::kForward, to.id(), p->pid(), sched_.now());
+  if (observer_->on()) [[unlikely]]
+    observer_->moved(id_, Move::kForward, to.id(), p->pid(), sched_.now());
   count_migrated_out(1);
   to.count_migrated_in(1);
   to.remote_wake(p);
@@ -296,7 +309,7 @@ Process* Worker::next_process() {
     if (runnext_ != nullptr) {
       Process* p = runnext_;
       runnext_ = nullptr;
-      if (det_ == nullptr || !det_->skip_runnext()) [[likely]] {
+      if (driver_ == nullptr || !driver_->skip_runnext()) [[likely]] {
         inherit_ = true;
         return p;
       }
@@ -318,7 +331,7 @@ Process* Worker::next_process() {
       if (timers_.size() != 0) fire_timers(sched_.now());
       if (Process* p = pop_pinned()) return p;
       if (stopping_and_done()) return nullptr;
-      if (det_ != nullptr) return nullptr;  // the driver picks another worker instead
+      if (driver_ != nullptr) return nullptr;  // the driver picks another worker instead
       park();
       continue;
     }
@@ -340,7 +353,7 @@ Process* Worker::next_process() {
     }
     if (Process* p = search()) return p;
     if (stopping_and_done()) return nullptr;
-    if (det_ != nullptr) return nullptr;  // the driver picks another worker instead
+    if (driver_ != nullptr) return nullptr;  // the driver picks another worker instead
     park();
   }
 }
@@ -362,7 +375,8 @@ Process* Worker::search() {
   Process* found = nullptr;
   // Without stealing there is nothing to spin for: one look at the global queue and the inbox.
   // In deterministic mode nothing changes while this thread spins: one round.
-  const std::uint32_t rounds = pool_.steals() && det_ == nullptr ? sched_.options().spin_rounds : 1;
+  const std::uint32_t rounds =
+      pool_.steals() && driver_ == nullptr ? sched_.options().spin_rounds : 1;
   for (std::uint32_t r = 0; r < rounds && found == nullptr; ++r) {
     if (pool_.steals()) found = steal();
     if (found == nullptr) found = pool_.global.pop();
@@ -394,9 +408,9 @@ Process* Worker::steal() {
     std::uint32_t got = victim.queue_.steal(batch);
     if (got == 0) continue;
     bump(steals_, got);
-    if (tracer_.on()) [[unlikely]] {
+    if (observer_->on()) [[unlikely]] {
       for (std::uint32_t i = 0; i < got; ++i)
-        tracer_.moved(id_, TraceKind::kSteal, victim.id(), batch[i]->pid(), sched_.now());
+        observer_->moved(id_, Move::kSteal, victim.id(), batch[i]->pid(), sched_.now());
     }
     for (std::uint32_t i = 1; i < got; ++i) push_back(batch[i]);
     return batch[0];
@@ -427,30 +441,29 @@ void Worker::park() {
   pool_.idle.prepare_park(this);                                                  // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
-    const std::int64_t trace_t0 = tracer_.on() ? sched_.now() : 0;  // trace.hpp
+    const std::int64_t trace_t0 = observer_->on() ? sched_.now() : 0;  // hooks.hpp
     const std::int64_t t0 = monotonic_ns();
     park_since_.store(t0, std::memory_order_relaxed);  // relaxed: see park_since_
     futex_wait(park_word_, deadline);                  // K3
     park_since_.store(0, std::memory_order_relaxed);
     bump(parked_ns_, monotonic_ns() - t0);
-    if (trace_t0 != 0 && tracer_.on()) [[unlikely]]
-      tracer_.park(id_, trace_t0, sched_.now());
+    if (trace_t0 != 0 && observer_->on()) [[unlikely]]
+      observer_->park(id_, trace_t0, sched_.now());
     // relaxed: only this thread resets the word; a waker's store after this is a new wake-up.
     park_word_.store(0, std::memory_order_relaxed);
     (void)inbox_.try_unblock();  // woken by a notify or a timer: reopen the inbox
     bump(wakeups_, 1);
   }
   searching_ = pool_.idle.finish_park(this);  // K4
-  sched_.watchdog().poke();                   // D2 (tick_sleep.hpp)
-  sched_.balancer().poke();
+  sched_.poke_side_threads();                 // D2 (tick_sleep.hpp)
 }
 
 void Worker::run(Carrier& c, Process* p) {
   const std::int32_t full = static_cast<std::int32_t>(sched_.options().reductions);
   std::int32_t* budget = c.budget();
   store_budget(budget, (inherit_ && slice_left_ > 0) ? slice_left_ : full);
-  if (det_ != nullptr) [[unlikely]]  // S3: a seeded yield request (deterministic.hpp)
-    store_budget(budget, det_->slice_budget(load_budget(budget)));
+  if (driver_ != nullptr) [[unlikely]]  // S3: a seeded yield request (deterministic.hpp)
+    store_budget(budget, driver_->slice_budget(load_budget(budget)));
   p->home = this;
   p->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
   c.set_current(p);
@@ -530,7 +543,7 @@ void Worker::run(Carrier& c, Process* p) {
 bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
   Process* next = runnext_;
   if (next == nullptr || !next->fiber.started()) return false;
-  if (det_ != nullptr && det_->skip_runnext()) return false;  // seeded (deterministic.hpp)
+  if (driver_ != nullptr && driver_->skip_runnext()) return false;  // seeded (deterministic.hpp)
   runnext_ = nullptr;
   std::int32_t* budget = c.budget();
   slice_left_ = load_budget(budget);
@@ -557,7 +570,9 @@ void Worker::complete_block(void* arg) noexcept {
 
 void Worker::finish(Process* p) noexcept {
   // relaxed: see Process::registered.
-  if (p->registered.exchange(false, std::memory_order_relaxed)) sched_.registry().release(p->pid());
+  if (p->registered.exchange(false, std::memory_order_relaxed)) [[unlikely]] {
+    if (Lifecycle* l = sched_.lifecycle()) l->unregister(p->pid());
+  }
   p->mailbox.close_and_clear();  // later sends fail with kClosed and are counted as dropped
   std::uint32_t g = p->generation.load(std::memory_order_relaxed) + 1;
   if (g == 0) g = 1;
@@ -587,8 +602,10 @@ namespace {
 void process_entry(Fiber* f) noexcept {
   Process* p = static_cast<Process*>(f->owner());
   current_carrier()->leave();  // E3: process code from here
-  // The exit reason, for a trace (trace.hpp): its worker records the exit after `reason` is gone.
-  char why[sizeof TraceEvent::text] = {};
+  // relaxed: a process's own scheduler was published to it before it first ran.
+  Scheduler& s = *p->sched.load(std::memory_order_relaxed);
+  // The exit reason, for the observer: its worker reports the exit after `reason` is gone.
+  ExitText why = {};
   {  // a scope: this function never returns, and `reason` may own heap memory
     ExitReason reason;
     // acquire: pairs with the release store of the shutdown sweep.
@@ -601,38 +618,33 @@ void process_entry(Fiber* f) noexcept {
         reason = ExitReason{static_cast<ExitReason::Kind>(e.kind), e.what};
       } catch (const Interrupted&) {  // cannot happen: every interrupt has a nursery to reach
         constexpr const char* kWhat = "a nursery interrupt outside any nursery (an ergon bug)";
-        p->sched.load(std::memory_order_relaxed)->report_crash(p, kWhat);
+        s.report_crash(p, kWhat);
         reason = ExitReason{ExitReason::Kind::kException, kWhat};
       } catch (const std::exception& e) {
-        p->sched.load(std::memory_order_relaxed)->report_crash(p, e.what());
+        s.report_crash(p, e.what());
         reason = ExitReason{ExitReason::Kind::kException, e.what()};
       } catch (...) {
-        p->sched.load(std::memory_order_relaxed)
-            ->report_crash(p, "an exception not derived from std::exception");
+        s.report_crash(p, "an exception not derived from std::exception");
         reason = ExitReason{ExitReason::Kind::kException,
                             "an exception not derived from std::exception"};
       }
     } else {
       reason.kind = ExitReason::Kind::kShutdown;
     }
-    // Ended by an exit signal (link.cpp): that is its reason, not the runtime's.
     // Its function has ended: from here on (Downs, exit signals) nothing may throw, so no
     // reduction point may crash it by fault injection.
     p->inject_crashes = false;
-    p->sig_lock.lock();
-    if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) reason = p->kill_reason;
-    p->sig_lock.unlock();
     p->closure.destroy(p->closure.target);
     if (p->closure.on_heap) ::operator delete(p->closure.target);
     p->closure.target = nullptr;
-    send_downs(p, reason);  // process code still: sends work as from any process
-    if (p->sched.load(std::memory_order_relaxed)->tracer().on()) [[unlikely]]
-      Tracer::reason_text(why, reason);
+    // Process code still: the end's sends work as from any process (hooks.hpp, Lifecycle).
+    if (Lifecycle* l = s.lifecycle()) l->ending(p, reason);
+    if (s.observer().on()) [[unlikely]]
+      s.observer().describe_exit(why, reason);
   }
-  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // noexcept by contract
   Worker* w = current_carrier()->enter(p);  // E1/E2: may move p to the carrier of its worker
-  if (Tracer& t = w->scheduler().tracer(); t.on()) [[unlikely]]
-    t.exit(w->id(), p->pid(), why, w->scheduler().now());
+  if (Observer& o = s.observer(); o.on()) [[unlikely]]
+    o.exit(w->id(), p->pid(), why, s.now());
   p->reason = SwitchReason::kExit;
   f->finish();
 }

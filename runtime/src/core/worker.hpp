@@ -37,8 +37,8 @@
 //
 // Observability: a slice is cut into parts at each direct switch; slice_part_begin/end charge
 // each part's reductions to the process that ran it (Process::reductions, for process_info)
-// and, while tracing, record it as one event (trace.hpp). When tracing is off that is one
-// relaxed load and a branch per part.
+// and, while observed, report it as one event (hooks.hpp, the tracer). When tracing is off that is
+// one relaxed load and a branch per part.
 //
 // Per-worker state is reached from process code only through current_worker(), a function
 // the compiler cannot inline or see through, because a process may resume on another worker.
@@ -51,18 +51,17 @@
 
 #include "core/carrier.hpp"
 #include "core/fiber.hpp"
+#include "core/hooks.hpp"
 #include "core/intrusive_fifo.hpp"
 #include "core/process.hpp"
 #include "core/run_queue.hpp"
 #include "core/stack_pool.hpp"
 #include "core/timer_wheel.hpp"
 #include "ergon/mailbox/mpsc_queue.hpp"
-#include "observe/trace.hpp"
 
 namespace ergon::detail {
 
 class Scheduler;
-class Deterministic;
 class WorkerPool;
 
 class Worker {
@@ -127,6 +126,19 @@ class Worker {
     util_ppm_.store(v, std::memory_order_relaxed);
   }
 
+  // --- installing the scheduler's hooks (Scheduler::install, before any process runs) -------
+  void set_observer(Observer* o) noexcept { observer_ = o; }
+
+  // --- a driver (deterministic mode: one thread carries every worker, hooks.hpp) -----------
+  // Makes the driver's carrier the worker's owner for good and seeds its steals.
+  void drive_by(Driver* d, Carrier* c, std::uint64_t steal_seed) noexcept;
+  // The next runnable process, or nullptr where the worker would park.
+  Process* next_process();
+  // Runs `p`'s slice (and any direct switches it makes) on carrier `c`.
+  void run(Carrier& c, Process* p);
+  // The earliest armed timer (INT64_MAX: none).
+  std::int64_t next_timer() const noexcept { return timers_.next_deadline(); }
+
   // Statistics. relaxed: single writer (this worker), read by stats().
   std::int64_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
   std::uint64_t spawned() const noexcept { return spawned_.load(std::memory_order_relaxed); }
@@ -149,6 +161,10 @@ class Worker {
   std::int64_t stacks_net() const noexcept {
     return stack_cache_.net.load(std::memory_order_relaxed);
   }
+  // The carrier that owns the worker, or Carrier::kDeciding / kReleased (the watchdog).
+  // acquire: the carrier read is fully constructed (its record is published under the pool
+  // lock before it owns anything).
+  Carrier* owner() const noexcept { return owner_.load(std::memory_order_acquire); }
   // Processes waiting in the run queue, overflow included (any thread; advisory).
   std::uint32_t queue_length() const noexcept {
     return queue_.size_relaxed() + overflow_len_.load(std::memory_order_relaxed);
@@ -157,19 +173,14 @@ class Worker {
  private:
   friend class Idle;
   friend class Scheduler;
-  friend class Deterministic;
-
   friend class Carrier;
   friend class CarrierPool;
-  friend class Watchdog;
 
   Process* find_work();
-  Process* next_process();
   Process* search();
   Process* steal();
   bool stopping_and_done() noexcept;  // the scheduler stops and no process is left
   void park();
-  void run(Carrier& c, Process* p);
   static void complete_block(void* prev) noexcept;
   void finish(Process* p) noexcept;
   void drain_inbox() noexcept;
@@ -179,13 +190,12 @@ class Worker {
   void push_back(Process* p) noexcept;  // to the back, overflowing to the global queue
   void forward(Process* p) noexcept;    // while inactive: to forward_target()'s inbox
   void forward_to(Worker& to, Process* p) noexcept;
-  void evacuate() noexcept;             // while inactive: forward runnext_ and the queue
-  Process* pop_local() noexcept;        // the ring's front, refilled from overflow_
-  void notify_after_search() noexcept;  // the last searcher wakes another (idle.hpp)
-  void notify() noexcept;               // work was pushed here: wake a thief if any steal
-  bool work_visible() const noexcept;   // K2's re-check
-  bool sched_tracing() const noexcept { return tracer_.on(); }
-  std::int64_t sched_now() const noexcept;  // Scheduler::now() (trace.cpp)
+  void evacuate() noexcept;                 // while inactive: forward runnext_ and the queue
+  Process* pop_local() noexcept;            // the ring's front, refilled from overflow_
+  void notify_after_search() noexcept;      // the last searcher wakes another (idle.hpp)
+  void notify() noexcept;                   // work was pushed here: wake a thief if any steal
+  bool work_visible() const noexcept;       // K2's re-check
+  std::int64_t sched_now() const noexcept;  // Scheduler::now()
   void trace_slice(Process* p) noexcept;    // the part that began at slice_t0_ ends now
   // Observability (process_info.hpp, trace.hpp): the part of a slice that process `p` ran
   // ends with `left` reductions in the budget / another part begins. Owner only. Defined
@@ -202,7 +212,7 @@ class Worker {
   Scheduler& sched_;
   WorkerPool& pool_;
   const unsigned id_;
-  Tracer& tracer_;                     // the scheduler's (trace.hpp)
+  Observer* observer_;                 // the scheduler's (hooks.hpp); never null
   std::atomic<bool> inactive_{false};  // see inactive()
   // The carrier that runs this worker, or Carrier::kDeciding / kReleased (carrier.hpp).
   std::atomic<Carrier*> owner_{nullptr};
@@ -225,8 +235,8 @@ class Worker {
   bool inherit_ = false;                // owner only
   bool searching_ = false;              // owner only
   std::uint64_t rng_;                   // owner only
-  // The deterministic driver (deterministic.hpp), or nullptr: set before any process runs.
-  Deterministic* det_ = nullptr;
+  // The deterministic driver (hooks.hpp), or nullptr: set before any process runs.
+  Driver* driver_ = nullptr;
   // Owner only: the budget when the current part of a slice began (a direct switch starts a
   // new part), and its start time while tracing (0: not traced).
   std::int32_t slice_mark_ = 0;
@@ -251,7 +261,7 @@ class Worker {
 
 inline void Worker::slice_part_begin(std::int32_t budget) noexcept {
   slice_mark_ = budget;
-  slice_t0_ = sched_tracing() ? sched_now() : 0;
+  slice_t0_ = observer_->on() ? sched_now() : 0;
 }
 
 inline void Worker::slice_part_end(Process* p, std::int32_t left) noexcept {

@@ -24,7 +24,7 @@
 // Rejected: a status word in the record that every switch updates (a store per switch on the
 // hot path, to answer a rare question); stopping the world (every worker would pay for one
 // inspection).
-#include "ergon/process_info.hpp"
+#include "observe/process_info.hpp"
 
 #include <algorithm>
 #include <unordered_map>
@@ -33,7 +33,6 @@
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
 #include "ergon/errors.hpp"
-#include "ergon/runtime.hpp"
 #include "otp/registry.hpp"
 
 namespace ergon {
@@ -56,7 +55,7 @@ namespace detail {
 namespace {
 
 // R1..R4 for record `p` and `pid`; `running`: CarrierPool::running_processes(). Any thread.
-std::optional<ProcessInfo> read_record(Scheduler& s, Process* p, Pid pid,
+std::optional<ProcessInfo> read_record(Scheduler& s, Registry& names, Process* p, Pid pid,
                                        const std::vector<const Process*>& running) {
   ProcessInfo info;
   info.pid = pid;
@@ -95,7 +94,7 @@ std::optional<ProcessInfo> read_record(Scheduler& s, Process* p, Pid pid,
   named = p->registered.load(std::memory_order_relaxed);  // relaxed: a hint (registry.hpp)
   p->sig_lock.unlock();                                   // R4
   if (info.worker < s.worker_count()) info.pool = s.worker(info.worker).pool().name;
-  if (named) info.registered_name = s.registry().name_of(pid);
+  if (named) info.registered_name = names.name_of(pid);
   return info;
 }
 
@@ -110,45 +109,28 @@ void own_depth(ProcessInfo& info) {
 
 }  // namespace
 
-std::optional<ProcessInfo> Scheduler::process_info(Pid pid) {
+std::optional<ProcessInfo> process_info(Scheduler& s, Registry& names, Pid pid) {
   Process* p = pid ? ProcessTable::instance().lookup(pid.index()) : nullptr;
   if (p == nullptr) return std::nullopt;
-  auto info = read_record(*this, p, pid, running_processes());
+  auto info = read_record(s, names, p, pid, s.running_processes());
   if (info) own_depth(*info);
   return info;
 }
 
-std::vector<ProcessInfo> Scheduler::processes() {
-  const std::vector<const Process*> running = running_processes();
+std::vector<ProcessInfo> processes(Scheduler& s, Registry& names) {
+  const std::vector<const Process*> running = s.running_processes();
   std::vector<ProcessInfo> all;
   ProcessTable::instance().for_each([&](Process* p) {
     // A cheap look first (acquire: pairs with spawn_commit's release store); read_record
     // checks again under the lock.
     if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
-    if (p->sched.load(std::memory_order_relaxed) != this) return;
+    if (p->sched.load(std::memory_order_relaxed) != &s) return;
     const Pid pid(p->index, p->generation.load(std::memory_order_acquire));
-    if (auto info = read_record(*this, p, pid, running)) all.push_back(std::move(*info));
+    if (auto info = read_record(s, names, p, pid, running)) all.push_back(std::move(*info));
   });
   for (ProcessInfo& info : all) own_depth(info);
   return all;
 }
 
 }  // namespace detail
-
-std::optional<ProcessInfo> process_info(Pid pid) {
-  detail::Process* p = detail::current_process_or_throw("ergon::process_info");
-  return p->sched.load(std::memory_order_relaxed)->process_info(pid);
-}
-
-std::vector<ProcessInfo> processes() {
-  detail::Process* p = detail::current_process_or_throw("ergon::processes");
-  return p->sched.load(std::memory_order_relaxed)->processes();
-}
-
-std::optional<ProcessInfo> Runtime::process_info(Pid pid) const {
-  return sched_->process_info(pid);
-}
-
-std::vector<ProcessInfo> Runtime::processes() const { return sched_->processes(); }
-
 }  // namespace ergon

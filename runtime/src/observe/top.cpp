@@ -10,7 +10,7 @@
 // ergon::blocking (they have no reduction point and can take milliseconds), and the wait is
 // ergon::sleep_for, which blocks only the process; a shutdown of the runtime then ends the
 // loop like any other process.
-#include "ergon/top.hpp"
+#include "observe/top.hpp"
 
 #include <unistd.h>
 
@@ -19,12 +19,9 @@
 #include <cstdarg>
 #include <thread>
 
-#include "core/process.hpp"
-#include "core/scheduler.hpp"
 #include "ergon/errors.hpp"
 #include "ergon/preempt.hpp"
 #include "ergon/process.hpp"
-#include "ergon/runtime.hpp"
 
 namespace ergon {
 namespace {
@@ -77,10 +74,11 @@ bool clear_screen(const TopOptions& o, std::FILE* out) {
   return ::isatty(::fileno(out)) != 0;
 }
 
-// The loop of top(): `table` takes and formats a snapshot; `in_process`: wait with
-// ergon::sleep_for.
-template <class Table>
-void run_top(const TopOptions& o, bool in_process, Table&& table) {
+}  // namespace
+
+namespace detail {
+
+void run_top(const TopOptions& o, bool in_process, const std::function<std::string()>& table) {
   std::FILE* out = o.out != nullptr ? o.out : stdout;
   const bool clear = clear_screen(o, out);
   // acquire: pairs with the caller's release store that asks us to stop.
@@ -111,13 +109,7 @@ void run_top(const TopOptions& o, bool in_process, Table&& table) {
   }
 }
 
-// A Runtime handle is not reachable from a process: the calls without one use the scheduler.
-std::string table_of(detail::Scheduler& s, std::size_t rows) {
-  Stats st = s.stats();
-  return top_table(st, s.processes(), rows);
-}
-
-}  // namespace
+}  // namespace detail
 
 std::string top_table(const Stats& s, const std::vector<ProcessInfo>& procs, std::size_t rows) {
   std::string out;
@@ -143,26 +135,6 @@ std::string top_table(const Stats& s, const std::vector<ProcessInfo>& procs, std
   process_rows(out, "heaviest by reductions", v, rows, true);
   process_rows(out, "heaviest by mailbox length", v, rows, false);
   return out;
-}
-
-std::string top_table(Runtime& rt, std::size_t rows) {
-  Stats s = rt.stats();
-  return top_table(s, rt.processes(), rows);
-}
-
-void top(Runtime& rt, const TopOptions& o) {
-  run_top(o, detail::current_process() != nullptr, [&rt, &o] { return top_table(rt, o.rows); });
-}
-
-std::string top_table(std::size_t rows) {
-  detail::Process* p = detail::current_process_or_throw("ergon::top_table");
-  return table_of(*p->sched.load(std::memory_order_relaxed), rows);
-}
-
-void top(const TopOptions& o) {
-  detail::Process* p = detail::current_process_or_throw("ergon::top");
-  detail::Scheduler& s = *p->sched.load(std::memory_order_relaxed);
-  run_top(o, true, [&s, &o] { return table_of(s, o.rows); });
 }
 
 }  // namespace ergon

@@ -60,13 +60,15 @@ void Tracer::park(unsigned w, std::int64_t begin, std::int64_t end) noexcept {
   record(w, e);
 }
 
-void Tracer::moved(unsigned w, TraceKind kind, unsigned other, Pid pid, std::int64_t now) noexcept {
+void Tracer::moved(unsigned w, Move kind, unsigned other, Pid pid, std::int64_t now) noexcept {
   TraceEvent e;
-  e.kind = kind;
+  e.kind = kind == Move::kMigrate ? TraceKind::kMigrate
+           : kind == Move::kSteal ? TraceKind::kSteal
+                                  : TraceKind::kForward;
   e.ts = now;
   e.pid = pid.raw();
   e.arg = other;
-  if (kind == TraceKind::kMigrate) {  // the balancer's thread: the shared buffer
+  if (kind == Move::kMigrate) {  // the balancer's thread: the shared buffer
     e.tid = kTidBalancer;
     e.dur = w;  // from
     record_shared(e);
@@ -102,7 +104,7 @@ void Tracer::exit(unsigned w, Pid pid, const char* why, std::int64_t now) noexce
   record(w, e);
 }
 
-void Tracer::reason_text(char (&out)[27], const ExitReason& reason) noexcept {
+void Tracer::describe_exit(ExitText& out, const ExitReason& reason) noexcept {
   try {
     const std::string text = reason.to_string();
     const std::size_t n = std::min(text.size(), sizeof out - 1);
@@ -328,70 +330,4 @@ std::string Tracer::json(Registry& registry) const {
   return out;
 }
 
-// The worker's hooks (worker.hpp), here rather than in worker.cpp: the slow path of tracing.
-std::int64_t Worker::sched_now() const noexcept { return sched_.now(); }
-
-void Worker::trace_slice(Process* p) noexcept {
-  tracer_.slice(id_, p->pid(), slice_t0_, sched_.now());
-}
-
 }  // namespace ergon::detail
-
-// --- ergon/trace.hpp -------------------------------------------------------------------------
-
-namespace ergon::trace {
-namespace {
-
-detail::Scheduler& of_caller(const char* what) {
-  return *detail::current_process_or_throw(what)->sched.load(std::memory_order_relaxed);
-}
-
-void start_on(detail::Scheduler& s, std::size_t events) {
-  if (events == 0) throw Error("ergon::trace::start: events_per_worker must be at least 1");
-  s.tracer().start(events, s.now(), s.registry());
-}
-
-void write_to(detail::Scheduler& s, const std::string& path) {
-  const std::string text = s.tracer().json(s.registry());
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) {
-    throw Error("ergon::trace::write: cannot open \"" + path + "\": " + std::strerror(errno));
-  }
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) {
-    throw Error("ergon::trace::write: cannot write \"" + path + "\": " + std::strerror(errno));
-  }
-}
-
-}  // namespace
-
-void start(Runtime& rt, std::size_t events) { start_on(*detail::scheduler_of(rt), events); }
-void stop(Runtime& rt) { detail::scheduler_of(rt)->tracer().stop(); }
-bool enabled(Runtime& rt) { return detail::scheduler_of(rt)->tracer().on(); }
-Summary summary(Runtime& rt) { return detail::scheduler_of(rt)->tracer().summary(); }
-std::string to_json(Runtime& rt) {
-  detail::Scheduler* s = detail::scheduler_of(rt);
-  return s->tracer().json(s->registry());
-}
-void write(Runtime& rt, const std::string& path) { write_to(*detail::scheduler_of(rt), path); }
-
-// From a process, allocating and touching the buffers (milliseconds for the default size)
-// and writing a file block the thread: ergon::blocking hands the worker's other processes to
-// another thread meanwhile.
-void start(std::size_t events) {
-  detail::Scheduler& s = of_caller("ergon::trace::start");
-  ergon::blocking([&s, events] { start_on(s, events); });
-}
-void stop() { of_caller("ergon::trace::stop").tracer().stop(); }
-bool enabled() { return of_caller("ergon::trace::enabled").tracer().on(); }
-Summary summary() { return of_caller("ergon::trace::summary").tracer().summary(); }
-std::string to_json() {
-  detail::Scheduler& s = of_caller("ergon::trace::to_json");
-  return s.tracer().json(s.registry());
-}
-void write(const std::string& path) {
-  detail::Scheduler& s = of_caller("ergon::trace::write");
-  ergon::blocking([&s, &path] { write_to(s, path); });
-}
-
-}  // namespace ergon::trace

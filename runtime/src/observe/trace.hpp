@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hooks.hpp"
 #include "ergon/monitor.hpp"
 #include "ergon/pid.hpp"
 #include "ergon/trace.hpp"
@@ -68,7 +69,7 @@ struct TraceEvent {
   std::uint64_t arg = 0;
   std::uint32_t tid = 0;  // the worker, or one of the kTid* below
   TraceKind kind = TraceKind::kSlice;
-  char text[27] = {};  // a reason, truncated
+  char text[kExitTextSize] = {};  // a reason, truncated
 };
 
 class TraceBuffer {
@@ -97,7 +98,8 @@ class TraceBuffer {
   std::atomic<std::uint64_t> dropped_{0};
 };
 
-class Tracer {
+// The scheduler's observer (core/hooks.hpp): the hooks below are its events.
+class Tracer final : public Observer {
  public:
   static constexpr std::uint32_t kTidBalancer = 1000;
   static constexpr std::uint32_t kTidWatchdog = 1001;
@@ -107,25 +109,22 @@ class Tracer {
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
-  // H1's test. Any thread. relaxed: a hook that sees it loads the session with acquire.
-  bool on() const noexcept { return on_.load(std::memory_order_relaxed); }
+  // H1's test is Observer::on() (the base's `on_`). Any thread. relaxed: a hook that sees it
+  // loads the session with acquire.
 
-  // --- hooks: only after on() returned true ------------------------------------------------
+  // --- hooks: only after on() returned true; who calls each: core/hooks.hpp ----------------
   // The owner of worker `w` (its carrier, in runtime code).
   void record(unsigned w, const TraceEvent& e) noexcept;
   // Any thread (takes the mutex).
   void record_shared(const TraceEvent& e) noexcept;
-  void slice(unsigned w, Pid pid, std::int64_t begin, std::int64_t end) noexcept;
-  void park(unsigned w, std::int64_t begin, std::int64_t end) noexcept;
-  void moved(unsigned w, TraceKind kind, unsigned other, Pid pid, std::int64_t now) noexcept;
-  // `w`: the spawner's worker, or -1 from a thread that is not one.
-  void spawn(int w, Pid child, Pid parent, std::int64_t now) noexcept;
-  // `why`: the reason, from reason_text() (the process's reason is gone by the time its
-  // worker records the exit).
-  void exit(unsigned w, Pid pid, const char* why, std::int64_t now) noexcept;
-  static void reason_text(char (&out)[27], const ExitReason& reason) noexcept;
-  void crash(Pid pid, const std::string& what, std::int64_t now) noexcept;
-  void handoff(unsigned w, Pid pid, std::int64_t now) noexcept;
+  void slice(unsigned w, Pid pid, std::int64_t begin, std::int64_t end) noexcept override;
+  void park(unsigned w, std::int64_t begin, std::int64_t end) noexcept override;
+  void moved(unsigned w, Move kind, unsigned other, Pid pid, std::int64_t now) noexcept override;
+  void spawn(int w, Pid child, Pid parent, std::int64_t now) noexcept override;
+  void describe_exit(ExitText& out, const ExitReason& reason) noexcept override;
+  void exit(unsigned w, Pid pid, const char* why, std::int64_t now) noexcept override;
+  void crash(Pid pid, const std::string& what, std::int64_t now) noexcept override;
+  void handoff(unsigned w, Pid pid, std::int64_t now) noexcept override;
   void name(Pid pid, const std::string& name);  // a name registered while tracing
 
   // --- control: any thread (ergon/trace.hpp) -----------------------------------------------
@@ -143,8 +142,7 @@ class Tracer {
     std::map<std::uint64_t, std::string> names;  // guarded by Tracer::mu_
   };
 
-  const unsigned workers_;
-  std::atomic<bool> on_{false};  // S1/S2 (see above)
+  const unsigned workers_;  // (the base's on_ is S1/S2's flag, see above)
   // The session hooks write to: stored (release) in S1, loaded (acquire) in H1.
   std::atomic<Session*> session_{nullptr};
   mutable std::mutex mu_;                       // control, the shared buffer's writers, the names

@@ -25,7 +25,9 @@
 #include "core/process.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
+#include "core/send.hpp"
 #include "ergon/ergon.hpp"
+#include "otp/link.hpp"
 
 namespace ergon {
 namespace detail {

@@ -57,9 +57,10 @@
 #include "core/process.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
+#include "core/send.hpp"
 #include "ergon/ergon.hpp"
-#include "otp/registry.hpp"
-#include "testing/delay_line.hpp"
+#include "otp/link.hpp"
+#include "otp/monitor.hpp"
 
 namespace ergon {
 
@@ -127,6 +128,8 @@ Process* record_of(Pid pid) noexcept {
   return pid ? ProcessTable::instance().lookup(pid.index()) : nullptr;
 }
 
+}  // namespace
+
 // M1, for a pid or for the pid a name resolved to (Pid{} when nobody held it).
 Ref monitor_as(Process* self, Pid pid, std::string name) {
   const Ref ref = Ref::make(g_next_ref.fetch_add(1, std::memory_order_relaxed), pid);
@@ -159,19 +162,11 @@ Ref monitor_as(Process* self, Pid pid, std::string name) {
   return ref;
 }
 
-}  // namespace
 }  // namespace detail
 
 Ref monitor(Pid pid) {
   detail::Process* self = detail::current_process_or_throw("ergon::monitor");
   return detail::monitor_as(self, pid, std::string());
-}
-
-Ref monitor(std::string_view name) {
-  detail::Process* self = detail::current_process_or_throw("ergon::monitor");
-  // relaxed: a process's own scheduler was published to it before it first ran.
-  const Pid pid = self->sched.load(std::memory_order_relaxed)->registry().whereis(name);
-  return detail::monitor_as(self, pid, std::string(name));
 }
 
 bool demonitor(const Ref& ref, bool flush) {
@@ -195,9 +190,9 @@ bool demonitor(const Ref& ref, bool flush) {
     while (self->downs_in_flight.load(std::memory_order_acquire) != 0) yield();
     // A Down that fault injection's delay line holds is on its way too: take it out there
     // first. The line pushes under its lock, so a Down that left it before is in the mailbox.
-    if (detail::DelayLine* line =
-            self->sched.load(std::memory_order_relaxed)->delay_line()) {  // relaxed: our own
-      (void)line->discard_if(
+    if (detail::Injector* inj =
+            self->sched.load(std::memory_order_relaxed)->injector()) {  // relaxed: our own
+      (void)inj->discard_held(
           detail::pid_of(self),
           [](const mailbox::Envelope* e, const void* r) {
             return e->holds<Down>() && static_cast<const mailbox::Message<Down>*>(e)->value.ref ==

@@ -28,6 +28,8 @@
 
 #include "core/process.hpp"
 #include "core/scheduler.hpp"
+#include "core/send.hpp"
+#include "otp/link.hpp"
 
 namespace ergon {
 namespace detail {

@@ -63,6 +63,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/send.hpp"
 #include "ergon/mailbox/message.hpp"
 #include "ergon/pid.hpp"
 
@@ -70,11 +71,6 @@ namespace ergon::detail {
 
 class Scheduler;
 class Worker;
-
-// Steps 2-4 of a send (api.cpp): pushes `e` into the mailbox of `to` and wakes it, or
-// disposes it and counts a drop (on `w`, or on the scheduler when `w` is nullptr) if `to`
-// has ended. Never intercepted by fault injection.
-void deliver_envelope(Pid to, mailbox::Envelope* e, Worker* w) noexcept;
 
 class DelayLine {
  public:

@@ -9,8 +9,9 @@
 #include "core/worker.hpp"
 
 namespace ergon::detail {
-Deterministic::Deterministic(Scheduler& sched, std::uint64_t seed)
+Deterministic::Deterministic(Scheduler& sched, std::uint64_t seed, SideThread* balancer)
     : sched_(sched),
+      balancer_(balancer),
       seed_(seed),
       rng_(seed, 0),
       carrier_(sched, 0),
@@ -19,20 +20,32 @@ Deterministic::Deterministic(Scheduler& sched, std::uint64_t seed)
   const Options& o = sched_.options();
   balances_ = o.force_migration;
   for (unsigned i = 0; i < sched_.pool_count(); ++i) balances_ |= sched_.pool(i).balances();
+  balances_ &= balancer_ != nullptr;
   next_balance_ = clock_ + std::chrono::nanoseconds(o.balance_interval).count();
   candidates_.reserve(sched_.worker_count());
 }
 
 void Deterministic::adopt_workers() noexcept {
   for (unsigned i = 0; i < sched_.worker_count(); ++i) {
-    Worker& w = sched_.worker(i);
     // Each worker's steals follow the seed too.
-    w.rng_ = rng_.next() | 1;
-    w.det_ = this;
-    // relaxed: the workers run on the driving thread only; no other thread reads owner_ (the
-    // watchdog does not run in this mode).
-    w.owner_.store(&carrier_, std::memory_order_relaxed);
+    sched_.worker(i).drive_by(this, &carrier_, rng_.next());
   }
+}
+
+void Deterministic::add_stats(Stats& s) const {
+  // relaxed: statistics (see steps_).
+  s.yield_requests += preemptions_.load(std::memory_order_relaxed);
+  s.steps = steps_.load(std::memory_order_relaxed);
+  s.schedule_digest = digest_.load(std::memory_order_relaxed);
+}
+
+std::int64_t Deterministic::next_due_event() const {
+  Injector* inj = sched_.injector();
+  return inj != nullptr ? inj->next_due() : INT64_MAX;
+}
+
+void Deterministic::deliver_due_events() {
+  if (Injector* inj = sched_.injector()) inj->deliver_due(clock_);
 }
 
 Deterministic::Binding::Binding(Deterministic& d) : d_(d) { d_.carrier_.bind_to_this_thread(); }
@@ -60,7 +73,7 @@ std::int32_t Deterministic::slice_budget(std::int32_t budget) noexcept {
 bool Deterministic::step() {
   // S1: the balancer's turn.
   if (balances_ && clock_ >= next_balance_) {
-    sched_.balancer().tick(clock_);
+    balancer_->tick(clock_);
     const std::int64_t interval =
         std::chrono::nanoseconds(sched_.options().balance_interval).count();
     next_balance_ = clock_ + interval / 2 + static_cast<std::int64_t>(rng_.below(interval));
@@ -100,9 +113,9 @@ bool Deterministic::step() {
 bool Deterministic::advance_to_next_event() {
   std::int64_t next = INT64_MAX;
   for (unsigned i = 0; i < sched_.worker_count(); ++i) {
-    next = std::min(next, sched_.worker(i).timers_.next_deadline());
+    next = std::min(next, sched_.worker(i).next_timer());
   }
-  next = std::min(next, sched_.next_due_event());
+  next = std::min(next, next_due_event());
   if (next == INT64_MAX) return false;
   clock_ = std::max(clock_, next);
   return true;
@@ -113,10 +126,10 @@ Deterministic::Outcome Deterministic::run_until(const std::atomic<bool>& done) {
   // acquire: pairs with the release store of the main process's end (Runtime::run).
   while (!done.load(std::memory_order_acquire)) {
     if (step()) continue;
-    sched_.deliver_due_events(clock_);
+    deliver_due_events();
     if (step()) continue;
     if (!advance_to_next_event()) return Outcome::kDeadlock;
-    sched_.deliver_due_events(clock_);
+    deliver_due_events();
   }
   return Outcome::kDone;
 }
@@ -126,7 +139,7 @@ void Deterministic::run_until_empty() {
   sched_.kill_sweep();
   while (sched_.live() > 0) {
     if (step()) continue;
-    sched_.deliver_due_events(clock_);
+    deliver_due_events();
     if (step()) continue;
     // Nothing can run: a process spawned by a dying one, or one between its kill check and
     // its block, waits for the next sweep (as in the threaded shutdown); or a timer is due.

@@ -5,7 +5,7 @@
 // ------
 // The workers keep their state and their loop's order of preference (worker.hpp); only the
 // threads go. The thread that calls Runtime::run becomes the one carrier of every worker
-// (bind), and the driver repeats one *step*:
+// (bind), and the driver (hooks.hpp, Driver) repeats one *step*:
 //   S1 the balancer's turn: when the logical clock has passed its next tick (balance_interval,
 //      jittered by the seed), run one balancer tick (B1..B3, F) on this thread;
 //   S2 pick a worker at random among those that find a runnable process (Worker::next_process
@@ -46,14 +46,16 @@
 #include <vector>
 
 #include "core/carrier.hpp"
+#include "core/hooks.hpp"
 #include "util/xoshiro.hpp"
 
 namespace ergon::detail {
 
 class Scheduler;
+class SideThread;
 class Worker;
 
-class Deterministic {
+class Deterministic final : public Driver {
  public:
   // One step costs the clock this much, plus kReductionNs per reduction: about what a real
   // switch and a send cost (docs/benchmarks.md), so logical time runs near real time.
@@ -67,19 +69,20 @@ class Deterministic {
   static constexpr std::int32_t kShortSlice = 64;
   static constexpr std::uint64_t kSkipRunnextOdds = 8;
 
-  Deterministic(Scheduler& sched, std::uint64_t seed);
+  // `balancer`: the side thread S1 ticks, or nullptr.
+  Deterministic(Scheduler& sched, std::uint64_t seed, SideThread* balancer);
   Deterministic(const Deterministic&) = delete;
   Deterministic& operator=(const Deterministic&) = delete;
 
   // The logical clock, in nanoseconds. Read and written on the driving thread only (every
   // process runs there).
-  std::int64_t now() const noexcept { return clock_; }
+  std::int64_t now() const noexcept override { return clock_; }
   std::uint64_t seed() const noexcept { return seed_; }
   // The process the driving carrier runs now, or nullptr (for process_info).
-  const Process* running() const noexcept { return carrier_.running(); }
+  const Process* running() const noexcept override { return carrier_.running(); }
   Xoshiro256& random() noexcept { return rng_; }
 
-  // Makes every worker owned by the driving carrier (the constructor of the scheduler).
+  // Makes every worker owned by the driving carrier; after Scheduler::install.
   void adopt_workers() noexcept;
 
   enum class Outcome { kDone, kDeadlock };
@@ -88,21 +91,18 @@ class Deterministic {
   [[nodiscard]] Outcome run_until(const std::atomic<bool>& done);
   // Runs steps until every process of the runtime has ended, repeating the shutdown's kill
   // sweep (Scheduler::kill_sweep) whenever nothing can run.
-  void run_until_empty();
+  void run_until_empty() override;
   // A line per waiting process (at most `max`), for the deadlock report.
   std::string describe_waiting(unsigned max) const;
 
   // S3, for Worker::run: the budget of the slice that starts, given the one it would get.
-  std::int32_t slice_budget(std::int32_t budget) noexcept;
+  std::int32_t slice_budget(std::int32_t budget) noexcept override;
   // For Worker::next_process and try_direct_switch: whether to pass runnext over this time.
-  bool skip_runnext() noexcept { return rng_.one_in(kSkipRunnextOdds); }
+  bool skip_runnext() noexcept override { return rng_.one_in(kSkipRunnextOdds); }
 
-  // Statistics, read by Scheduler::stats (on any thread; relaxed: advisory).
-  std::uint64_t steps() const noexcept { return steps_.load(std::memory_order_relaxed); }
-  std::uint64_t digest() const noexcept { return digest_.load(std::memory_order_relaxed); }
-  std::uint64_t preemptions() const noexcept {
-    return preemptions_.load(std::memory_order_relaxed);
-  }
+  // Statistics, read by Scheduler::stats (on any thread; relaxed: advisory): steps, the
+  // schedule digest, and the seeded yield requests (S3).
+  void add_stats(Stats& s) const override;
 
  private:
   // Binds the carrier to the calling thread for the length of a drive (and unbinds it).
@@ -119,7 +119,12 @@ class Deterministic {
   bool advance_to_next_event();  // the clock jumps to the next timer; false if there is none
   void fold(std::uint64_t v) noexcept;
 
+  // Fault injection's delayed messages (hooks.hpp): the earliest due, and delivering them.
+  std::int64_t next_due_event() const;
+  void deliver_due_events();
+
   Scheduler& sched_;
+  SideThread* const balancer_;
   const std::uint64_t seed_;
   Xoshiro256 rng_;  // every choice of the run, in the order the steps make them
   Carrier carrier_;

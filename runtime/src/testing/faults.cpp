@@ -8,6 +8,7 @@
 #include "core/process.hpp"
 #include "core/scheduler.hpp"
 #include "ergon/errors.hpp"
+#include "ergon/mailbox/mailbox.hpp"
 
 namespace ergon::detail {
 namespace {
@@ -37,11 +38,45 @@ Faults::Faults(Scheduler& sched, const FaultOptions& opts, std::uint64_t seed, b
 
 Faults::~Faults() = default;
 
-Xoshiro256 Faults::child_stream(Process* spawner) {
-  if (spawner != nullptr) return Xoshiro256(seed_, spawner->fault_rng.next());
-  std::lock_guard<std::mutex> lk(outside_mu_);
-  return Xoshiro256(seed_, outside_.next());
+void Faults::seed_child(Process* child, Process* spawner, bool faults) {
+  if (spawner != nullptr) {
+    child->fault_rng = Xoshiro256(seed_, spawner->fault_rng.next());
+  } else {
+    std::lock_guard<std::mutex> lk(outside_mu_);
+    child->fault_rng = Xoshiro256(seed_, outside_.next());
+  }
+  child->inject_crashes = faults && crashes();
 }
+
+bool Faults::on_send(Process* sender, Worker* w, Pid to, mailbox::Envelope* e, bool crash_point) {
+  if (crash_point && sender != nullptr && sender->inject_crashes && sender->shield == 0 &&
+      roll_crash(sender)) {
+    mailbox::dispose(e);
+    throw InjectedFault(crash_message(sender->pid(), "a send"));
+  }
+  if (line_ == nullptr) return false;
+  std::int64_t delay_ns = 0;
+  const DelayLine::Hold how = roll_send(sender, &delay_ns);
+  const Pid from = sender != nullptr ? sender->pid() : Pid{};
+  return line_->offer(from, to, e, how, delay_ns, w) != DelayLine::Offer::kPassed;
+}
+
+void Faults::crash_point(Process* p, const char* where) {
+  if (roll_crash(p)) throw InjectedFault(crash_message(p->pid(), where));
+}
+
+std::size_t Faults::discard_held(Pid to, bool (*match)(const mailbox::Envelope*, const void*),
+                                 const void* arg) {
+  return line_ != nullptr ? line_->discard_if(to, match, arg) : 0;
+}
+
+std::int64_t Faults::next_due() const { return line_ != nullptr ? line_->next_due() : INT64_MAX; }
+
+void Faults::deliver_due(std::int64_t now) {
+  if (line_ != nullptr) line_->deliver_due(now);
+}
+
+void Faults::stop() noexcept { line_.reset(); }
 
 bool Faults::roll_crash(Process* p) noexcept {
   if (!p->fault_rng.chance(crash_)) return false;

@@ -3,8 +3,9 @@
 //
 // Design
 // ------
-// The scheduler holds a Faults only when some fault is on; otherwise its pointer is null, and
-// that pointer is all the send path and spawn test (one predictable branch). Crashes are
+// The Runtime installs a Faults (as the scheduler's Injector, core/hooks.hpp) only when some
+// fault is on; otherwise the injector pointer is null, and that pointer is all the send path
+// and spawn test (one predictable branch). Crashes are
 // gated by a bool in each process record instead (Process::inject_crashes), set at spawn, so
 // that the reduction points test a field of a record they touch anyway.
 //
@@ -22,7 +23,8 @@
 //   points (the check after a yield) are already inside an entry; the per-process stream
 //   needs neither, and also keeps a process's decisions independent of which worker runs it.
 //
-// Crash points (api.cpp): send (faulty_send), receive and reduce (charge), spawn
+// Crash points (core/send.cpp, core/process_calls.cpp): send (on_send), receive and reduce
+// (charge), spawn
 // (Scheduler::spawn_begin), and every switch back into a process (Process::check_signals:
 // after a wait, a yield, a checkpoint that yields, a move). A crash throws InjectedFault
 // before the operation takes effect: a crashed send sends nothing, a crashed spawn spawns
@@ -37,6 +39,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/hooks.hpp"
 #include "ergon/faults.hpp"
 #include "ergon/pid.hpp"
 #include "ergon/stats.hpp"
@@ -48,12 +51,12 @@ namespace ergon::detail {
 class Scheduler;
 struct Process;
 
-class Faults {
+class Faults final : public Injector {
  public:
   // `own_thread`: whether the delay line (if delays or reorders are on) runs a thread of its
   // own (parallel mode) or is driven by its owner (deterministic mode).
   Faults(Scheduler& sched, const FaultOptions& opts, std::uint64_t seed, bool own_thread);
-  ~Faults();
+  ~Faults() override;
   Faults(const Faults&) = delete;
   Faults& operator=(const Faults&) = delete;
 
@@ -62,23 +65,30 @@ class Faults {
   // The delay line, or nullptr when neither delays nor reorders are on.
   DelayLine* delay_line() noexcept { return line_.get(); }
 
-  // A new process's stream: from its spawner's stream, or (spawner nullptr) the outside one.
-  Xoshiro256 child_stream(Process* spawner);
+  // --- the hooks (hooks.hpp, Injector) ----------------------------------------------------
+  void before_spawn(Process* spawner) override;
+  // The child's stream: from its spawner's stream, or (spawner nullptr) the outside one.
+  void seed_child(Process* child, Process* spawner, bool faults) override;
+  // A send's crash point, then its hold (delay_line.hpp); out of line so that the send path
+  // keeps a single branch when fault injection is off.
+  bool on_send(Process* sender, Worker* w, Pid to, mailbox::Envelope* e, bool crash_point) override;
+  void crash_point(Process* p, const char* where) override;
+  std::size_t discard_held(Pid to, bool (*match)(const mailbox::Envelope*, const void*),
+                           const void* arg) override;
+  std::int64_t next_due() const override;
+  void deliver_due(std::int64_t now) override;
+  // Frees every held message (Runtime::run's end: every process has ended).
+  void clear_held() noexcept override;
+  // Stops the delay line's thread and frees what it holds.
+  void stop() noexcept override;
+  void add_stats(Stats& s) const override;
 
   // At a crash point of `p` (which has inject_crashes): true if it must crash now; counts it.
   bool roll_crash(Process* p) noexcept;
   // How a message sent by `sender` (nullptr: outside any process) is to be held.
   DelayLine::Hold roll_send(Process* sender, std::int64_t* delay_ns);
-  // Before a spawn that allows faults, by `spawner` (or outside): throws InjectedFault if
-  // the spawner crashes here, SpawnError if the spawn is to fail.
-  void before_spawn(Process* spawner);
-
   // The message of an InjectedFault for `pid` at `where` ("a send", ...).
   std::string crash_message(Pid pid, const char* where) const;
-
-  // Frees every held message (Runtime::run's end: every process has ended).
-  void clear_held() noexcept;
-  void add_stats(Stats& s) const;
 
  private:
   Scheduler& sched_;

@@ -25,6 +25,7 @@ class Runtime;
 namespace ergon::detail {
 
 class Scheduler;
+class System;
 struct Process;
 
 // Thrown inside a process that the runtime is ending (shutdown of run()). It unwinds the

@@ -1,0 +1,57 @@
+// System: one Runtime's parts, built and wired together in one place.
+//
+// Design
+// ------
+// The core (core/) schedules processes and knows the parts built on it only through its hooks
+// (core/hooks.hpp, core/side_thread.hpp). A System owns the scheduler and every part, and its
+// constructor is the one place that composes them:
+//   P1 the scheduler, from validated options (no thread runs yet);
+//   P2 the parts: the registry, the tracer (the observer), Erlang's lifecycle (Downs, exit
+//      signals, nursery slots, names), the watchdog and the balancer (side threads), fault
+//      injection when a fault is on, the deterministic driver in deterministic mode;
+//   P3 install them into the scheduler (Scheduler::install), adopt the workers for the driver;
+//   P4 start the carriers and side threads (none in deterministic mode).
+// The destructor runs the scheduler's shutdown first (every process ends, every thread stops),
+// so that the parts, destroyed after it, are called by nobody.
+//
+// The public calls that need a part (the registry, the tracer, the driver) reach it from a
+// Scheduler through system_of: the core keeps the System pointer without looking inside.
+#pragma once
+
+#include <memory>
+
+#include "control/balancer.hpp"
+#include "control/watchdog.hpp"
+#include "core/scheduler.hpp"
+#include "ergon/options.hpp"
+#include "observe/trace.hpp"
+#include "otp/lifecycle.hpp"
+#include "otp/registry.hpp"
+#include "testing/deterministic.hpp"
+#include "testing/faults.hpp"
+
+namespace ergon::detail {
+
+class System {
+ public:
+  explicit System(Options validated_options);  // P1..P4
+  ~System();
+  System(const System&) = delete;
+  System& operator=(const System&) = delete;
+
+  Scheduler sched;
+  Registry registry;
+  Tracer tracer;
+  OtpLifecycle lifecycle;
+  Watchdog watchdog;
+  Balancer balancer;
+  std::unique_ptr<Faults> faults;      // when some fault is on
+  std::unique_ptr<Deterministic> det;  // in deterministic mode
+};
+
+// The System that owns `s`.
+inline System& system_of(Scheduler& s) noexcept { return *s.system(); }
+// The System of the calling process; throws NotInProcess naming `what` outside one.
+System& system_of_caller(const char* what);
+
+}  // namespace ergon::detail

@@ -1,0 +1,114 @@
+// The send path, steps 2-4. See send.hpp.
+#include "core/send.hpp"
+
+#include "core/in_runtime.hpp"
+#include "core/process_table.hpp"
+#include "core/scheduler.hpp"
+#include "core/switches.hpp"
+#include "ergon/mailbox/mailbox.hpp"
+
+namespace ergon::detail {
+namespace {
+
+void count_drop(Worker* w, Scheduler* s) noexcept {
+  if (w != nullptr) {
+    w->count_dropped();
+  } else if (s != nullptr) {
+    s->external_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  }
+}
+
+// Steps 2-4 of a send (docs/design.md, "From send to a handler"): the pid's record, its
+// generation, the push and the wake-up. Returns false when `e` was dropped (and counted).
+[[gnu::always_inline]] inline bool push_envelope(Pid to, mailbox::Envelope* e, Process* target,
+                                                 Scheduler* s, Worker* w) noexcept {
+  e->stamp = to.generation();
+  switch (target->mailbox.push(e)) {
+    case mailbox::PushResult::kQueued:
+      break;
+    case mailbox::PushResult::kUnblockedReader:
+      // We own the wake-up. The acquire in push() made the blocker's writes (sched, timer)
+      // visible.
+      target->sched.load(std::memory_order_relaxed)->wake(target);
+      break;
+    case mailbox::PushResult::kClosed:
+      mailbox::dispose(e);
+      count_drop(w, s);
+      return false;
+  }
+  return true;
+}
+
+// The live record `to` names, with its scheduler in *s; or nullptr, after disposing of `e`
+// and counting the drop (a dead, stale or null pid). Inlined into every sender below.
+[[gnu::always_inline]] inline Process* live_target(Pid to, mailbox::Envelope* e, Worker* w,
+                                                   Scheduler*& s) noexcept {
+  Process* target = ProcessTable::instance().lookup(to.index());
+  // The scheduler the record belongs, or last belonged, to (finish() keeps it; a scheduler's
+  // destructor clears it): where a drop from a thread outside any worker is counted.
+  s = target != nullptr ? target->sched.load(std::memory_order_acquire) : nullptr;
+  // acquire: pairs with the release store of the generation when a process ends.
+  if (target == nullptr || !to ||
+      target->generation.load(std::memory_order_acquire) != to.generation()) {
+    mailbox::dispose(e);
+    count_drop(w, s);
+    return nullptr;
+  }
+  return target;
+}
+
+// send_envelope (kCrashPoint) and post_envelope (not).
+template <bool kCrashPoint>
+[[gnu::always_inline]] inline void send_impl(Pid to, mailbox::Envelope* e) {
+  InRuntime in;
+  Worker* w = in.w;
+  Scheduler* s = nullptr;
+  Process* target = live_target(to, e, w, s);
+  if (target == nullptr) return;
+  // The one branch fault injection adds to a send when it is off. `s` is not null here: the
+  // receiver is alive, and only a scheduler with no live process forgets its records.
+  if (Injector* f = s->injector(); f != nullptr) [[unlikely]] {
+    if (!f->on_send(in.p, w, to, e, kCrashPoint) && !push_envelope(to, e, target, s, w)) {
+      return;
+    }
+  } else if (!push_envelope(to, e, target, s, w)) {
+    return;
+  }
+  if (w != nullptr) {
+    w->count_sent();
+    if (in.p != nullptr) {
+      const std::int32_t left = load_budget(in.budget) - 1;
+      store_budget(in.budget, left);
+      if (left <= 0) yield_process(in.p);
+    }
+  } else if (s != nullptr) {
+    s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  }
+}
+
+}  // namespace
+
+void send_envelope(Pid to, mailbox::Envelope* e) { send_impl<true>(to, e); }
+
+void post_envelope(Pid to, mailbox::Envelope* e) { send_impl<false>(to, e); }
+
+void deliver_envelope(Pid to, mailbox::Envelope* e, Worker* w) noexcept {
+  Scheduler* s = nullptr;
+  if (Process* target = live_target(to, e, w, s)) (void)push_envelope(to, e, target, s, w);
+}
+
+void drop_stale(mailbox::Envelope* e) noexcept {
+  InRuntime in;
+  mailbox::dispose(e);
+  count_drop(in.w, nullptr);
+}
+
+void wake_unblocked(Scheduler* s, Process* p) noexcept {
+  // Scheduler::wake may touch the caller's worker (W2): process code must enter the runtime
+  // first (E1/E2), or a carrier that the watchdog has taken the worker from would touch state
+  // that another carrier now owns.
+  InRuntime in;
+  s->wake(p);
+}
+
+}  // namespace ergon::detail

@@ -1,0 +1,137 @@
+// Switches: yield, wait, charge, checkpoint and the blocking hand-off. See switches.hpp.
+#include "core/switches.hpp"
+
+#include <climits>
+#include <string>
+
+#include "core/in_runtime.hpp"
+#include "core/scheduler.hpp"
+#include "ergon/errors.hpp"
+
+namespace ergon::detail {
+namespace {
+// The reductions given to code outside any process, so that its checkpoints stay cheap.
+constexpr std::int32_t kOutsideBudget = INT32_MAX;
+}  // namespace
+
+Process* current_process() noexcept {
+  Carrier* c = current_carrier();
+  return c != nullptr && !c->in_blocking() ? c->current() : nullptr;
+}
+
+Process* current_process_or_throw(const char* what) {
+  Process* p = current_process();
+  if (p == nullptr) {
+    Carrier* c = current_carrier();
+    if (c != nullptr && c->in_blocking()) {
+      throw NotInProcess(std::string(what) +
+                         " was called inside ergon::blocking(...). The function given to "
+                         "blocking runs on a thread of its own, outside the process: call " +
+                         what + " before or after blocking, not inside it.");
+    }
+    throw NotInProcess(std::string(what) +
+                       " was called outside a process. Call it from a function run by "
+                       "ergon::spawn or ergon::Runtime::run (from another thread, use "
+                       "Runtime::spawn and ergon::send).");
+  }
+  return p;
+}
+
+std::int64_t now_ns() noexcept {
+  // The clock of the calling process's runtime: logical in deterministic mode.
+  Carrier* c = current_carrier();
+  return c != nullptr ? c->scheduler().now() : monotonic_ns();
+}
+
+void yield_process(Process* p, bool check) {
+  p->reason = SwitchReason::kYield;
+  p->fiber.suspend();
+  if (check) p->check_signals();
+}
+
+void crash_point(Process* p, const char* where) {
+  if (p->shield != 0) return;  // a closing nursery must wait for its children
+  // relaxed: a process's own scheduler was published to it before it first ran.
+  Injector* f = p->sched.load(std::memory_order_relaxed)->injector();
+  if (f != nullptr) f->crash_point(p, where);
+}
+
+bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
+  p->check_signals();
+  // For process_info: what it waits in. A plain store to its own record (relaxed, see
+  // Process::waiting_in), next to a context switch. (Its stack depth needs no store: the
+  // switch saves its context on the stack, Fiber::saved_context.)
+  p->waiting_in.store(where, std::memory_order_relaxed);  // Process::waiting_label resolves it
+  {
+    InRuntime in;
+    p->timed_out = false;
+    p->deadline.store(deadline_ns, std::memory_order_relaxed);  // relaxed: see Process::deadline
+    p->reason = SwitchReason::kBlock;
+    if (deadline_ns != kNoDeadline || !in.w->try_direct_switch(*current_carrier(), p)) {
+      p->fiber.suspend();
+    }
+  }
+  p->check_signals();
+  return p->timed_out;
+}
+
+void charge_entered(Process* p, std::uint32_t reductions) {
+  std::int32_t* b = budget_slot();
+  const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
+  store_budget(b, left);
+  if (left <= 0) yield_process(p, false);  // no signal check: see switches.hpp
+}
+
+void charge(Process* p, std::uint32_t reductions) {
+  // The one branch fault injection adds here: receive and reduce are crash points.
+  if (p->inject_crashes) [[unlikely]]
+    crash_point(p, "a reduction point (receive or reduce)");
+  std::int32_t* b = budget_slot();
+  const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
+  store_budget(b, left);
+  if (left > 0) return;
+  InRuntime in;
+  yield_process(p);
+}
+
+void checkpoint_slow() {
+  Process* p = current_process();
+  if (p == nullptr) {  // outside a process (or inside ergon::blocking): nothing to yield
+    store_budget(budget_slot(), kOutsideBudget);
+    return;
+  }
+  InRuntime in;
+  yield_process(p);
+}
+
+void checkpoint_portable() {
+  std::int32_t* b = budget_slot();
+  const std::int32_t left = load_budget(b) - 1;
+  store_budget(b, left);
+  if (left <= 0) checkpoint_slow();
+}
+
+void blocking_begin() {
+  Carrier* c = current_carrier();
+  if (c == nullptr || c->in_blocking() || c->current() == nullptr) {
+    if (c != nullptr && c->in_blocking()) c->enter_nested_blocking();
+    return;  // not in a process (or nested): the call just runs
+  }
+  // Deterministic mode has no other thread to hand the worker to: the call runs in place.
+  if (c->scheduler().driver() != nullptr) return;
+  InRuntime in;
+  current_carrier()->release_for_blocking();
+}
+
+void blocking_end() noexcept {
+  Carrier* c = current_carrier();
+  if (c == nullptr || !c->in_blocking()) return;
+  if (c->leave_nested_blocking()) return;
+  Process* p = c->current();
+  c->reclaim_after_blocking(p);  // may move p to the carrier that now has its worker
+  Carrier* now = current_carrier();
+  (void)now->enter(p);
+  now->leave();
+}
+
+}  // namespace ergon::detail

@@ -1,0 +1,28 @@
+// OtpLifecycle: a process's birth and end in Erlang's terms. See lifecycle.hpp.
+#include "otp/lifecycle.hpp"
+
+#include "core/process.hpp"
+#include "otp/link.hpp"
+#include "otp/monitor.hpp"
+#include "otp/registry.hpp"
+
+namespace ergon::detail {
+
+void OtpLifecycle::born(Process* child, Process* link_to) noexcept {
+  reset_monitors(child);
+  child->nursery = nullptr;
+  child->at_end = nullptr;
+  if (link_to != nullptr) link_at_spawn(link_to, child);
+}
+
+void OtpLifecycle::ending(Process* p, ExitReason& reason) noexcept {
+  p->sig_lock.lock();  // X1
+  if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) reason = p->kill_reason;
+  p->sig_lock.unlock();
+  send_downs(p, reason);                               // X2
+  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // X3; noexcept by contract
+}
+
+void OtpLifecycle::unregister(Pid pid) noexcept { names_.release(pid); }
+
+}  // namespace ergon::detail

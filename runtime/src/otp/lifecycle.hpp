@@ -1,0 +1,36 @@
+// OtpLifecycle: what a process's birth and end mean to the other processes, in Erlang's terms
+// (the core's Lifecycle hook, core/hooks.hpp).
+//
+// Design
+// ------
+// The core runs a process's function and settles how it ended (returned, threw, was killed);
+// everything after that is fault tolerance and lives here, behind one call (ending):
+//   X1 the reason: a kill that came as an exit signal (link.cpp) ends it with the signal's
+//      reason instead of the runtime's kShutdown;
+//   X2 its Downs and exit signals (monitor.cpp, E1..E4: links first, then monitors);
+//   X3 its nursery slot (nursery.cpp): the child's last act, after X2, so that when the
+//      nursery's owner sees the slot the Downs and signals are out.
+// At the record's close, on its worker, a registered name is released (unregister). At birth
+// (born) a reused record forgets the monitors, links and nursery of its previous process, and
+// a spawn_link child is linked before it is published.
+#pragma once
+
+#include "core/hooks.hpp"
+
+namespace ergon::detail {
+
+class Registry;
+
+class OtpLifecycle final : public Lifecycle {
+ public:
+  explicit OtpLifecycle(Registry& names) noexcept : names_(names) {}
+
+  void born(Process* child, Process* link_to) noexcept override;
+  void ending(Process* p, ExitReason& reason) noexcept override;  // X1..X3
+  void unregister(Pid pid) noexcept override;
+
+ private:
+  Registry& names_;
+};
+
+}  // namespace ergon::detail
