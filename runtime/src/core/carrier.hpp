@@ -99,7 +99,7 @@ class Carrier {
   void set_lost(Process* p) noexcept { lost_ = p; }
   Process* lost() const noexcept { return lost_; }
 
-  // ergon::blocking, around the call (see api.cpp).
+  // ergon::blocking, around the call (see core/switches.cpp).
   void release_for_blocking() noexcept;
   void reclaim_after_blocking(Process* p) noexcept;
   // A blocking call inside another one changes nothing; these count the nesting.

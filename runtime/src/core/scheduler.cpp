@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/process_table.hpp"
+#include "core/switches.hpp"
 #include "ergon/errors.hpp"
 
 namespace ergon::detail {
@@ -38,7 +39,7 @@ std::uint64_t resolve_seed(std::uint64_t seed) {
 }  // namespace
 
 namespace {
-// Options::pools is filled in by validation (api.cpp): one pool at least, sizes summing to
+// Options::pools is filled in by validation (api/validate.cpp): one pool at least, sizes summing to
 // Options::workers, every policy set.
 std::vector<std::unique_ptr<WorkerPool>> make_pools(const Options& o) {
   std::vector<std::unique_ptr<WorkerPool>> v;

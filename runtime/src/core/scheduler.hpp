@@ -155,10 +155,4 @@ class Scheduler {
   bool shut_down_ = false;  // the thread that constructs and destroys it
 };
 
-// charge() for spawn_commit, which has entered the runtime already (Carrier::enter). Its
-// yield does not check the caller's signals: a spawn must return the pid of the child it has
-// started (a nursery counts every child it spawned); a kill or an interrupt is seen at the
-// caller's next switch.
-void charge_entered(Process* p, std::uint32_t reductions);
-
 }  // namespace ergon::detail

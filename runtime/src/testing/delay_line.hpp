@@ -2,8 +2,8 @@
 //
 // Design
 // ------
-// With Options::faults.delay_messages or reorder_messages on, the send path (api.cpp,
-// faulty_send) offers each envelope to the scheduler's delay line before it pushes it. The
+// With Options::faults.delay_messages or reorder_messages on, the send path (core/send.cpp,
+// Injector::on_send, faults.cpp) offers each envelope to the scheduler's delay line before it pushes it. The
 // line either passes it back (the caller pushes it as usual) or takes it and delivers it
 // later through the ordinary push (deliver_envelope: steps 2-4 of a send, docs/design.md), so
 // a held message for a receiver that has ended meanwhile is dropped and counted like any
