@@ -108,22 +108,36 @@ void Worker::push_back(Process* p) noexcept {
     forward(p);
     return;
   }
-  if (!overflow_.empty() || !queue_.push_back(p)) {
-    if (pool_.balances()) {
-      // Behind the ring, in order: the owner refills the ring from here (pop_local), and the
-      // balancer counts these in the queue's length.
+  // Behind a non-empty overflow list too, so that the processes keep their order.
+  if (!overflow_.empty() || !queue_.push_back(p)) spill(p, false);
+}
+
+void Worker::spill(Process* p, bool front) noexcept {
+  if (pool_.balances()) {
+    // Behind the ring (right behind it for `front`), in order: the owner refills the ring from
+    // here (pop_local), and the balancer counts these in the queue's length.
+    if (front) {
+      overflow_.push_front(p);
+    } else {
       overflow_.push(p);
-      overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) + 1,
-                          std::memory_order_relaxed);  // relaxed: see overflow_len_
-      return;
     }
-    // Full: move half of the queue and `p` to the global queue (Go's runqputslow).
-    Process* batch[RunQueue::kCapacity / 2 + 1];
-    std::uint32_t n = queue_.pop_half(batch);
-    batch[n++] = p;
-    pool_.global.push_batch(batch, n);
-    pool_.idle.notify_one();  // global work: any worker of the pool may take it
+    overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);  // relaxed: see overflow_len_
+    return;
   }
+  // Move half of the ring to the global queue (Go's runqputslow), and `p` behind it, or back
+  // into the freed front.
+  Process* batch[RunQueue::kCapacity / 2 + 1];
+  std::uint32_t n = queue_.pop_half(batch);
+  if (!front) batch[n++] = p;
+  pool_.global.push_batch(batch, n);
+  if (front && !queue_.push_front(p)) pool_.global.push(p);
+  pool_.idle.notify_one();  // global work: any worker of the pool may take it
+}
+
+void Worker::to_global(Process* p) noexcept {
+  pool_.global.push(p);
+  pool_.idle.notify_one();  // global work is for any active worker of the pool
 }
 
 void Worker::notify() noexcept {
@@ -139,10 +153,7 @@ Worker& Worker::forward_target() const noexcept {
 void Worker::forward(Process* p) noexcept {
   Worker& to = forward_target();
   if (&to == this) {  // the pool's active count was read stale: keep it
-    if (!queue_.push_back(p)) {
-      pool_.global.push(p);
-      pool_.idle.notify_one();  // global work is for the active workers
-    }
+    if (!queue_.push_back(p)) to_global(p);
     return;
   }
   forward_to(to, p);
@@ -179,10 +190,8 @@ Process* Worker::pop_local() noexcept {
       Process* q = overflow_.pop();
       if (q == nullptr) break;
       ++moved;
-      if (!queue_.push_back(q)) [[unlikely]] {  // cannot happen (see above); stay correct
-        pool_.global.push(q);
-        pool_.idle.notify_one();
-      }
+      if (!queue_.push_back(q)) [[unlikely]]  // cannot happen (see above); stay correct
+        to_global(q);
     }
     overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) - moved,
                         std::memory_order_relaxed);  // relaxed: see overflow_len_
@@ -216,19 +225,7 @@ void Worker::push_spawn(Process* p) noexcept {
   Process* old = runnext_;
   runnext_ = p;
   if (old == nullptr) return;
-  if (!queue_.push_front(old)) {
-    if (pool_.balances()) {  // first in the overflow list, right behind the ring
-      overflow_.push_front(old);
-      overflow_len_.store(overflow_len_.load(std::memory_order_relaxed) + 1,
-                          std::memory_order_relaxed);  // relaxed: see overflow_len_
-    } else {
-      Process* batch[RunQueue::kCapacity / 2 + 1];
-      std::uint32_t n = queue_.pop_half(batch);
-      pool_.global.push_batch(batch, n);
-      if (!queue_.push_front(old)) pool_.global.push(old);
-      pool_.idle.notify_one();
-    }
-  }
+  if (!queue_.push_front(old)) spill(old, true);
   notify();
 }
 

@@ -187,7 +187,12 @@ class Worker {
   Process* pop_pinned() noexcept;
   void push_pinned(Process* p) noexcept;
   void fire_timers(std::int64_t now) noexcept;
-  void push_back(Process* p) noexcept;  // to the back, overflowing to the global queue
+  void push_back(Process* p) noexcept;  // to the back of the ring, or spill() when it is full
+  // The one policy for a full ring: `p` goes to the overflow list if the pool balances, else
+  // half of the ring goes to the pool's global queue (Go's runqputslow). `front`: p was meant
+  // for the ring's front (a spawn's displaced runnext), so it stays first.
+  [[gnu::noinline]] void spill(Process* p, bool front) noexcept;
+  void to_global(Process* p) noexcept;  // into the pool's global queue, waking a worker
   void forward(Process* p) noexcept;    // while inactive: to forward_target()'s inbox
   void forward_to(Worker& to, Process* p) noexcept;
   void evacuate() noexcept;                 // while inactive: forward runnext_ and the queue
