@@ -229,6 +229,14 @@ struct Process {
   }
 };
 
+// Switches the calling process `p` out to the back of its queue (inside an entry,
+// in_runtime.hpp); with `check`, checks its signals when it is back (switches.hpp).
+inline void yield_process(Process* p, bool check = true) {
+  p->reason = SwitchReason::kYield;
+  p->fiber.suspend();
+  if (check) p->check_signals();
+}
+
 // Names what the calling process waits in, for process_info, while it lives: the waits in its
 // scope store `what` (a static string) instead of their default. The process only.
 class WaitLabel {

@@ -43,12 +43,6 @@ std::int64_t now_ns() noexcept {
   return c != nullptr ? c->scheduler().now() : monotonic_ns();
 }
 
-void yield_process(Process* p, bool check) {
-  p->reason = SwitchReason::kYield;
-  p->fiber.suspend();
-  if (check) p->check_signals();
-}
-
 void crash_point(Process* p, const char* where) {
   if (p->shield != 0) return;  // a closing nursery must wait for its children
   // relaxed: a process's own scheduler was published to it before it first ran.

@@ -18,9 +18,9 @@ namespace ergon::detail {
 
 struct Process;
 
-// Switches the calling process `p` out to the back of its queue (inside an entry); with
-// `check`, checks its signals when it is back.
-void yield_process(Process* p, bool check = true);
+// yield_process(p, check), the yield every other switch here builds on, is inline in
+// process.hpp: the send path inlines it on its cold side (as one out-of-line call there the
+// send path kept two more instructions on its hot side).
 // charge() for spawn_commit, which has entered the runtime already (Carrier::enter). Its
 // yield does not check the caller's signals: a spawn must return the pid of the child it has
 // started (a nursery counts every child it spawned); a kill or an interrupt is seen at the
