@@ -42,6 +42,47 @@ struct Seq {
 };
 struct Stop {};
 
+// Durations saturate instead of overflowing into a negative (already due) wait.
+static_assert(ergon::detail::saturating_ns(std::chrono::hours::max()) == INT64_MAX);
+static_assert(ergon::detail::saturating_ns(std::chrono::hours::min()) == INT64_MIN);
+static_assert(ergon::detail::saturating_ns(std::chrono::years(1000)) == INT64_MAX);
+static_assert(ergon::detail::saturating_ns(std::chrono::nanoseconds::max()) == INT64_MAX);
+static_assert(ergon::detail::saturating_ns(std::chrono::milliseconds(5)) == 5'000'000);
+static_assert(ergon::detail::saturating_ns(std::chrono::duration<unsigned long long>(~0ull)) ==
+              INT64_MAX);
+static_assert(ergon::detail::deadline_after(100, INT64_MAX) == ergon::detail::kNoDeadline);
+static_assert(ergon::detail::deadline_after(100, -5) == 100);
+
+TEST_P(Receive, AHugeTimeoutWaitsForeverInsteadOfFiringAtOnce) {
+  using namespace std::chrono;
+  std::atomic<int> early{0};
+  run([&] {
+    std::vector<ergon::Pid> waiters;
+    auto wait_in_receive = [&](auto timeout) {
+      waiters.push_back(ergon::spawn([&early, timeout] {
+        ergon::receive([](Stop) {}, ergon::after(timeout, [&early] { ++early; }));
+      }));
+    };
+    wait_in_receive(years(1000));
+    wait_in_receive(hours::max());
+    wait_in_receive(nanoseconds::max());
+    wait_in_receive(duration<double>(1e300));
+    auto sleep = [&early](auto d) {
+      ergon::spawn([&early, d] {
+        ergon::sleep_for(d);
+        ++early;  // only a wake-up before the end of time gets here
+      });
+    };
+    sleep(hours::max());
+    sleep(nanoseconds::max());
+    sleep(years(1000));
+    // A wrapped duration fires in the waiter's first slice; let every one of them block.
+    ergon::sleep_for(milliseconds(20));
+    for (ergon::Pid w : waiters) ergon::send(w, Stop{});
+  });
+  EXPECT_EQ(early.load(), 0);
+}
+
 TEST_P(Receive, AMessageSentToSelfIsReceived) {
   int got = 0;
   run([&] {

@@ -52,12 +52,11 @@ void yield();
 void sleep_until_ns(std::int64_t deadline_ns, const char* what = "ergon::sleep_until");
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
-  sleep_until_ns(detail::now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(),
+  sleep_until_ns(detail::deadline_after(detail::now_ns(), detail::saturating_ns(d)),
                  "ergon::sleep_for");
 }
 inline void sleep_until(std::chrono::steady_clock::time_point t) {
-  sleep_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(),
-                 "ergon::sleep_until");
+  sleep_until_ns(detail::saturating_ns(t.time_since_epoch()), "ergon::sleep_until");
 }
 
 // The index (0 .. workers-1) of the worker running the calling process. A process may move

@@ -205,7 +205,9 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
   if (after_index != SIZE_MAX) {
     timeout = timeout < 0 ? 0 : timeout;
     std::int64_t now = now_ns();
-    deadline = timeout >= kNoDeadline - now ? kNoDeadline - 1 : now + timeout;
+    // A timeout beyond the clock's range (saturating_ns) waits forever: no timer is armed,
+    // so not even deterministic mode's clock, which jumps to the next timer, can reach it.
+    deadline = deadline_after(now, timeout);
   }
   charge(p, 1);
   mailbox::Mailbox& mb = mailbox_of(p);
@@ -259,8 +261,7 @@ auto on(P&& guard, F&& fn) {
 // A handler that runs when no message matched within `timeout` (zero: only look, never wait).
 template <class Rep, class Period, class F>
 auto after(std::chrono::duration<Rep, Period> timeout, F&& fn) {
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-  return detail::After<std::decay_t<F>>{static_cast<std::int64_t>(ns), std::forward<F>(fn)};
+  return detail::After<std::decay_t<F>>{detail::saturating_ns(timeout), std::forward<F>(fn)};
 }
 
 // Waits for the first message that one of `handlers` matches and runs that handler.

@@ -53,6 +53,14 @@ std::vector<std::unique_ptr<WorkerPool>> make_pools(const Options& o) {
   return v;
 }
 
+// Options::spare_keepalive, saturated: a spare waits on a condition variable for it, and
+// wait_for adds it to the clock, so milliseconds::max() would overflow into "at once". A year
+// is forever for a spare thread.
+std::chrono::nanoseconds spare_keepalive(const Options& o) {
+  constexpr std::int64_t kYearNs = 365LL * 24 * 3600 * 1'000'000'000;
+  return std::chrono::nanoseconds(std::min(saturating_ns(o.spare_keepalive), kYearNs));
+}
+
 std::vector<std::unique_ptr<Worker>> make_workers(
     Scheduler& s, const std::vector<std::unique_ptr<WorkerPool>>& pools) {
   std::vector<std::unique_ptr<Worker>> v;
@@ -71,8 +79,7 @@ Scheduler::Scheduler(Options opts)
       stacks_(opts_.stack_size),
       pools_(make_pools(opts_)),
       workers_(make_workers(*this, pools_)),
-      carriers_(*this, opts_.max_spare_carriers,
-                std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.spare_keepalive)),
+      carriers_(*this, opts_.max_spare_carriers, spare_keepalive(opts_)),
       observer_(&no_observer()),
       start_ns_(monotonic_ns()) {}
 

@@ -192,8 +192,7 @@ class Supervisor {
     // The runtime's clock (logical in deterministic mode), in nanoseconds.
     const std::int64_t now = now_ns();
     restarts_.push_back(now);
-    const std::int64_t period =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(spec_.period).count();
+    const std::int64_t period = saturating_ns(spec_.period);  // now - period cannot overflow
     while (!restarts_.empty() && restarts_.front() < now - period) restarts_.pop_front();
     return static_cast<long>(restarts_.size()) <= spec_.intensity;
   }

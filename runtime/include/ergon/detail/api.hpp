@@ -6,9 +6,11 @@
 // across a context switch").
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <ratio>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -108,6 +110,36 @@ void drop_stale(mailbox::Envelope* e) noexcept;
 // Monotonic clock in nanoseconds, the one every deadline uses.
 std::int64_t now_ns() noexcept;
 inline constexpr std::int64_t kNoDeadline = INT64_MAX;
+
+// `d` in nanoseconds, saturated to INT64_MIN..INT64_MAX instead of overflowing: hours::max(),
+// years(1000) or a double of 1e300 seconds are "forever", never a negative (already due) wait.
+// Integral durations with a whole number of nanoseconds per tick (the standard ones) check
+// against a compile-time bound; any other period goes through long double.
+template <class Rep, class Period>
+constexpr std::int64_t saturating_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  using PerTick = std::ratio_divide<Period, std::nano>;  // nanoseconds per tick
+  if constexpr (std::is_integral_v<Rep> && PerTick::den == 1 && PerTick::num <= INT64_MAX) {
+    constexpr std::int64_t kLimit = INT64_MAX / PerTick::num;
+    if constexpr (std::is_signed_v<Rep>) {
+      if (d.count() < -kLimit) return INT64_MIN;
+      if (d.count() > kLimit) return INT64_MAX;
+    } else {
+      if (d.count() > static_cast<std::uint64_t>(kLimit)) return INT64_MAX;
+    }
+    return static_cast<std::int64_t>(d.count()) * static_cast<std::int64_t>(PerTick::num);
+  } else {
+    const long double ns = static_cast<long double>(d.count()) * PerTick::num / PerTick::den;
+    if (!(ns > -9.2e18L)) return ns != ns ? 0 : INT64_MIN;  // NaN: no wait
+    if (ns >= 9.2e18L) return INT64_MAX;
+    return static_cast<std::int64_t>(ns);
+  }
+}
+
+// The deadline `d` nanoseconds after `now`: kNoDeadline when it lies beyond the clock's range.
+constexpr std::int64_t deadline_after(std::int64_t now, std::int64_t d) noexcept {
+  if (d <= 0) return now;
+  return d >= kNoDeadline - now ? kNoDeadline : now + d;
+}
 
 // Parks `p` (the calling process) until its inbox gets a message, `deadline_ns` passes, or the
 // runtime shuts down. May return spuriously; callers re-check. Throws the shutdown signal.
