@@ -5,6 +5,7 @@
 // process and its stack size (a death test).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -67,6 +68,32 @@ TEST(NotInProcess, SpawnOutsideAProcessThrowsAndTellsToUseRuntimeSpawn) {
   std::string w = what_of<ergon::NotInProcess>([] { ergon::spawn([] {}); });
   EXPECT_TRUE(contains(w, "ergon::spawn")) << w;
   EXPECT_TRUE(contains(w, "Runtime::spawn")) << w;
+}
+
+TEST(RuntimeRun, ASecondThreadsRunIsAnErrorNotASecondMain) {
+  ergon::Options o;
+  o.workers = 2;
+  ergon::Runtime rt(o);
+  struct Go {};
+  std::atomic<bool> started{false};
+  std::atomic<std::uint64_t> first_main{0};
+  std::thread first([&] {
+    rt.run([&] {
+      first_main = ergon::self().raw();
+      started = true;
+      (void)ergon::receive<Go>();
+    });
+  });
+  while (!started) std::this_thread::sleep_for(1ms);
+  bool second_ran = false;
+  const std::string what = what_of<ergon::Error>([&] { rt.run([&] { second_ran = true; }); });
+  EXPECT_TRUE(contains(what, "already running a main process")) << what;
+  EXPECT_FALSE(second_ran);
+  ergon::send(ergon::Pid::from_raw(first_main), Go{});  // the first main goes on, unharmed
+  first.join();
+  bool third_ran = false;
+  rt.run([&] { third_ran = true; });  // one after the other is fine
+  EXPECT_TRUE(third_ran);
 }
 
 TEST(NotInProcess, IsAnErgonError) {
@@ -289,10 +316,8 @@ TEST(OptionsFromEnv, EveryVariableReadsItsFieldAndNamesItselfInItsError) {
       {"ERGON_FORCE_MIGRATION", "1", [](const ergon::Options& o) { return o.force_migration; },
        "2"},
       {"ERGON_POOLS", "a:1,b:2",
-       [](const ergon::Options& o) { return o.pools.size() == 2 && o.pools[1].workers == 2; },
-       "a"},
-      {"ERGON_DETERMINISTIC", "yes", [](const ergon::Options& o) { return o.deterministic; },
-       "y"},
+       [](const ergon::Options& o) { return o.pools.size() == 2 && o.pools[1].workers == 2; }, "a"},
+      {"ERGON_DETERMINISTIC", "yes", [](const ergon::Options& o) { return o.deterministic; }, "y"},
       {"ERGON_SEED", "42", [](const ergon::Options& o) { return o.seed == 42u; }, "4 2"},
       {"ERGON_FAULT_DELAY_MESSAGES", "0.5",
        [](const ergon::Options& o) { return o.faults.delay_messages == 0.5; }, "2"},
@@ -300,8 +325,8 @@ TEST(OptionsFromEnv, EveryVariableReadsItsFieldAndNamesItselfInItsError) {
        [](const ergon::Options& o) { return o.faults.max_delay == 9000us; }, "9"},
       {"ERGON_FAULT_REORDER_MESSAGES", "0.25",
        [](const ergon::Options& o) { return o.faults.reorder_messages == 0.25; }, "-0.1"},
-      {"ERGON_FAULT_CRASH", "1e-3",
-       [](const ergon::Options& o) { return o.faults.crash == 1e-3; }, "often"},
+      {"ERGON_FAULT_CRASH", "1e-3", [](const ergon::Options& o) { return o.faults.crash == 1e-3; },
+       "often"},
       {"ERGON_FAULT_FAIL_SPAWNS", "1",
        [](const ergon::Options& o) { return o.faults.fail_spawns == 1.0; }, "1.5"},
   };

@@ -58,6 +58,28 @@ TEST_P(Link, AnAbnormalExitEndsTheLinkedPartnerWithTheSameReason) {
   });
 }
 
+TEST_P(Link, MainEndedByAnExitSignalMakesRunThrowNamingSenderAndReason) {
+  ergon::Pid crasher;
+  try {
+    run([&crasher] {
+      crasher = ergon::spawn_link([] {
+        (void)await<Go>();
+        throw std::runtime_error("boom in a linked child");
+      });
+      ergon::send(crasher, Go{});
+      (void)await<Go>();  // never comes: the child's crash ends main here
+      ADD_FAILURE() << "main went on after its linked child crashed";
+    });
+    ADD_FAILURE() << "run() returned as if main had ended by itself";
+  } catch (const ergon::KilledBySignal& e) {
+    EXPECT_EQ(e.sender(), crasher.to_string());
+    EXPECT_TRUE(contains(e.reason_text(), "boom in a linked child")) << e.reason_text();
+    EXPECT_TRUE(contains(e.what(), crasher.to_string())) << e.what();
+    EXPECT_TRUE(contains(e.what(), "trap_exits")) << e.what();
+  }
+  expect_no_leaks();
+}
+
 TEST_P(Link, ACrashPropagatesThroughASpawnLink) {
   run([] {
     const ergon::Pid main = ergon::self();

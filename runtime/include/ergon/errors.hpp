@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace ergon {
 
@@ -38,6 +39,21 @@ class ConfigError : public Error {
 class Deadlock : public Error {
  public:
   using Error::Error;
+};
+
+// Runtime::run: the main process was ended by an exit signal (a linked process that crashed,
+// a supervisor that gave up, ergon::exit(main, reason)) instead of returning. The message names
+// the signal's sender and its reason; sender() and reason_text() give them to a program.
+class KilledBySignal : public Error {
+ public:
+  KilledBySignal(const std::string& what, std::string sender, std::string reason)
+      : Error(what), sender_(std::move(sender)), reason_(std::move(reason)) {}
+  // The sender's pid ("<0.12.0>") and the exit reason, as text.
+  const std::string& sender() const noexcept { return sender_; }
+  const std::string& reason_text() const noexcept { return reason_; }
+
+ private:
+  std::string sender_, reason_;
 };
 
 }  // namespace ergon

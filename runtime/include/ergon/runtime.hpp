@@ -41,6 +41,7 @@ class Runtime {
     if (detail::current_process() != nullptr) {
       throw Error("ergon::Runtime::run was called from inside a process; use ergon::spawn there");
     }
+    RunSlot slot(*this);  // throws Error while another thread's run() is in progress
     std::exception_ptr error;
     std::atomic<bool> done{false};
     struct Done {
@@ -57,6 +58,8 @@ class Runtime {
           try {
             fn();
           } catch (const detail::Shutdown&) {
+            // Ended by an exit signal (then run() throws KilledBySignal), or by the shutdown.
+            error = detail::main_killed_error();
             throw;
           } catch (...) {
             error = std::current_exception();
@@ -99,6 +102,16 @@ class Runtime {
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;
   void run_main(Pid main, std::atomic<bool>& done);
+  // One run() at a time: a second thread's call is an error, not a second main.
+  void begin_run();
+  void end_run() noexcept;
+  struct RunSlot {
+    explicit RunSlot(Runtime& rt) : rt_(rt) { rt_.begin_run(); }
+    ~RunSlot() { rt_.end_run(); }
+    RunSlot(const RunSlot&) = delete;
+    RunSlot& operator=(const RunSlot&) = delete;
+    Runtime& rt_;
+  };
   std::unique_ptr<detail::System> sys_;  // the scheduler and its parts (runtime/src/api)
 };
 

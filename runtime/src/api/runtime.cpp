@@ -5,6 +5,7 @@
 
 #include "api/system.hpp"
 #include "api/validate.hpp"
+#include "core/process.hpp"
 #include "ergon/errors.hpp"
 
 namespace ergon {
@@ -13,6 +14,46 @@ Runtime::Runtime(Options opts)
     : sys_(std::make_unique<detail::System>(detail::validated(std::move(opts)))) {}
 
 Runtime::~Runtime() = default;
+
+void Runtime::begin_run() {
+  // acq_rel: the run before this one (on another thread, maybe) has ended.
+  if (sys_->running.exchange(true, std::memory_order_acq_rel)) {
+    throw Error(
+        "ergon::Runtime::run: this runtime is already running a main process, called from "
+        "another thread. A Runtime runs one main at a time: wait until that run() returns, or "
+        "start more processes with Runtime::spawn from this thread.");
+  }
+}
+
+void Runtime::end_run() noexcept {
+  sys_->running.store(false, std::memory_order_release);  // release: pairs with begin_run
+}
+
+namespace detail {
+
+std::exception_ptr main_killed_error() noexcept {
+  Process* p = current_process();
+  if (p == nullptr) return nullptr;
+  p->sig_lock.lock();
+  const bool by_signal = p->has_kill_reason;
+  const ExitReason reason = by_signal ? p->kill_reason : ExitReason{};
+  const Pid sender = p->kill_sender;
+  p->sig_lock.unlock();
+  if (!by_signal) return nullptr;
+  try {
+    const std::string why = reason.to_string();
+    throw KilledBySignal(
+        "ergon::Runtime::run: the main process " + p->pid().to_string() +
+            " was ended by an exit signal from " + sender.to_string() + " with reason " + why +
+            " (it was linked to that process, or that process called ergon::exit on it). To "
+            "survive it, call ergon::trap_exits(true) in main and receive ergon::Exit messages.",
+        sender.to_string(), why);
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
+}  // namespace detail
 
 void Runtime::run_main(Pid main, std::atomic<bool>& done) {
   if (detail::current_process() != nullptr) {

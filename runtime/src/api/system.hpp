@@ -18,6 +18,7 @@
 // Scheduler through system_of: the core keeps the System pointer without looking inside.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "control/balancer.hpp"
@@ -47,6 +48,7 @@ class System {
   Balancer balancer;
   std::unique_ptr<Faults> faults;      // when some fault is on
   std::unique_ptr<Deterministic> det;  // in deterministic mode
+  std::atomic<bool> running{false};    // a Runtime::run is in progress (Runtime::begin_run)
 };
 
 // The System that owns `s`.

@@ -124,6 +124,7 @@ struct Process {
   bool trap_exit = false;
   bool has_kill_reason = false;
   ExitReason kill_reason;
+  Pid kill_sender;  // the process whose signal set kill_reason
 
   // --- Observed (ergon/process_info.hpp) ------------------------------------------------------
   // Each has one writer at a time, named below, and is read by process_info on any thread.

@@ -1,6 +1,8 @@
 // OtpLifecycle: a process's birth and end in Erlang's terms. See lifecycle.hpp.
 #include "otp/lifecycle.hpp"
 
+#include <utility>
+
 #include "core/process.hpp"
 #include "otp/link.hpp"
 #include "otp/monitor.hpp"
@@ -17,7 +19,12 @@ void OtpLifecycle::born(Process* child, Process* link_to) noexcept {
 
 void OtpLifecycle::ending(Process* p, ExitReason& reason) noexcept {
   p->sig_lock.lock();  // X1
-  if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) reason = p->kill_reason;
+  if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) {
+    reason = std::move(p->kill_reason);
+  }
+  // The record outlives the process: a reason's heap text would stay until the record is
+  // reused (and LSan reports it). has_kill_reason stays set, so a late signal adds none.
+  p->kill_reason = ExitReason{};
   p->sig_lock.unlock();
   send_downs(p, reason);                               // X2
   if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // X3; noexcept by contract

@@ -65,6 +65,7 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
   }
   if (!t->has_kill_reason) {  // the first signal that ends a process names its reason
     t->kill_reason = kill ? ExitReason{ExitReason::Kind::kKilled, ""} : reason;
+    t->kill_sender = from;
     t->has_kill_reason = true;
   }
   // release: pairs with the acquire loads at every wait (the process then throws).

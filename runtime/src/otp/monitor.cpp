@@ -230,6 +230,7 @@ void reset_monitors(Process* p) noexcept {
   p->trap_exit = false;
   p->has_kill_reason = false;
   p->kill_reason = ExitReason{};
+  p->kill_sender = Pid{};
   p->sig_lock.unlock();
 }
 

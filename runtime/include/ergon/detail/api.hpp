@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <new>
 #include <ratio>
 #include <string>
@@ -106,6 +107,10 @@ void send_envelope(Pid to, mailbox::Envelope* e);
 // A message whose stamp is not the receiver's generation was meant for an earlier process
 // in the same slot: dispose and count it.
 void drop_stale(mailbox::Envelope* e) noexcept;
+
+// For Runtime::run's main process, ended by the kill it is unwinding from: a KilledBySignal
+// naming the exit signal's sender and reason, or nullptr when the kill was the runtime's.
+std::exception_ptr main_killed_error() noexcept;
 
 // Monotonic clock in nanoseconds, the one every deadline uses.
 std::int64_t now_ns() noexcept;
