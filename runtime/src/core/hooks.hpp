@@ -60,7 +60,7 @@ class Observer {
  public:
   virtual ~Observer() = default;
   // The gate, tested before every event. Any thread. relaxed: an observer that raises it
-  // publishes what its events need with its own release (the tracer's S1, trace.hpp).
+  // publishes what its events need with its own release (the tracer's TR1, trace.hpp).
   bool on() const noexcept { return on_.load(std::memory_order_relaxed); }
 
   // --- only after on() returned true -------------------------------------------------------

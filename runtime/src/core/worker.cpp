@@ -459,7 +459,7 @@ void Worker::run(Carrier& c, Process* p) {
   const std::int32_t full = static_cast<std::int32_t>(sched_.options().reductions);
   std::int32_t* budget = c.budget();
   store_budget(budget, (inherit_ && slice_left_ > 0) ? slice_left_ : full);
-  if (driver_ != nullptr) [[unlikely]]  // S3: a seeded yield request (deterministic.hpp)
+  if (driver_ != nullptr) [[unlikely]]  // DS3: a seeded yield request (deterministic.hpp)
     store_budget(budget, driver_->slice_budget(load_budget(budget)));
   p->home = this;
   p->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker

@@ -16,11 +16,11 @@ void OtpLifecycle::born(Process* child, Process* link_to) noexcept {
 }
 
 void OtpLifecycle::ending(Process* p, ExitReason& reason) noexcept {
-  p->sig_lock.lock();  // X1
+  p->sig_lock.lock();  // LC1
   if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) reason = p->kill_reason;
   p->sig_lock.unlock();
-  send_downs(p, reason);                               // X2
-  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // X3; noexcept by contract
+  send_downs(p, reason);                               // LC2
+  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // LC3; noexcept by contract
 }
 
 void OtpLifecycle::unregister(Pid pid) noexcept { names_.release(pid); }
