@@ -44,7 +44,8 @@ struct Process;
 class Worker;
 
 // An exit reason shortened for an event: the reason itself is gone by the time the worker
-// records the exit (process_entry, worker.cpp).
+// records the exit (process_entry, worker.cpp). 27: what a 64-byte (one cache line)
+// TraceEvent (observe/trace.hpp) has left after its other fields. A layout bound.
 inline constexpr std::size_t kExitTextSize = 27;
 using ExitText = char[kExitTextSize];
 

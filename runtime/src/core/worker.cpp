@@ -19,6 +19,7 @@ namespace {
 //   clock reads (Tokio's event_interval plays this part, 61 ticks there).
 // - kPinnedEveryPicks (8, a mask): how often processes moved here on purpose jump the local
 //   queue, so a process moving to its own worker in a loop can neither starve it nor wait long.
+//   Not tuned by a benchmark.
 // - kGlobalEveryPicks (61, a prime): Go's schedule() checks the global run queue first every
 //   61st schedtick, so global work cannot starve behind a busy local queue; a prime keeps it
 //   from falling into step with the power-of-two cadences above.

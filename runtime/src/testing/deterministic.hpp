@@ -61,12 +61,16 @@ class Deterministic final : public Driver {
   // switch and a send cost (docs/benchmarks.md), so logical time runs near real time.
   static constexpr std::int64_t kStepNs = 200;
   static constexpr std::int64_t kReductionNs = 50;
+  // The seeded part of a step's clock advance: below 1 us (five steps), small beside the 1 ms
+  // timer tick. A reasoned bound, not tuned by a benchmark.
   static constexpr std::int64_t kJitterNs = 1000;
   // DS3: one slice in 4 is cut short, to 1..64 reductions. Often enough that two processes
   // racing through a few sends interleave every way within hundreds of seeds (the explorer
   // test finds its bug within 1,000); short enough that busy processes still make progress.
   static constexpr std::uint64_t kPreemptOdds = 4;
   static constexpr std::int32_t kShortSlice = 64;
+  // One wake-up (and one direct switch) in 8 skips runnext: rare enough that the usual order
+  // (runnext) stays the common one. Not tuned by a benchmark or a seed sweep.
   static constexpr std::uint64_t kSkipRunnextOdds = 8;
 
   // `balancer`: the side thread DS1 ticks, or nullptr.
