@@ -39,7 +39,7 @@ const char* to_string(Policy p) noexcept;
 // only, until moved (ergon::move_to); messages cross pools freely.
 struct PoolOptions {
   std::string name;
-  unsigned workers = 1;
+  unsigned workers = 1;  // 1: the smallest pool; a pool's size is the caller's to give
   std::optional<Policy> policy{};  // empty: Options::policy
 };
 
@@ -58,7 +58,8 @@ struct StallReport {
 };
 
 struct Options {
-  // Scheduler threads. 0 means one per hardware thread. ERGON_WORKERS.
+  // Scheduler threads. 0 means one per hardware thread, the default of Go's GOMAXPROCS,
+  // BEAM's +S and Tokio's worker_threads. ERGON_WORKERS.
   unsigned workers = 0;
 
   // Default stack size of a process, in bytes, rounded up to whole pages. Stacks are mapped
@@ -70,7 +71,9 @@ struct Options {
   std::size_t stack_size = 64 * 1024;
 
   // Most processes alive at once in this runtime; spawn beyond it throws SpawnError (like
-  // BEAM's +P). ERGON_MAX_PROCESSES.
+  // BEAM's +P). 2^24 (16 M): 16x BEAM's default of 1,048,576, a quarter of what the process
+  // table holds; a guard against runaway spawning, not tuned by a benchmark.
+  // ERGON_MAX_PROCESSES.
   std::size_t max_processes = std::size_t{1} << 24;
 
   // Reductions in one time slice. A process that spends them yields to the back of its run
@@ -156,7 +159,8 @@ struct Options {
 
   // Spare threads the runtime may start beyond `workers`: each one carries a worker while
   // another thread is stuck in a process (or in ergon::blocking). At the cap, stuck workers
-  // wait and the stall report says so. ERGON_MAX_SPARE_CARRIERS.
+  // wait and the stall report says so. 256: a bound on threads, not tuned by a benchmark
+  // (Tokio caps its blocking pool at 512 threads, Go at 10,000). ERGON_MAX_SPARE_CARRIERS.
   unsigned max_spare_carriers = 256;
 
   // The nice value (0..19) given to a thread whose process lost its worker while computing
@@ -167,7 +171,8 @@ struct Options {
   // trip (docs/benchmarks.md, "stall_nice"). ERGON_STALL_NICE.
   int stall_nice = 19;
 
-  // How long a spare thread waits for a worker before it exits. ERGON_SPARE_KEEPALIVE.
+  // How long a spare thread waits for a worker before it exits. 10 s: Tokio's keep-alive of
+  // its blocking pool's threads; not tuned by a benchmark. ERGON_SPARE_KEEPALIVE.
   std::chrono::milliseconds spare_keepalive{10000};
 
   // Called by the watchdog (on its own thread) with each stall report, at most once a

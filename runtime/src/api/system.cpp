@@ -6,8 +6,8 @@
 namespace ergon::detail {
 
 System::System(Options validated_options)
-    : sched(std::move(validated_options)),  // P1
-      tracer(sched.options().workers),      // P2
+    : sched(std::move(validated_options)),  // SY1
+      tracer(sched.options().workers),      // SY2
       lifecycle(registry),
       watchdog(sched),
       balancer(sched) {
@@ -17,17 +17,17 @@ System::System(Options validated_options)
   if (o.faults.any())
     faults = std::make_unique<Faults>(sched, o.faults, sched.seed(), !o.deterministic);
   if (o.deterministic) det = std::make_unique<Deterministic>(sched, sched.seed(), &balancer);
-  Hooks hooks;  // P3
+  Hooks hooks;  // SY3
   hooks.observer = &tracer;
   hooks.driver = det.get();
   hooks.injector = faults.get();
   hooks.lifecycle = &lifecycle;
-  // In deterministic mode no side thread runs: the driver ticks the balancer (S1).
+  // In deterministic mode no side thread runs: the driver ticks the balancer (DS1).
   if (det == nullptr) hooks.side_threads = {&watchdog, &balancer};
   hooks.system = this;
   sched.install(std::move(hooks));
   if (det != nullptr) det->adopt_workers();
-  sched.start();  // P4
+  sched.start();  // SY4
 }
 
 System::~System() { sched.shutdown(); }

@@ -5,12 +5,12 @@
 // The core (core/) schedules processes and knows the parts built on it only through its hooks
 // (core/hooks.hpp, core/side_thread.hpp). A System owns the scheduler and every part, and its
 // constructor is the one place that composes them:
-//   P1 the scheduler, from validated options (no thread runs yet);
-//   P2 the parts: the registry, the tracer (the observer), Erlang's lifecycle (Downs, exit
-//      signals, nursery slots, names), the watchdog and the balancer (side threads), fault
-//      injection when a fault is on, the deterministic driver in deterministic mode;
-//   P3 install them into the scheduler (Scheduler::install), adopt the workers for the driver;
-//   P4 start the carriers and side threads (none in deterministic mode).
+//   SY1 the scheduler, from validated options (no thread runs yet);
+//   SY2 the parts: the registry, the tracer (the observer), Erlang's lifecycle (Downs, exit
+//       signals, nursery slots, names), the watchdog and the balancer (side threads), fault
+//       injection when a fault is on, the deterministic driver in deterministic mode;
+//   SY3 install them into the scheduler (Scheduler::install), adopt the workers for the driver;
+//   SY4 start the carriers and side threads (none in deterministic mode).
 // The destructor runs the scheduler's shutdown first (every process ends, every thread stops),
 // so that the parts, destroyed after it, are called by nobody.
 //
@@ -35,7 +35,7 @@ namespace ergon::detail {
 
 class System {
  public:
-  explicit System(Options validated_options);  // P1..P4
+  explicit System(Options validated_options);  // SY1..SY4
   ~System();
   System(const System&) = delete;
   System& operator=(const System&) = delete;

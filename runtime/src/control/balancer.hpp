@@ -56,10 +56,16 @@ class Balancer final : public SideThread {
   // While the thread runs, each worker's utilization is B1's estimate over the last tick.
   void add_stats(Stats& s) const override;
 
-  // B2's constants (docs/design.md, "The balancer").
+  // B2's constants (docs/design.md, "The balancer"). None of the four is swept by a
+  // benchmark; each is a reasoned bound:
+  // 0.75: the utilization a pool is sized for, a quarter of headroom for bursts.
   static constexpr double kTargetUtil = 0.75;
+  // 0.90: what counts as busy for a rise between windows: near full, short of every tick.
   static constexpr double kBusyUtil = 0.90;
+  // 2: a backlog must last two ticks in a row, so one tick's burst does not grow the pool.
   static constexpr unsigned kRiseTicks = 2;
+  // 20 ms: two periods of idle_cpu's 10 ms cycle, so a pool busy for 1 ms in 10 averages out
+  // and stays compacted (docs/benchmarks.md, "idle_cpu": one worker within ~20 ms).
   static constexpr std::int64_t kCompactWindowNs = 20'000'000;
 
  private:

@@ -1,4 +1,4 @@
-// Watchdog: sampling, the S0..S2 states, the idle sleep (D1, D2) and stall reports. See
+// Watchdog: sampling, the WD0..WD2 states, the idle sleep (D1, D2) and stall reports. See
 // watchdog.hpp for the design.
 #include "control/watchdog.hpp"
 
@@ -56,16 +56,16 @@ void Watchdog::tick(std::int64_t now) {
     }
     s.released_since = 0;
     const std::uint64_t runs = w.processes_run();
-    if (runs != s.runs || o != s.owner) {  // S0: a new slice
+    if (runs != s.runs || o != s.owner) {  // WD0: a new slice
       s = Seen{runs, o, now, 0, false};
       continue;
     }
     const std::int64_t age = now - s.since;
     if (age < preempt_ns_) continue;
-    pool.request_yield(&w, o);  // S1, again on every tick: the budget store may race
+    pool.request_yield(&w, o);  // WD1, again on every tick: the budget store may race
     yield_requests_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     if (age < handoff_ns_ || !o->in_user()) continue;
-    // S2. Name the process before the hand-off (its carrier forgets nothing, but reading it
+    // WD2. Name the process before the hand-off (its carrier forgets nothing, but reading it
     // first keeps the report about the slice we measured).
     Process* p = o->running();
     const Pid pid = p != nullptr ? pid_of(p) : Pid{};

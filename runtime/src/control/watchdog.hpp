@@ -6,14 +6,14 @@
 // counter (Worker::processes_run, bumped each time a process is switched to). A worker whose
 // counter has not moved is running the same process slice; the watchdog dates the slice from
 // the tick that first saw it. Per worker, a slice goes through these states:
-//   S0 running:        younger than `preempt_after`; nothing to do.
-//   S1 asked to yield: from `preempt_after`, each tick stores 0 into the carrier's reduction
-//                      budget, so the process yields at its next reduction point
-//                      (ergon::checkpoint, reduce, send, receive...).
-//   S2 handed off:     from `handoff_after`, if the carrier is in process code, the worker goes
-//                      to a spare carrier (carrier.hpp, T1..T2) and a stall report is made.
-//                      If the spare pool is at its cap, the worker stays, the report says so,
-//                      and the next tick tries again.
+//   WD0 running:        younger than `preempt_after`; nothing to do.
+//   WD1 asked to yield: from `preempt_after`, each tick stores 0 into the carrier's
+//                       reduction budget, so the process yields at its next reduction point
+//                       (ergon::checkpoint, reduce, send, receive...).
+//   WD2 handed off:     from `handoff_after`, if the carrier is in process code, the worker goes
+//                       to a spare carrier (carrier.hpp, T1..T2) and a stall report is made.
+//                       If the spare pool is at its cap, the worker stays, the report says so,
+//                       and the next tick tries again.
 // A worker released by ergon::blocking that is still released one tick later is handed to a
 // spare carrier too.
 //

@@ -1,5 +1,5 @@
 // Fiber switching on Boost.Context's fcontext, with ASAN and TSAN annotations.
-// See fiber.hpp for the design and the switch protocol (R1, F1, F2, R2).
+// See fiber.hpp for the design and the switch protocol (SR1, SF1, SF2, SR2).
 #include "core/fiber.hpp"
 
 #include <pthread.h>
@@ -36,7 +36,7 @@ struct FiberAccess {
     void* arg;
   };
 
-  // D, on the next fiber's stack: record where the previous fiber stopped, run `after`, and
+  // SD, on the next fiber's stack: record where the previous fiber stopped, run `after`, and
   // make the next fiber believe the resumer resumed it.
   static bctx::transfer_t on_top(bctx::transfer_t t) noexcept {
     auto* a = static_cast<DirectArgs*>(t.data);
@@ -51,7 +51,7 @@ struct FiberAccess {
 
   static void entry(bctx::transfer_t t) noexcept {
     auto* f = static_cast<Fiber*>(t.data);
-    f->caller_ = t.fctx;  // F1
+    f->caller_ = t.fctx;  // SF1
 #ifdef ERGON_ASAN
     __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
@@ -99,7 +99,7 @@ Fiber* Fiber::resume(SwitchPoint& from) noexcept {
   caller_sp_ = &from;
 #ifdef ERGON_ASAN
   void* fake = nullptr;
-  __sanitizer_start_switch_fiber(&fake, stack_lo_, stack_size_);  // R1
+  __sanitizer_start_switch_fiber(&fake, stack_lo_, stack_size_);  // SR1
 #endif
 #ifdef ERGON_TSAN
   __tsan_switch_to_fiber(tsan_fiber_, 0);
@@ -109,8 +109,8 @@ Fiber* Fiber::resume(SwitchPoint& from) noexcept {
   eh->caught_exceptions = eh_caught_;
   eh->uncaught_exceptions = eh_uncaught_;
   bctx::transfer_t t = bctx::jump_fcontext(ctx_.load(std::memory_order_relaxed), this);
-  Fiber* back = static_cast<Fiber*>(t.data);            // this, or a fiber it switched to (D)
-  back->ctx_.store(t.fctx, std::memory_order_relaxed);  // R2 (relaxed: see ctx_)
+  Fiber* back = static_cast<Fiber*>(t.data);            // this, or a fiber it switched to (SD)
+  back->ctx_.store(t.fctx, std::memory_order_relaxed);  // SR2 (relaxed: see ctx_)
   back->eh_caught_ = eh->caught_exceptions;
   back->eh_uncaught_ = eh->uncaught_exceptions;
   *eh = mine;
@@ -136,7 +136,7 @@ void Fiber::switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept {
   FiberAccess::DirectArgs args{this, caller_, after, arg};
   bctx::transfer_t t =
       bctx::ontop_fcontext(next.ctx_.load(std::memory_order_relaxed), &args, &FiberAccess::on_top);
-  caller_ = t.fctx;  // resumed later, by any resumer (F1)
+  caller_ = t.fctx;  // resumed later, by any resumer (SF1)
 #ifdef ERGON_ASAN
   __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
 #endif
@@ -145,13 +145,13 @@ void Fiber::switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept {
 void Fiber::suspend() noexcept {
 #ifdef ERGON_ASAN
   __sanitizer_start_switch_fiber(&asan_fake_stack_, caller_sp_->stack_bottom,
-                                 caller_sp_->stack_size);  // F2
+                                 caller_sp_->stack_size);  // SF2
 #endif
 #ifdef ERGON_TSAN
   __tsan_switch_to_fiber(caller_sp_->tsan_fiber, 0);
 #endif
   bctx::transfer_t t = bctx::jump_fcontext(caller_, this);
-  caller_ = t.fctx;  // F1 of the next resume: possibly another worker
+  caller_ = t.fctx;  // SF1 of the next resume: possibly another worker
 #ifdef ERGON_ASAN
   __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
 #endif

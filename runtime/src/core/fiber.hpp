@@ -9,16 +9,16 @@
 // resumed side), so a fiber never looks up "its" worker through a thread_local: it may resume on
 // a different worker thread than the one it suspended on.
 //
-// Steps of one switch, resumer side (R) and fiber side (F):
-//   R1 resume(): tell ASAN the stack we go to, tell TSAN the fiber we go to, jump.
-//   F1 the fiber returns from its own jump (or starts in trampoline): it records the resumer's
-//      context and, for ASAN, the resumer's stack bounds.
-//   F2 suspend()/finish(): tell the sanitizers where we go, jump to the recorded resumer.
-//   R2 resume() returns: stores the fiber's new context; tells ASAN the switch finished.
+// Steps of one switch, resumer side (SR) and fiber side (SF):
+//   SR1 resume(): tell ASAN the stack we go to, tell TSAN the fiber we go to, jump.
+//   SF1 the fiber returns from its own jump (or starts in trampoline): it records the resumer's
+//       context and, for ASAN, the resumer's stack bounds.
+//   SF2 suspend()/finish(): tell the sanitizers where we go, jump to the recorded resumer.
+//   SR2 resume() returns: stores the fiber's new context; tells ASAN the switch finished.
 // finish() is the last switch of a fiber: ASAN drops its fake stack, and the resumer may reuse
 // the stack at once.
 //
-// Direct switch (D): a running fiber A may hand the thread straight to another suspended fiber
+// Direct switch (SD): a running fiber A may hand the thread straight to another suspended fiber
 // B of the same resumer, without going through the resumer's stack. A jumps to B with
 // ontop_fcontext; the `after` function runs first on B's stack, once A's context is saved
 // (that is where the worker completes A's block: until then no other thread may resume A).
@@ -56,15 +56,15 @@ class Fiber {
   void start(char* lo, std::size_t size, Entry entry, void* owner) noexcept;
   void* owner() const noexcept { return owner_; }
 
-  // R1..R2: runs the fiber until a fiber of this resumer suspends or finishes; returns that
+  // SR1..SR2: runs the fiber until a fiber of this resumer suspends or finishes; returns that
   // fiber (this one, or one it switched to directly). Resumer only.
   Fiber* resume(SwitchPoint& from) noexcept;
 
-  // D: switches from this (running) fiber to `next` (suspended, started) on the same thread;
+  // SD: switches from this (running) fiber to `next` (suspended, started) on the same thread;
   // `after(arg)` runs on next's stack right after this fiber's context is saved. Fiber only.
   void switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept;
 
-  // F2: back to the resumer. Fiber only.
+  // SF2: back to the resumer. Fiber only.
   void suspend() noexcept;
 
   // The last switch. Fiber only; never returns.
@@ -84,7 +84,7 @@ class Fiber {
   friend struct FiberAccess;
 
   // The fiber's saved context while it is not running (and its last one while it runs).
-  // Written by whoever switches the fiber out (R2, D) or starts it; read by the next resumer,
+  // Written by whoever switches the fiber out (SR2, SD) or starts it; read by the next resumer,
   // which the run queue or the direct switch orders after the write, and by saved_context() on
   // any thread. relaxed: the handover orders it for the resumer; the other reads are
   // advisory (a plain mov either way on x86-64 and AArch64).

@@ -44,7 +44,8 @@ struct Process;
 class Worker;
 
 // An exit reason shortened for an event: the reason itself is gone by the time the worker
-// records the exit (process_entry, worker.cpp).
+// records the exit (process_entry, worker.cpp). 27: what a 64-byte (one cache line)
+// TraceEvent (observe/trace.hpp) has left after its other fields. A layout bound.
 inline constexpr std::size_t kExitTextSize = 27;
 using ExitText = char[kExitTextSize];
 
@@ -60,7 +61,7 @@ class Observer {
  public:
   virtual ~Observer() = default;
   // The gate, tested before every event. Any thread. relaxed: an observer that raises it
-  // publishes what its events need with its own release (the tracer's S1, trace.hpp).
+  // publishes what its events need with its own release (the tracer's TR1, trace.hpp).
   bool on() const noexcept { return on_.load(std::memory_order_relaxed); }
 
   // --- only after on() returned true -------------------------------------------------------

@@ -24,6 +24,10 @@ namespace ergon::detail {
 
 class ProcessTable {
  public:
+  // Reasoned sizes, none tuned by a benchmark. A chunk of 4096 records is one 1.6 MiB mmap
+  // (416-byte records, docs/benchmarks.md, "memory"); 2^14 chunks (a 128 KiB pointer array)
+  // hold 67 M records, 4x the default Options::max_processes; kBatch: a worker takes the free
+  // list's mutex once per 64 spawns (or exits).
   static constexpr std::uint32_t kChunkBits = 12;
   static constexpr std::uint32_t kChunkSize = 1u << kChunkBits;  // 4096 records
   static constexpr std::uint32_t kMaxChunks = 1u << 14;          // 67 M records

@@ -41,6 +41,8 @@ struct Process;
 
 class RunQueue {
  public:
+  // 256: Go's runq and Tokio's local queue have 256 slots too; kSpawnReductions is sized
+  // against it (scheduler.cpp, docs/benchmarks.md, "spawn_many").
   static constexpr std::uint32_t kCapacity = 256;
 
   // Owner only. False when full: the caller moves work to the global queue.

@@ -8,7 +8,7 @@
 // implements tick(), and decides in start() whether it needs its thread at all; the scheduler
 // pokes every installed side thread when a worker leaves its park (D2) and stops them at
 // shutdown. In deterministic mode no thread starts: the driver calls tick() itself, on logical
-// time (testing/deterministic.hpp, S1).
+// time (testing/deterministic.hpp, DS1).
 //
 // Rejected: a thread per part that writes its own loop (the watchdog's and the balancer's were
 // the same six lines); one thread for every side job (the watchdog must tick while the balancer

@@ -68,6 +68,8 @@ std::size_t StackPool::round_size(std::size_t size) noexcept {
 
 void StackPool::map_slab(std::size_t size, std::vector<char*>& out) {
   const std::size_t slot = size + kPage;
+  // Above 256 KiB a slab of 64 would reserve 16 MiB or more for one size: a mapping each.
+  // A reasoned bound, not tuned by a benchmark.
   const std::size_t count = size <= 256 * 1024 ? kSlabStacks : 1;
   const std::size_t len = slot * count;
   void* mem = ::mmap(nullptr, len, PROT_READ | PROT_WRITE,

@@ -64,6 +64,10 @@ class StackPool {
   // Stacks handed out through the shared pool (not a cache) minus returned there.
   std::int64_t net_shared() const noexcept { return net_shared_.load(std::memory_order_relaxed); }
 
+  // None of the three is tuned by a benchmark. kCacheMax: at most 64 x 64 KiB = 4 MiB of
+  // address space (only touched pages resident) per worker. kBatch: half the cache, so a
+  // worker near the limit does not take the pool's mutex on every spawn and exit. kSlabStacks:
+  // one mmap per 64 fresh stacks, so 63 of them take no mmap lock.
   static constexpr std::size_t kCacheMax = 64;    // per worker, default size
   static constexpr std::size_t kBatch = 32;       // moved between a cache and the pool at once
   static constexpr std::size_t kSlabStacks = 64;  // stacks per mapping (small sizes)

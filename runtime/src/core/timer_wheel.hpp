@@ -28,6 +28,8 @@ struct Process;
 
 class TimerWheel {
  public:
+  // 512 buckets (4 KiB per worker): one turn spans 512 ms, so a timeout shorter than that is
+  // visited only when due, a longer one once per turn. A reasoned size, not benchmarked.
   static constexpr std::size_t kSlots = 512;
   static constexpr std::int64_t kTickNs = 1'000'000;  // 1 ms: the resolution users get from
                                                       // after() and sleep_for is finer (the

@@ -19,6 +19,7 @@ namespace {
 //   clock reads (Tokio's event_interval plays this part, 61 ticks there).
 // - kPinnedEveryPicks (8, a mask): how often processes moved here on purpose jump the local
 //   queue, so a process moving to its own worker in a loop can neither starve it nor wait long.
+//   Not tuned by a benchmark.
 // - kGlobalEveryPicks (61, a prime): Go's schedule() checks the global run queue first every
 //   61st schedtick, so global work cannot starve behind a busy local queue; a prime keeps it
 //   from falling into step with the power-of-two cadences above.
@@ -459,7 +460,7 @@ void Worker::run(Carrier& c, Process* p) {
   const std::int32_t full = static_cast<std::int32_t>(sched_.options().reductions);
   std::int32_t* budget = c.budget();
   store_budget(budget, (inherit_ && slice_left_ > 0) ? slice_left_ : full);
-  if (driver_ != nullptr) [[unlikely]]  // S3: a seeded yield request (deterministic.hpp)
+  if (driver_ != nullptr) [[unlikely]]  // DS3: a seeded yield request (deterministic.hpp)
     store_budget(budget, driver_->slice_budget(load_budget(budget)));
   p->home = this;
   p->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker

@@ -7,15 +7,15 @@
 // reader must never mix two occupants. Every field read here is either guarded by sig_lock
 // (links, monitors, trap_exit, exiting, parent) or an atomic whose reset at spawn happens
 // under sig_lock (Process::reset_observed). So:
-//   R1 lock the record's sig_lock;
-//   R2 check that the generation is the pid's and the state kAlive (acquire loads, pairing
-//      with the release stores of Worker::finish and spawn_commit): otherwise the pid is
-//      dead or stale, and the answer is nullopt;
-//   R3 copy the fields. A spawn into this record cannot reset them before R4 (it needs the
-//      lock); the process itself may end meanwhile, and then the snapshot shows its last
-//      moments, which is still one process;
-//   R4 unlock. The registered name is looked up afterwards by the full pid (index and
-//      generation), so it cannot be another occupant's either.
+//   PI1 lock the record's sig_lock;
+//   PI2 check that the generation is the pid's and the state kAlive (acquire loads, pairing
+//       with the release stores of Worker::finish and spawn_commit): otherwise the pid is
+//       dead or stale, and the answer is nullopt;
+//   PI3 copy the fields. A spawn into this record cannot reset them before PI4 (it needs the
+//       lock); the process itself may end meanwhile, and then the snapshot shows its last
+//       moments, which is still one process;
+//   PI4 unlock. The registered name is looked up afterwards by the full pid (index and
+//       generation), so it cannot be another occupant's either.
 // The status is derived, not stored: kExiting from `exiting`; kRunning when a carrier of the
 // runtime runs the record (CarrierPool::running_processes); kWaiting when its inbox is
 // blocked (MpscInbox C2); kRunnable otherwise. Each source is a snapshot, so a process that
@@ -54,21 +54,21 @@ const char* to_string(ProcessStatus s) noexcept {
 namespace detail {
 namespace {
 
-// R1..R4 for record `p` and `pid`; `running`: CarrierPool::running_processes(). Any thread.
+// PI1..PI4 for record `p` and `pid`; `running`: CarrierPool::running_processes(). Any thread.
 std::optional<ProcessInfo> read_record(Scheduler& s, Registry& names, Process* p, Pid pid,
                                        const std::vector<const Process*>& running) {
   ProcessInfo info;
   info.pid = pid;
   bool named = false;
-  p->sig_lock.lock();  // R1
-  // R2. acquire: pairs with the release stores of Worker::finish and spawn_commit.
+  p->sig_lock.lock();  // PI1
+  // PI2. acquire: pairs with the release stores of Worker::finish and spawn_commit.
   if (p->generation.load(std::memory_order_acquire) != pid.generation() ||
       p->state.load(std::memory_order_acquire) != ProcessState::kAlive ||
       p->sched.load(std::memory_order_relaxed) != &s) {
     p->sig_lock.unlock();
     return std::nullopt;
   }
-  // R3. relaxed loads: see Process, "Observed".
+  // PI3. relaxed loads: see Process, "Observed".
   if (p->exiting) {
     info.status = ProcessStatus::kExiting;
   } else if (std::find(running.begin(), running.end(), p) != running.end()) {
@@ -92,7 +92,7 @@ std::optional<ProcessInfo> read_record(Scheduler& s, Registry& names, Process* p
   info.trap_exit = p->trap_exit;
   info.parent = p->parent;
   named = p->registered.load(std::memory_order_relaxed);  // relaxed: a hint (registry.hpp)
-  p->sig_lock.unlock();                                   // R4
+  p->sig_lock.unlock();                                   // PI4
   if (info.worker < s.worker_count()) info.pool = s.worker(info.worker).pool().name;
   if (named) info.registered_name = names.name_of(pid);
   return info;

@@ -1,5 +1,5 @@
 // Reading process records for ergon::process_info and ergon::processes (process_info.cpp has
-// the protocol, R1..R4). The public calls (api/observe_calls.cpp) pass the runtime's registry
+// the protocol, PI1..PI4). The public calls (api/observe_calls.cpp) pass the runtime's registry
 // for the registered names.
 #pragma once
 

@@ -18,11 +18,11 @@ namespace ergon::detail {
 
 TraceBuffer::TraceBuffer(std::size_t capacity) : events_(capacity) {
   // std::vector value-initialises every event, which writes (touches) every page now, at
-  // start(), rather than inside the slices that record (S1).
+  // start(), rather than inside the slices that record (TR1).
 }
 
 void Tracer::record(unsigned w, const TraceEvent& e) noexcept {
-  // acquire: pairs with the release store in start() (S1): the buffers are built.
+  // acquire: pairs with the release store in start() (TR1): the buffers are built.
   Session* s = session_.load(std::memory_order_acquire);
   if (s != nullptr && w < s->workers.size()) s->workers[w]->push(e);
 }
@@ -150,7 +150,7 @@ void Tracer::start(std::size_t capacity, std::int64_t now, Registry& names) {
   for (auto& [pid, name] : names.snapshot()) s->names[pid.raw()] = name;
   std::lock_guard<std::mutex> g(mu_);
   on_.store(false, std::memory_order_relaxed);  // relaxed: see on(); a restart stops first
-  // release: pairs with the acquire in record() (S1): a hook that sees the session sees its
+  // release: pairs with the acquire in record() (TR1): a hook that sees the session sees its
   // buffers built and touched.
   session_.store(s.get(), std::memory_order_release);
   kept_.push_back(std::move(s));
@@ -161,7 +161,7 @@ void Tracer::start(std::size_t capacity, std::int64_t now, Registry& names) {
 
 void Tracer::stop() noexcept {
   std::lock_guard<std::mutex> g(mu_);
-  on_.store(false, std::memory_order_relaxed);  // relaxed: see on(); S2
+  on_.store(false, std::memory_order_relaxed);  // relaxed: see on(); TR3
 }
 
 trace::Summary Tracer::summary() const {
@@ -321,7 +321,7 @@ std::string Tracer::json(Registry& registry) const {
     out += "}}";
   };
   for (const auto& b : s->workers) {
-    const std::size_t n = b->count();  // R1
+    const std::size_t n = b->count();  // TR4
     for (std::size_t i = 0; i < n; ++i) emit((*b)[i]);
   }
   const std::size_t n = s->shared->count();

@@ -10,18 +10,18 @@
 // it drops the event and counts it, so a trace always holds the beginning of the session.
 //
 // Steps:
-//   S1 start(capacity): allocate the buffers and touch every page now (a fresh page costs
-//      about 12 us on our VMs, too much to pay inside a slice), publish the session
-//      (release), then raise `on_` (relaxed: a hook that sees it loads the session with
-//      acquire).
-//   H1 a hook: one relaxed load of `on_` and a branch when off. When on, it loads the session
-//      (acquire, pairs with S1), writes the event into the next slot and stores the count
-//      (release, pairs with the acquire in R1).
-//   S2 stop(): lower `on_`. A hook that loaded `on_` just before may still write one event.
-//   R1 json(): load each count (acquire) and read the events below it; valid while a session
-//      runs too.
+//   TR1 start(capacity): allocate the buffers and touch every page now (a fresh page costs
+//       about 12 us on our VMs, too much to pay inside a slice), publish the session
+//       (release), then raise `on_` (relaxed: a hook that sees it loads the session with
+//       acquire).
+//   TR2 a hook: one relaxed load of `on_` and a branch when off. When on, it loads the session
+//       (acquire, pairs with TR1), writes the event into the next slot and stores the count
+//       (release, pairs with the acquire in TR4).
+//   TR3 stop(): lower `on_`. A hook that loaded `on_` just before may still write one event.
+//   TR4 json(): load each count (acquire) and read the events below it; valid while a session
+//       runs too.
 //
-// Lifetime: a hook can be stalled between H1's load of `on_` and its store, so a session's
+// Lifetime: a hook can be stalled between TR2's load of `on_` and its store, so a session's
 // buffers are not freed when it stops: they stay until two more sessions have started (or
 // the scheduler ends). A writer would have to stall through two whole start/stop cycles to
 // touch freed memory; the cost is that up to three sessions' buffers are held at once.
@@ -85,9 +85,9 @@ class TraceBuffer {
       return;
     }
     events_[n] = e;
-    count_.store(n + 1, std::memory_order_release);  // release: pairs with the acquire in R1
+    count_.store(n + 1, std::memory_order_release);  // release: pairs with the acquire in TR4
   }
-  // Any thread: the events written so far (R1).
+  // Any thread: the events written so far (TR4).
   std::size_t count() const noexcept { return count_.load(std::memory_order_acquire); }
   std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
   const TraceEvent& operator[](std::size_t i) const noexcept { return events_[i]; }
@@ -109,7 +109,7 @@ class Tracer final : public Observer {
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
-  // H1's test is Observer::on() (the base's `on_`). Any thread. relaxed: a hook that sees it
+  // TR2's test is Observer::on() (the base's `on_`). Any thread. relaxed: a hook that sees it
   // loads the session with acquire.
 
   // --- hooks: only after on() returned true; who calls each: core/hooks.hpp ----------------
@@ -142,8 +142,8 @@ class Tracer final : public Observer {
     std::map<std::uint64_t, std::string> names;  // guarded by Tracer::mu_
   };
 
-  const unsigned workers_;  // (the base's on_ is S1/S2's flag, see above)
-  // The session hooks write to: stored (release) in S1, loaded (acquire) in H1.
+  const unsigned workers_;  // (the base's on_ is TR1/TR3's flag, see above)
+  // The session hooks write to: stored (release) in TR1, loaded (acquire) in TR2.
   std::atomic<Session*> session_{nullptr};
   mutable std::mutex mu_;                       // control, the shared buffer's writers, the names
   std::vector<std::unique_ptr<Session>> kept_;  // guarded by mu_: the last three sessions

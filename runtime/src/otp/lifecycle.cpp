@@ -18,7 +18,7 @@ void OtpLifecycle::born(Process* child, Process* link_to) noexcept {
 }
 
 void OtpLifecycle::ending(Process* p, ExitReason& reason) noexcept {
-  p->sig_lock.lock();  // X1
+  p->sig_lock.lock();  // LC1
   if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) {
     reason = std::move(p->kill_reason);
   }
@@ -26,8 +26,8 @@ void OtpLifecycle::ending(Process* p, ExitReason& reason) noexcept {
   // reused (and LSan reports it). has_kill_reason stays set, so a late signal adds none.
   p->kill_reason = ExitReason{};
   p->sig_lock.unlock();
-  send_downs(p, reason);                               // X2
-  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // X3; noexcept by contract
+  send_downs(p, reason);                               // LC2
+  if (p->at_end != nullptr) p->at_end(p->at_end_arg);  // LC3; noexcept by contract
 }
 
 void OtpLifecycle::unregister(Pid pid) noexcept { names_.release(pid); }

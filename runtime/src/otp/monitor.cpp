@@ -14,32 +14,33 @@
 // decides the monitor's fate, so exactly one of these happens:
 //   M1 monitor(): W locks W and T (lock_two). If T is alive and not ending (alive_locked), it
 //      adds both entries; otherwise W sends itself Down{noproc} and nothing is kept.
-//   D1 demonitor(): W locks W and T (lock_two), takes its held entry out, and T's entry too
-//      while T's generation matches (T may have taken its list already, see E1): no Down.
-//   E1 T ends (send_downs): under T's lock it sets `exiting` and takes its monitors, links and
-//      held lists. No monitor() can add to T after this.
-//   E2 for each entry T holds as a watcher, T locks its target and, while the target's
-//      generation matches, removes {ref, T} from the target's monitors. This comes before any
-//      Down or exit signal of T, so a process told of T's end also knows T's monitors are off
-//      their targets.
-//   E3 exit signals to T's links (link.cpp).
-//   E4 for each {ref, W} in T's monitors, T locks W and, while W's generation matches and W
-//      still holds the entry, takes it out and counts one more Down in flight to W
-//      (W.downs_in_flight); unlocked, it sends the Down (with the entry's name), then counts it
-//      landed. An entry W no longer holds was demonitored (D1) or W is ending (E1 of W): no Down.
+//   MD1 demonitor(): W locks W and T (lock_two), takes its held entry out, and T's entry too
+//       while T's generation matches (T may have taken its list already, see ME1): no Down.
+//   ME1 T ends (send_downs): under T's lock it sets `exiting` and takes its monitors, links and
+//       held lists. No monitor() can add to T after this.
+//   ME2 for each entry T holds as a watcher, T locks its target and, while the target's
+//       generation matches, removes {ref, T} from the target's monitors. This comes before any
+//       Down or exit signal of T, so a process told of T's end also knows T's monitors are off
+//       their targets.
+//   ME3 exit signals to T's links (link.cpp).
+//   ME4 for each {ref, W} in T's monitors, T locks W and, while W's generation matches and W
+//       still holds the entry, takes it out and counts one more Down in flight to W
+//       (W.downs_in_flight); unlocked, it sends the Down (with the entry's name), then counts
+//       it landed. An entry W no longer holds was demonitored (MD1) or W is ending (ME1 of W):
+//       no Down.
 // The race between M1 and the end of T is settled under T's lock: either M1 ran first and the
-// entry is in the list E1 takes, or M1 sees `exiting` (or a new generation) and sends noproc.
-// The race between W's end and T's end needs no order: W's E1 takes W.held, so T's E4 finds
-// nothing to claim; W's E2 finds nothing in a T.monitors that T's E1 took. After both, no entry
+// entry is in the list ME1 takes, or M1 sees `exiting` (or a new generation) and sends noproc.
+// The race between W's end and T's end needs no order: W's ME1 takes W.held, so T's ME4 finds
+// nothing to claim; W's ME2 finds nothing in a T.monitors that T's ME1 took. After both, no entry
 // of the monitor is left anywhere, and W's list never holds the entry of a Down it was sent.
 //
-// demonitor(ref, flush) that finds no entry must still catch a Down that E4 took out but has
-// not pushed yet. Under W's lock, "no entry" implies "E4's count is visible", so it yields
+// demonitor(ref, flush) that finds no entry must still catch a Down that ME4 took out but has
+// not pushed yet. Under W's lock, "no entry" implies "ME4's count is visible", so it yields
 // until W.downs_in_flight is 0 (every claimed Down, its own among them, is in the mailbox),
 // then removes the Down if it is there. The wait covers other monitors' Downs too, each one
 // a send already under way, so it is short.
 //
-// Costs: a monitor is two vector entries and M1/D1 take two spin locks. Removing an entry
+// Costs: a monitor is two vector entries and M1/MD1 take two spin locks. Removing an entry
 // searches the target's list from the back (a request/reply monitor is usually the newest);
 // a server with N monitors pays O(N) per removal. Rejected: a hash map per record (a record
 // with no monitors would pay for it, and Downs must go out in the order monitors were made);
@@ -174,10 +175,10 @@ bool demonitor(const Ref& ref, bool flush) {
   const Pid pid = ref.target();
   detail::Process* t = detail::record_of(pid);
   bool removed = false;
-  detail::lock_two(self, t != nullptr ? t : self);  // D1
+  detail::lock_two(self, t != nullptr ? t : self);  // MD1
   if (const detail::Process::HeldMonitor* h = detail::find_held(self, ref.id())) {
     detail::erase_held(self, h);
-    // T may have taken its list already (E1, before its E4 reached us): nothing to remove.
+    // T may have taken its list already (ME1, before its ME4 reached us): nothing to remove.
     if (t != nullptr && detail::same_process(t, pid)) {
       (void)detail::erase_monitor(t, ref.id(), detail::pid_of(self));
     }
@@ -185,8 +186,8 @@ bool demonitor(const Ref& ref, bool flush) {
   }
   detail::unlock_two(self, t != nullptr ? t : self);
   if (flush && !removed) {
-    // acquire: pairs with the release decrement in send_downs (E4): a Down counted landed
-    // is in our mailbox. A Down E4 took from us before our lock above was counted under it.
+    // acquire: pairs with the release decrement in send_downs (ME4): a Down counted landed
+    // is in our mailbox. A Down ME4 took from us before our lock above was counted under it.
     while (self->downs_in_flight.load(std::memory_order_acquire) != 0) yield();
     // A Down that fault injection's delay line holds is on its way too: take it out there
     // first. The line pushes under its lock, so a Down that left it before is in the mailbox.
@@ -238,23 +239,23 @@ void send_downs(Process* p, const ExitReason& reason) noexcept {
   std::vector<Process::MonitorEntry> list;
   std::vector<Process::HeldMonitor> held;
   std::vector<Pid> links;
-  p->sig_lock.lock();  // E1
+  p->sig_lock.lock();  // ME1
   p->exiting = true;
   list.swap(p->monitors);
   held.swap(p->held);
   links.swap(p->links);
   p->sig_lock.unlock();
   const Pid self = pid_of(p);
-  for (const Process::HeldMonitor& h : held) {  // E2
+  for (const Process::HeldMonitor& h : held) {  // ME2
     Process* t = record_of(h.target);
     if (t == nullptr) continue;
     t->sig_lock.lock();
     if (same_process(t, h.target)) (void)erase_monitor(t, h.ref, self);
     t->sig_lock.unlock();
   }
-  // E3. Links first, then monitors: a supervisor that traps exits and monitors sees Exit first.
+  // ME3. Links first, then monitors: a supervisor that traps exits and monitors sees Exit first.
   for (const Pid& partner : links) signal_exit(partner, self, reason, true);
-  for (const Process::MonitorEntry& m : list) {  // E4
+  for (const Process::MonitorEntry& m : list) {  // ME4
     Process* w = record_of(m.watcher);
     if (w == nullptr) continue;
     bool claimed = false;
@@ -264,7 +265,7 @@ void send_downs(Process* p, const ExitReason& reason) noexcept {
       if (Process::HeldMonitor* h = find_held(w, m.ref)) {
         name = std::move(h->name);
         erase_held(w, h);
-        // relaxed: a D1 that finds no entry took this lock after us, which orders the two.
+        // relaxed: a MD1 that finds no entry took this lock after us, which orders the two.
         w->downs_in_flight.fetch_add(1, std::memory_order_relaxed);
         claimed = true;
       }

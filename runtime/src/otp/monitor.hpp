@@ -1,4 +1,4 @@
-// Monitors, the runtime's side (monitor.cpp has the protocol, M1 and E1..E4): what a process's
+// Monitors, the runtime's side (monitor.cpp has the protocol, M1 and ME1..ME4): what a process's
 // birth and end do to them, and monitoring on behalf of a name.
 #pragma once
 

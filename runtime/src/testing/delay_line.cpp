@@ -31,13 +31,13 @@ DelayLine::Offer DelayLine::offer(Pid from, Pid to, mailbox::Envelope* e, Hold h
   auto pit = pairs_.find(pair_key);
   const bool busy = pit != pairs_.end() && pit->second.held != 0;
   const std::int64_t now = sched_.now();
-  if (how == Hold::kNone && !busy) {  // O1
+  if (how == Hold::kNone && !busy) {  // DL1
     if (waiting_.find(to.raw()) == waiting_.end()) return Offer::kPassed;
-    deliver_envelope(to, e, w);  // O3: it overtakes the waiters
+    deliver_envelope(to, e, w);  // DL3: it overtakes the waiters
     if (release_overtaken(to, from, now)) cv_.notify_one();
     return Offer::kDelivered;
   }
-  // O2.
+  // DL2.
   std::int64_t due = now;
   bool awaits = false;
   if (how == Hold::kDelay) {
@@ -70,13 +70,13 @@ void DelayLine::deliver_due(std::int64_t now) {
 }
 
 void DelayLine::deliver_due_locked(std::int64_t now) {
-  while (!held_.empty() && held_.begin()->first.first <= now) {  // D1
+  while (!held_.empty() && held_.begin()->first.first <= now) {  // DL4
     auto node = held_.extract(held_.begin());
     const Entry en = node.mapped();
     if (en.awaits_overtake) forget_waiter(en.to, node.key());
     drop_pair_entry(en.from, en.to);
     deliver_envelope(en.to, en.e, nullptr);
-    (void)release_overtaken(en.to, en.from, now);  // R1: the loop delivers them next
+    (void)release_overtaken(en.to, en.from, now);  // DL5: the loop delivers them next
   }
 }
 

@@ -10,31 +10,31 @@
 // late send.
 //
 // Protocol, under mu_:
-//   O1 offer(from, to, e, hold): the pair (from, to) is *busy* if it has a message held. A
-//      message that is not to be held and whose pair is not busy is passed back, unless its
-//      receiver has reorder-held messages waiting to be overtaken (O3).
-//   O2 otherwise the line takes it with a due time: now + its delay (delay), now + max_delay
-//      (reorder, waiting to be overtaken), or now (neither: it only queues behind its pair),
-//      raised to the due time of the pair's last held message. Entries are ordered by (due,
-//      seq), seq counting offers, so a pair's messages leave in the order they were sent.
-//   O3 an offered message that is passed while its receiver has waiters is pushed by offer
-//      itself, under mu_, and then releases them (R1): it is the message that overtook them.
-//   D1 deliver_due(now): while the first entry is due, take it out and push it. Then (R1)
-//      every message held for the same receiver from another sender, waiting to be overtaken,
-//      is due now: it has been overtaken, and is counted as reordered.
-//   C1 clear(): every held envelope is disposed and counted as dropped (Runtime::run's end,
-//      when every process has ended; and the destructor).
+//   DL1 offer(from, to, e, hold): the pair (from, to) is *busy* if it has a message held. A
+//       message that is not to be held and whose pair is not busy is passed back, unless its
+//       receiver has reorder-held messages waiting to be overtaken (DL3).
+//   DL2 otherwise the line takes it with a due time: now + its delay (delay), now + max_delay
+//       (reorder, waiting to be overtaken), or now (neither: it only queues behind its pair),
+//       raised to the due time of the pair's last held message. Entries are ordered by (due,
+//       seq), seq counting offers, so a pair's messages leave in the order they were sent.
+//   DL3 an offered message that is passed while its receiver has waiters is pushed by offer
+//       itself, under mu_, and then releases them (DL5): it is the message that overtook them.
+//   DL4 deliver_due(now): while the first entry is due, take it out and push it, then DL5.
+//   DL5 release_overtaken: every message held for the same receiver from another sender,
+//       waiting to be overtaken, is due now: it has been overtaken, and is counted as reordered.
+//   DL6 clear(): every held envelope is disposed and counted as dropped (Runtime::run's end,
+//       when every process has ended; and the destructor).
 //
 // Invariants:
 //   - Per-pair order (Erlang's guarantee): the due times of one pair's entries never
-//     decrease in seq order (O2 raises each to the pair's last), a reorder wait starts only
+//     decrease in seq order (DL2 raises each to the pair's last), a reorder wait starts only
 //     on a pair that is not busy (so the waiter is its pair's first entry, and making it due
-//     now in R1 cannot pass an older message of its pair), and a pair's messages are passed
-//     back to the caller only when none is held (O1). A process sends from one thread at a
-//     time, so nothing of its pair enters the line between O1 and the caller's push.
+//     now in DL5 cannot pass an older message of its pair), and a pair's messages are passed
+//     back to the caller only when none is held (DL1). A process sends from one thread at a
+//     time, so nothing of its pair enters the line between DL1 and the caller's push.
 //     Senders outside any process share one pair per receiver (they cannot be told apart).
-//   - Every envelope taken is freed exactly once: pushed (D1, O3: the mailbox then owns it),
-//     disposed as a drop (a receiver that ended), or disposed by C1 or discard_if.
+//   - Every envelope taken is freed exactly once: pushed (DL4, DL3: the mailbox then owns it),
+//     disposed as a drop (a receiver that ended), or disposed by DL6 or discard_if.
 //   - Pushes happen under mu_. So when demonitor(ref, flush) has removed a Down from the line
 //     (discard_if) and then looks in the mailbox, a Down that left the line before is there.
 //
@@ -83,27 +83,27 @@ class DelayLine {
   enum class Offer : std::uint8_t {
     kPassed,     // the caller pushes the envelope itself
     kHeld,       // the line took it
-    kDelivered,  // the line pushed it already (it overtook held messages, O3)
+    kDelivered,  // the line pushed it already (it overtook held messages, DL3)
   };
 
   // own_thread: start a thread that delivers each message when due (parallel mode). Without
   // it, nobody delivers unless deliver_due() is called (deterministic mode's driver).
   // max_delay_ns: how long a reorder waits to be overtaken at most.
   DelayLine(Scheduler& sched, std::int64_t max_delay_ns, bool own_thread);
-  // Stops the thread and frees what is held (C1).
+  // Stops the thread and frees what is held (DL6).
   ~DelayLine();
   DelayLine(const DelayLine&) = delete;
   DelayLine& operator=(const DelayLine&) = delete;
 
-  // O1-O3. Any thread; `from` is the sending process (Pid{} outside any process), `w` the
-  // caller's worker or nullptr (where a drop by O3 is counted).
+  // DL1-DL3. Any thread; `from` is the sending process (Pid{} outside any process), `w` the
+  // caller's worker or nullptr (where a drop by DL3 is counted).
   [[nodiscard]] Offer offer(Pid from, Pid to, mailbox::Envelope* e, Hold how, std::int64_t delay_ns,
                             Worker* w);
 
   // The due time of the first held message (Scheduler::now() units), INT64_MAX when none is
   // held. Any thread.
   std::int64_t next_due() const;
-  // D1: delivers every message due at `now`, in order, and those they overtook. Any thread
+  // DL4: delivers every message due at `now`, in order, and those they overtook. Any thread
   // that is not running a process (the line's own thread, or deterministic mode's driver).
   void deliver_due(std::int64_t now);
 
@@ -111,7 +111,7 @@ class DelayLine {
   // flush). Returns how many. Any thread.
   std::size_t discard_if(Pid to, bool (*match)(const mailbox::Envelope*, const void*),
                          const void* arg);
-  // C1. Any thread.
+  // DL6. Any thread.
   void clear() noexcept;
 
   // Statistics (Stats::messages_delayed, messages_reordered). Any thread.
@@ -125,7 +125,7 @@ class DelayLine {
     mailbox::Envelope* e;
     Pid from;
     Pid to;
-    bool awaits_overtake;  // a reorder (O2) not yet overtaken: listed in waiting_[to]
+    bool awaits_overtake;  // a reorder (DL2) not yet overtaken: listed in waiting_[to]
   };
   struct PairState {
     std::uint32_t held = 0;     // entries of the pair in held_
@@ -139,7 +139,7 @@ class DelayLine {
 
   void run();                                 // the own thread's loop
   void deliver_due_locked(std::int64_t now);  // requires mu_
-  // R1, requires mu_: waiters for `to` from another sender than `from` become due at `now`.
+  // DL5, requires mu_: waiters for `to` from another sender than `from` become due at `now`.
   bool release_overtaken(Pid to, Pid from, std::int64_t now);
   void forget_waiter(Pid to, const Key& k);  // requires mu_
   void drop_pair_entry(Pid from, Pid to);    // requires mu_: one entry of the pair left

@@ -71,14 +71,14 @@ std::int32_t Deterministic::slice_budget(std::int32_t budget) noexcept {
 }
 
 bool Deterministic::step() {
-  // S1: the balancer's turn.
+  // DS1: the balancer's turn.
   if (balances_ && clock_ >= next_balance_) {
     balancer_->tick(clock_);
     const std::int64_t interval =
         std::chrono::nanoseconds(sched_.options().balance_interval).count();
     next_balance_ = clock_ + interval / 2 + static_cast<std::int64_t>(rng_.below(interval));
   }
-  // S2: a worker at random among those that find work.
+  // DS2: a worker at random among those that find work.
   candidates_.clear();
   for (unsigned i = 0; i < sched_.worker_count(); ++i) candidates_.push_back(&sched_.worker(i));
   while (!candidates_.empty()) {
@@ -93,12 +93,12 @@ bool Deterministic::step() {
     }
     const std::uint64_t runs = w->processes_run();
     const std::uint64_t reductions = w->reductions();
-    w->run(carrier_, p);  // S3 and S4 (Worker::run asks slice_budget)
+    w->run(carrier_, p);  // DS3 and DS4 (Worker::run asks slice_budget)
     const std::uint64_t spent = w->reductions() - reductions;
-    // S5.
+    // DS5.
     clock_ += kStepNs + static_cast<std::int64_t>(spent) * kReductionNs +
               static_cast<std::int64_t>(rng_.below(kJitterNs));
-    // S6.
+    // DS6.
     fold(w->id());
     fold(w->processes_run() - runs);
     fold(spent);

@@ -6,19 +6,19 @@
 // The workers keep their state and their loop's order of preference (worker.hpp); only the
 // threads go. The thread that calls Runtime::run becomes the one carrier of every worker
 // (bind), and the driver (hooks.hpp, Driver) repeats one *step*:
-//   S1 the balancer's turn: when the logical clock has passed its next tick (balance_interval,
-//      jittered by the seed), run one balancer tick (B1..B3, F) on this thread;
-//   S2 pick a worker at random among those that find a runnable process (Worker::next_process
-//      in deterministic mode returns nullptr where it would park);
-//   S3 maybe shorten the slice: with probability 1/kPreemptOdds the process's budget is a
-//      random 1..kShortSlice reductions, so it yields at an arbitrary reduction point. This is
-//      the watchdog's yield request, moved to a seeded place (the watchdog's thread does not
-//      run, and nothing can be handed off: a process that never reaches a reduction point
-//      holds the thread);
-//   S4 run the process (Worker::run: one slice, and any direct switches it makes);
-//   S5 advance the logical clock: kStepNs per step, kReductionNs per reduction spent, and a
-//      seeded jitter below kJitterNs;
-//   S6 fold the step (worker, runs, reductions, clock) into the schedule digest.
+//   DS1 the balancer's turn: when the logical clock has passed its next tick (balance_interval,
+//       jittered by the seed), run one balancer tick (B1..B3, F) on this thread;
+//   DS2 pick a worker at random among those that find a runnable process (Worker::next_process
+//       in deterministic mode returns nullptr where it would park);
+//   DS3 maybe shorten the slice: with probability 1/kPreemptOdds the process's budget is a
+//       random 1..kShortSlice reductions, so it yields at an arbitrary reduction point. This is
+//       the watchdog's yield request, moved to a seeded place (the watchdog's thread does not
+//       run, and nothing can be handed off: a process that never reaches a reduction point
+//       holds the thread);
+//   DS4 run the process (Worker::run: one slice, and any direct switches it makes);
+//   DS5 advance the logical clock: kStepNs per step, kReductionNs per reduction spent, and a
+//       seeded jitter below kJitterNs;
+//   DS6 fold the step (worker, runs, reductions, clock) into the schedule digest.
 // When no worker finds work, the clock jumps to the earliest armed timer (and to the next due
 // delayed message of fault injection); when there is none either, every process waits for a
 // message that nobody can send: the run is deadlocked, and Runtime::run says so, with the seed.
@@ -61,15 +61,19 @@ class Deterministic final : public Driver {
   // switch and a send cost (docs/benchmarks.md), so logical time runs near real time.
   static constexpr std::int64_t kStepNs = 200;
   static constexpr std::int64_t kReductionNs = 50;
+  // The seeded part of a step's clock advance: below 1 us (five steps), small beside the 1 ms
+  // timer tick. A reasoned bound, not tuned by a benchmark.
   static constexpr std::int64_t kJitterNs = 1000;
-  // S3: one slice in 4 is cut short, to 1..64 reductions. Often enough that two processes
+  // DS3: one slice in 4 is cut short, to 1..64 reductions. Often enough that two processes
   // racing through a few sends interleave every way within hundreds of seeds (the explorer
   // test finds its bug within 1,000); short enough that busy processes still make progress.
   static constexpr std::uint64_t kPreemptOdds = 4;
   static constexpr std::int32_t kShortSlice = 64;
+  // One wake-up (and one direct switch) in 8 skips runnext: rare enough that the usual order
+  // (runnext) stays the common one. Not tuned by a benchmark or a seed sweep.
   static constexpr std::uint64_t kSkipRunnextOdds = 8;
 
-  // `balancer`: the side thread S1 ticks, or nullptr.
+  // `balancer`: the side thread DS1 ticks, or nullptr.
   Deterministic(Scheduler& sched, std::uint64_t seed, SideThread* balancer);
   Deterministic(const Deterministic&) = delete;
   Deterministic& operator=(const Deterministic&) = delete;
@@ -95,13 +99,13 @@ class Deterministic final : public Driver {
   // A line per waiting process (at most `max`), for the deadlock report.
   std::string describe_waiting(unsigned max) const;
 
-  // S3, for Worker::run: the budget of the slice that starts, given the one it would get.
+  // DS3, for Worker::run: the budget of the slice that starts, given the one it would get.
   std::int32_t slice_budget(std::int32_t budget) noexcept override;
   // For Worker::next_process and try_direct_switch: whether to pass runnext over this time.
   bool skip_runnext() noexcept override { return rng_.one_in(kSkipRunnextOdds); }
 
   // Statistics, read by Scheduler::stats (on any thread; relaxed: advisory): steps, the
-  // schedule digest, and the seeded yield requests (S3).
+  // schedule digest, and the seeded yield requests (DS3).
   void add_stats(Stats& s) const override;
 
  private:
@@ -115,7 +119,7 @@ class Deterministic final : public Driver {
     Deterministic& d_;
   };
 
-  bool step();                   // S1..S6; false if no worker found work
+  bool step();                   // DS1..DS6; false if no worker found work
   bool advance_to_next_event();  // the clock jumps to the next timer; false if there is none
   void fold(std::uint64_t v) noexcept;
 
@@ -131,7 +135,7 @@ class Deterministic final : public Driver {
   std::int64_t clock_;
   std::int64_t next_balance_ = 0;
   bool balances_ = false;
-  std::vector<Worker*> candidates_;  // scratch for S2
+  std::vector<Worker*> candidates_;  // scratch for DS2
   // Written by the driving thread, read by stats(). relaxed: statistics.
   std::atomic<std::uint64_t> steps_{0}, digest_{0}, preemptions_{0};
 };

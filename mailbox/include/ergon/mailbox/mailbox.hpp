@@ -45,6 +45,8 @@ class Mailbox {
   // -1: no marker; 0 .. kMaxMarkers-1: a position slot; kMaxMarkers + n: arrival number n.
   using MarkerId = std::int64_t;
   static constexpr MarkerId kNoMarker = -1;
+  // 4 position slots, 32 bytes in every mailbox; further live markers still work, as arrival
+  // numbers (their scans start at the head). A reasoned size, not tuned by a benchmark.
   static constexpr int kMaxMarkers = 4;
 
   Mailbox() = default;

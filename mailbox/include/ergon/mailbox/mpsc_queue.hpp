@@ -170,6 +170,7 @@ class MpscInbox {
   std::uint32_t queued() const noexcept {
     return static_cast<std::uint32_t>(count_of(head_.load(std::memory_order_relaxed)));
   }
+  // The 16 bits above a 48-bit user-space address (kCountShift): a field width, not tuned.
   static constexpr std::uint32_t kMaxCount = 0xffff;
 
  private:
