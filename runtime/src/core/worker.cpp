@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/exception_text.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
 #include "core/stack_guard.hpp"
@@ -622,9 +623,9 @@ void process_entry(Fiber* f) noexcept {
         s.report_crash(p, e.what());
         reason = ExitReason{ExitReason::Kind::kException, e.what()};
       } catch (...) {
-        s.report_crash(p, "an exception not derived from std::exception");
-        reason = ExitReason{ExitReason::Kind::kException,
-                            "an exception not derived from std::exception"};
+        std::string what = foreign_exception_text();  // names its type
+        s.report_crash(p, what);
+        reason = ExitReason{ExitReason::Kind::kException, std::move(what)};
       }
     } else {
       reason.kind = ExitReason::Kind::kShutdown;

@@ -26,6 +26,7 @@
 #include <string>
 #include <utility>
 
+#include "core/exception_text.hpp"
 #include "core/process.hpp"
 #include "core/scheduler.hpp"
 #include "core/send.hpp"
@@ -49,7 +50,7 @@ ExitReason reason_of(const std::exception_ptr& e) {
   } catch (const std::exception& x) {
     return ExitReason{ExitReason::Kind::kException, x.what()};
   } catch (...) {
-    return ExitReason{ExitReason::Kind::kException, "an exception not derived from std::exception"};
+    return ExitReason{ExitReason::Kind::kException, foreign_exception_text()};
   }
 }
 
