@@ -121,6 +121,23 @@ using Mailboxes = MailboxTest;
 
 // --- MpscInbox -------------------------------------------------------------------------------
 
+struct ThrowsInItsDestructor {
+  ~ThrowsInItsDestructor() noexcept(false) {}
+};
+struct NotMovable {
+  NotMovable() = default;
+  NotMovable(NotMovable&&) = delete;
+};
+
+// A message type whose destructor may throw is refused when it is sent (make_message's
+// static_assert names the fix), instead of compiling and terminating when a drop destroys it.
+TEST(MessageType, AThrowingDestructorOrAnImmovableTypeIsNotAMessageType) {
+  EXPECT_TRUE(ergon::mailbox::is_message_type_v<int>);
+  EXPECT_TRUE(ergon::mailbox::is_message_type_v<std::string>);
+  EXPECT_FALSE(ergon::mailbox::is_message_type_v<ThrowsInItsDestructor>);
+  EXPECT_FALSE(ergon::mailbox::is_message_type_v<NotMovable>);
+}
+
 TEST_F(MpscInbox, TakeAllReturnsNodesInPushOrder) {
   Inbox inbox;
   EXPECT_TRUE(inbox.empty());

@@ -72,9 +72,21 @@ struct Message final : Envelope {
   explicit Message(A&&... a) : value(std::forward<A>(a)...) {}
 };
 
+// What a message type must be: movable, with a destructor that cannot throw (the runtime
+// destroys messages where nothing may throw: a message dropped to a dead pid, a mailbox
+// cleared at its process's end), and not over-aligned (envelopes come from size classes).
+template <class T>
+inline constexpr bool is_message_type_v =
+    std::is_move_constructible_v<T>&& std::is_nothrow_destructible_v<T> &&
+    alignof(Message<T>) <= alignof(std::max_align_t);
+
 template <class T, class... A>
 Message<T>* make_message(A&&... args) {
   static_assert(std::is_move_constructible_v<T>, "a message type must be movable");
+  static_assert(std::is_nothrow_destructible_v<T>,
+                "a message type's destructor must not throw: the runtime destroys messages "
+                "where nothing may throw (a drop to a dead pid, a mailbox cleared at its "
+                "process's end). Make the destructor noexcept and handle the error inside it.");
   static_assert(alignof(Message<T>) <= alignof(std::max_align_t),
                 "over-aligned message types are not supported");
   void* mem = allocate_envelope(sizeof(Message<T>));
