@@ -181,6 +181,27 @@ TEST_P(Errors, BadSizesAndCountsInTheEnvironmentNameTheirVariable) {
   }
 }
 
+TEST_P(Errors, ABadPoolInTheEnvironmentQuotesTheWholeVariableAndNamesThePool) {
+  for (const char* value : {"a:", "a:x", "a:0", "a:1,b:", "a:99999999999999999999"}) {
+    EnvGuard env("ERGON_POOLS", value);
+    const std::string w = what_of<ergon::ConfigError>([&] { ergon::Runtime rt(options()); });
+    EXPECT_TRUE(contains(w, std::string("ERGON_POOLS='") + value + "'")) << w;
+    EXPECT_TRUE(contains(w, "name:workers")) << w;
+    EXPECT_FALSE(contains(w, "ERGON_POOLS='' is not a number")) << w;
+  }
+}
+
+TEST_P(Errors, ARangeErrorOfAValueFromTheEnvironmentNamesTheVariable) {
+  for (auto [name, value] : {std::pair{"ERGON_WORKERS", "2000"},
+                             {"ERGON_REDUCTIONS", "0"},
+                             {"ERGON_MAX_PROCESSES", "0"},
+                             {"ERGON_MAX_SPARE_CARRIERS", "100001"}}) {
+    EnvGuard env(name, value);
+    const std::string w = what_of<ergon::ConfigError>([&] { ergon::Runtime rt(options()); });
+    EXPECT_TRUE(contains(w, name)) << name << "='" << value << "': " << w;
+  }
+}
+
 TEST_P(Errors, TheEnvironmentOverridesTheOptions) {
   EnvGuard workers("ERGON_WORKERS", "3");
   EnvGuard stack("ERGON_STACK_SIZE", "128K");

@@ -149,7 +149,13 @@ std::vector<PoolOptions> parse_pools(const char* v) {
     po.name = item.substr(0, c1);
     const std::string n =
         item.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);
-    po.workers = static_cast<unsigned>(parse_size("ERGON_POOLS", n.c_str(), false, 1024));
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 4 ||
+        std::stoul(n) < 1 || std::stoul(n) > 1024) {
+      throw ConfigError(what + ": pool \"" + po.name + "\" has workers '" + n +
+                        "', which is not a count from 1 to 1024; each pool is "
+                        "name:workers[:policy], e.g. cheap:3,slow:1:steal");
+    }
+    po.workers = static_cast<unsigned>(std::stoul(n));
     if (c2 != std::string::npos) po.policy = parse_policy(what, item.substr(c2 + 1));
     pools.push_back(std::move(po));
     at = end + 1;

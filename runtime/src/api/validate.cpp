@@ -50,34 +50,39 @@ Options validated(Options o) {
     unsigned sum = 0;
     for (std::size_t i = 0; i < o.pools.size(); ++i) {
       const PoolOptions& po = o.pools[i];
-      if (po.name.empty()) throw ConfigError("ergon::Options::pools: a pool has no name");
+      if (po.name.empty())
+        throw ConfigError("ergon::Options::pools (ERGON_POOLS): a pool has no name");
       if (po.workers == 0 || po.workers > 1024) {
-        throw ConfigError("ergon::Options::pools: pool \"" + po.name +
+        throw ConfigError("ergon::Options::pools (ERGON_POOLS): pool \"" + po.name +
                           "\" must have between 1 and 1024 workers");
       }
       for (std::size_t j = 0; j < i; ++j) {
         if (o.pools[j].name == po.name) {
-          throw ConfigError("ergon::Options::pools: two pools are named \"" + po.name + "\"");
+          throw ConfigError("ergon::Options::pools (ERGON_POOLS): two pools are named \"" +
+                            po.name + "\"");
         }
       }
       sum += po.workers;
     }
     if (o.workers != 0 && o.workers != sum) {
-      throw ConfigError("ergon::Options::workers is " + std::to_string(o.workers) +
-                        " but the pools hold " + std::to_string(sum) +
+      throw ConfigError("ergon::Options::workers (ERGON_WORKERS) is " + std::to_string(o.workers) +
+                        " but the pools (ERGON_POOLS) hold " + std::to_string(sum) +
                         " workers: leave workers at 0 with pools, or make them agree");
     }
     o.workers = sum;
   }
   if (o.workers == 0) o.workers = std::max(1u, std::thread::hardware_concurrency());
-  if (o.workers > 1024) throw ConfigError("ergon::Options::workers must be at most 1024");
+  if (o.workers > 1024)
+    throw ConfigError("ergon::Options::workers must be at most 1024 (ERGON_WORKERS)");
   if (o.reductions == 0 || o.reductions > INT32_MAX) {
-    throw ConfigError("ergon::Options::reductions must be between 1 and 2147483647");
+    throw ConfigError(
+        "ergon::Options::reductions must be between 1 and 2147483647 (ERGON_REDUCTIONS)");
   }
   if (o.stack_size < 8192 || o.stack_size > (std::size_t{1} << 40)) {
     throw ConfigError("ergon::Options::stack_size must be between 8192 bytes (8K) and 1 TiB");
   }
-  if (o.max_processes == 0) throw ConfigError("ergon::Options::max_processes must be at least 1");
+  if (o.max_processes == 0)
+    throw ConfigError("ergon::Options::max_processes must be at least 1 (ERGON_MAX_PROCESSES)");
   using std::chrono::microseconds;
   if (o.watchdog_tick < microseconds(0) || o.watchdog_tick > std::chrono::seconds(10)) {
     throw ConfigError(
@@ -93,7 +98,8 @@ Options validated(Options o) {
     throw ConfigError("ergon::Options::stall_nice must be between 0 and 19 (ERGON_STALL_NICE)");
   }
   if (o.max_spare_carriers > 100000) {
-    throw ConfigError("ergon::Options::max_spare_carriers must be at most 100000");
+    throw ConfigError(
+        "ergon::Options::max_spare_carriers must be at most 100000 (ERGON_MAX_SPARE_CARRIERS)");
   }
   if (o.balance_interval < microseconds(10) || o.balance_interval > std::chrono::seconds(10)) {
     throw ConfigError(
