@@ -199,6 +199,26 @@ TEST(PoolErrors, APoolOfAnotherRuntimeIsRefused) {
   });
 }
 
+// The index exists in both runtimes: only the handle's runtime tells them apart.
+TEST(PoolErrors, AHandleFromAnotherRuntimeIsRefusedEvenWhenItsIndexExists) {
+  ergon::Runtime first(two_pools());
+  ergon::Runtime second(two_pools());
+  const ergon::Pool foreign = first.pool("b");
+  const ergon::Pool own = second.pool("b");
+  EXPECT_FALSE(foreign == own);
+  second.run([foreign, own] {
+    for (auto call : {+[](ergon::Pool p) { ergon::move_to(p); },
+                      +[](ergon::Pool p) { (void)ergon::pool_name(p); },
+                      +[](ergon::Pool p) { (void)ergon::spawn([] {}, {.pool = p}); }}) {
+      const std::string w = what_of<ergon::Error>([&] { call(foreign); });
+      EXPECT_TRUE(contains(w, "another Runtime")) << w;
+      EXPECT_TRUE(contains(w, "ergon::pool(name)")) << w;
+    }
+    EXPECT_EQ(ergon::pool_name(own), "b");  // its own handle still works
+    EXPECT_TRUE(ergon::current_pool() == ergon::pool("a"));
+  });
+}
+
 TEST(PoolErrors, BadPoolSettingsAreRefusedWithTheFix) {
   ergon::Options o = two_pools();
   o.workers = 5;

@@ -27,15 +27,23 @@ class Pool {
   unsigned index() const noexcept { return index_; }
   // False for a default-constructed Pool ("the spawner's pool").
   bool valid() const noexcept { return index_ != kInherit; }
-  friend bool operator==(Pool a, Pool b) noexcept { return a.index_ == b.index_; }
+  friend bool operator==(Pool a, Pool b) noexcept {
+    return a.index_ == b.index_ && a.runtime_ == b.runtime_;
+  }
 
-  // The pool at position `i` of Options::pools (Runtime::pool checks the name instead).
-  static Pool from_index(unsigned i) noexcept { return Pool(i); }
+  // The pool at position `i` of Options::pools of whichever runtime it is used with
+  // (Runtime::pool and ergon::pool check the name instead, and give a handle of their runtime).
+  static Pool from_index(unsigned i) noexcept { return Pool(i, 0); }
+  // The handle of pool `i` of the runtime with id `runtime` (its handles refuse other runtimes).
+  static Pool of_runtime(unsigned i, std::uint32_t runtime) noexcept { return Pool(i, runtime); }
+  // The id of the runtime the handle comes from; 0 for from_index (any runtime).
+  std::uint32_t runtime() const noexcept { return runtime_; }
 
  private:
   static constexpr unsigned kInherit = UINT32_MAX;
-  explicit Pool(unsigned i) noexcept : index_(i) {}
+  Pool(unsigned i, std::uint32_t runtime) noexcept : index_(i), runtime_(runtime) {}
   unsigned index_ = kInherit;
+  std::uint32_t runtime_ = 0;
 };
 
 // The pool named `name` of the calling process's runtime. Throws Error naming the pools

@@ -34,12 +34,13 @@ void move_to_worker(unsigned worker) {
 
 Pool pool(std::string_view name) {
   detail::Process* p = detail::current_process_or_throw("ergon::pool");
-  return Pool::from_index(p->sched.load(std::memory_order_relaxed)->pool_named(name).index);
+  detail::Scheduler* s = p->sched.load(std::memory_order_relaxed);
+  return Pool::of_runtime(s->pool_named(name).index, s->id());
 }
 
 Pool current_pool() {
   detail::Process* p = detail::current_process_or_throw("ergon::current_pool");
-  return Pool::from_index(p->pool->index);
+  return Pool::of_runtime(p->pool->index, p->sched.load(std::memory_order_relaxed)->id());
 }
 
 std::string pool_name(Pool handle) {

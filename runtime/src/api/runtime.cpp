@@ -78,7 +78,7 @@ void Runtime::run_main(Pid main, std::atomic<bool>& done) {
 }
 
 Pool Runtime::pool(std::string_view name) const {
-  return Pool::from_index(sys_->sched.pool_named(name).index);
+  return Pool::of_runtime(sys_->sched.pool_named(name).index, sys_->sched.id());
 }
 
 const Options& Runtime::options() const noexcept { return sys_->sched.options(); }

@@ -30,6 +30,13 @@ std::int64_t monotonic_ns() noexcept {
 }
 
 namespace {
+std::uint32_t next_id() noexcept {
+  static std::atomic<std::uint32_t> next{1};
+  // relaxed: a unique number is all it gives; nothing is published through it.
+  std::uint32_t id = next.fetch_add(1, std::memory_order_relaxed);
+  return id != 0 ? id : next.fetch_add(1, std::memory_order_relaxed);  // skip 0 on wrap
+}
+
 std::uint64_t resolve_seed(std::uint64_t seed) {
   if (seed != 0) return seed;
   std::random_device rd;
@@ -76,6 +83,7 @@ std::vector<std::unique_ptr<Worker>> make_workers(
 Scheduler::Scheduler(Options opts)
     : opts_(std::move(opts)),
       seed_(resolve_seed(opts_.seed)),
+      id_(next_id()),
       stacks_(opts_.stack_size),
       pools_(make_pools(opts_)),
       workers_(make_workers(*this, pools_)),
@@ -128,6 +136,12 @@ WorkerPool& Scheduler::pool_named(std::string_view name) {
 }
 
 WorkerPool& Scheduler::pool_of(Pool handle, const char* what) {
+  if (handle.runtime() != 0 && handle.runtime() != id_) {
+    throw Error(std::string(what) + ": the pool (index " + std::to_string(handle.index()) +
+                ") is a pool of another Runtime (runtime #" + std::to_string(handle.runtime()) +
+                "; this is #" + std::to_string(id_) +
+                "); get this runtime's pools with ergon::pool(name) or Runtime::pool(name)");
+  }
   if (handle.index() >= pools_.size()) {
     throw Error(std::string(what) + ": the pool (index " + std::to_string(handle.index()) +
                 ") is not one of this runtime's " + std::to_string(pools_.size()) +
@@ -187,6 +201,15 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   if (injector_ != nullptr && so.faults) [[unlikely]]
     injector_->before_spawn(spawner);  // throws InjectedFault or SpawnError
   check_limit(w);
+  // Before a record or a stack is taken, the checks that throw: nothing to give back.
+  if (so.link && spawner == nullptr) {
+    throw NotInProcess(
+        "ergon::spawn_link (SpawnOptions::link) needs a spawner process to link to; from "
+        "outside the runtime use Runtime::spawn and monitor from a process");
+  }
+  WorkerPool* pool = so.pool.valid() ? &pool_of(so.pool, "ergon::spawn")
+                     : spawner != nullptr && spawner->pool != nullptr ? spawner->pool
+                                                                      : pools_[0].get();
   Process* p = w != nullptr ? w->take_record() : nullptr;
   if (p == nullptr) {
     std::vector<Process*> one;
@@ -213,31 +236,13 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   if (injector_ != nullptr) [[unlikely]]
     injector_->seed_child(p, spawner, so.faults);
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
-  if (so.pool.valid()) {
-    p->pool = &pool_of(so.pool, "ergon::spawn");
-  } else {
-    Process* parent = w != nullptr ? current_carrier()->current() : nullptr;
-    p->pool = parent != nullptr && parent->pool != nullptr ? parent->pool : pools_[0].get();
-  }
-  {
-    Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
-    // Where it will run first: here if it stays in our pool (push_spawn), else the first
-    // worker of its pool (spawn_commit).
-    const unsigned first = w != nullptr && &w->pool() == p->pool ? w->id() : p->pool->first;
-    p->reset_observed(spawner != nullptr ? spawner->pid() : Pid{}, p->stack, first);
-  }
-  Process* link_to = nullptr;
-  if (so.link) {
-    link_to = w != nullptr ? current_carrier()->current() : nullptr;
-    if (link_to == nullptr) {
-      spawn_abort(p);
-      throw NotInProcess(
-          "ergon::spawn_link (SpawnOptions::link) needs a spawner process to link to; from "
-          "outside the runtime use Runtime::spawn and monitor from a process");
-    }
-  }
+  p->pool = pool;
+  // Where it will run first: here if it stays in our pool (push_spawn), else the first worker
+  // of its pool (spawn_commit).
+  const unsigned first = w != nullptr && &w->pool() == p->pool ? w->id() : p->pool->first;
+  p->reset_observed(p->parent, p->stack, first);
   // Before the child is published: a linked child cannot end unlinked.
-  if (lifecycle_ != nullptr) lifecycle_->born(p, link_to);
+  if (lifecycle_ != nullptr) lifecycle_->born(p, so.link ? spawner : nullptr);
   *closure = &p->closure;
   return p;
 }

@@ -114,6 +114,8 @@ class Scheduler {
   std::int64_t now() const noexcept { return driver_ != nullptr ? driver_->now() : monotonic_ns(); }
   // The seed in use (Options::seed, or the one drawn when that was 0).
   std::uint64_t seed() const noexcept { return seed_; }
+  // This scheduler's id, unique in the program (never 0): what a Pool handle names.
+  std::uint32_t id() const noexcept { return id_; }
 
   // The installed hooks (hooks.hpp). Set by install() before any process runs, never changed.
   Observer& observer() const noexcept { return *observer_; }  // no_observer() if none
@@ -136,6 +138,7 @@ class Scheduler {
 
   Options opts_;
   const std::uint64_t seed_;
+  const std::uint32_t id_;
   StackPool stacks_;
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<Worker>> workers_;
