@@ -428,6 +428,36 @@ TEST_P(Receive, AMarkerReceiveSeesOnlyNewerMessages) {
   });
 }
 
+// A marker that outlives its process must not release the marker of the process that reuses
+// its record: that one's marked receive would see messages from before its marker.
+TEST_P(Receive, AMarkerOutlivingItsProcessLeavesTheNextOccupantsMarkerAlone) {
+  bool reused = true;
+  run([&] {
+    const ergon::Pid me = ergon::self();
+    // A: makes a marker and hands it out, then ends.
+    const ergon::Pid a =
+        ergon::spawn([me] { ergon::send(me, std::make_shared<ergon::Marker>(ergon::mark())); });
+    auto stale = await<std::shared_ptr<ergon::Marker>>();
+    (void)ergon::monitor(a);
+    (void)await<ergon::Down>();
+    // B: most likely in A's record (this worker's free records are reused last-in first-out).
+    const ergon::Pid b = ergon::spawn([me] {
+      ergon::send(ergon::self(), Reply{-1});  // before the marker: invisible through it
+      ergon::Marker m = ergon::mark();
+      ergon::send(me, Stop{});
+      (void)ergon::receive([](Stop) {});
+      ergon::send(ergon::self(), Reply{1});
+      ergon::send(me, m.receive([](Reply r) { return r.v; }));
+    });
+    (void)await<Stop>();
+    reused = b.index() == a.index();
+    stale.reset();  // the stale marker goes, in another process than its own
+    ergon::send(b, Stop{});
+    EXPECT_EQ(await<int>(), 1);
+  });
+  if (!reused) GTEST_SKIP() << "B did not reuse A's record here: nothing to show";
+}
+
 TEST_P(Receive, AMarkerRequestReplySkipsOldRepliesAndWaitsForTheNewOne) {
   run([&] {
     ergon::Pid me = ergon::self();

@@ -289,28 +289,44 @@ std::optional<T> receive_for(std::chrono::duration<Rep, Period> timeout) {
 
 // A receive marker: receives through it only see messages that arrived after it was made.
 // Belongs to the process that made it; move-only; released when destroyed.
+// A marker names its process by record and generation: the record may hold a later process
+// once this one has ended, and a marker that outlives its process (moved into a heap object,
+// destroyed by another process) must not touch the later one's markers.
 class Marker {
  public:
-  Marker() : p_(detail::current_process_or_throw("ergon::mark")) {
-    id_ = detail::mailbox_of(p_).mark();
+  Marker()
+      : p_(detail::current_process_or_throw("ergon::mark")),
+        gen_(detail::generation_of(p_)),
+        id_(detail::mailbox_of(p_).mark()) {}
+  Marker(Marker&& o) noexcept : p_(o.p_), gen_(o.gen_), id_(o.id_) {
+    o.id_ = mailbox::Mailbox::kNoMarker;
   }
-  Marker(Marker&& o) noexcept : p_(o.p_), id_(o.id_) { o.id_ = mailbox::Mailbox::kNoMarker; }
   Marker(const Marker&) = delete;
   Marker& operator=(const Marker&) = delete;
   Marker& operator=(Marker&&) = delete;
-  ~Marker() { detail::mailbox_of(p_).release(id_); }
+  // Only its own process, still alive, releases it: the mailbox has one reader. (Elsewhere the
+  // marker is left; its process's end clears every marker.)
+  ~Marker() {
+    if (owned_by_caller()) detail::mailbox_of(p_).release(id_);
+  }
 
   template <class... H>
   auto receive(H&&... handlers) {
     static_assert(sizeof...(H) > 0, "receive needs at least one handler");
-    if (detail::current_process() != p_) {
-      throw NotInProcess("ergon::Marker::receive: a marker belongs to the process that made it");
+    if (!owned_by_caller()) {
+      throw NotInProcess(
+          "ergon::Marker::receive: a marker belongs to the process that made it, and is "
+          "void once that process has ended; make the marker in the process that receives");
     }
     return detail::receive_impl(p_, id_, detail::make_handler(std::forward<H>(handlers))...);
   }
 
  private:
+  bool owned_by_caller() const noexcept {
+    return detail::current_process() == p_ && detail::generation_of(p_) == gen_;
+  }
   detail::Process* p_;
+  std::uint32_t gen_;
   mailbox::Mailbox::MarkerId id_;
 };
 
