@@ -4,6 +4,7 @@
 // a process, and a stack overflow, which ends the program with a report that names the
 // process and its stack size (a death test).
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -94,6 +95,31 @@ TEST(RuntimeRun, ASecondThreadsRunIsAnErrorNotASecondMain) {
   bool third_ran = false;
   rt.run([&] { third_ran = true; });  // one after the other is fine
   EXPECT_TRUE(third_ran);
+}
+
+// `taskset -c 0` (an affinity mask of one CPU) gives one worker by default, not one per CPU
+// of the machine.
+TEST(DefaultWorkers, FollowTheAffinityMaskOfTheCallingThread) {
+  if (std::getenv("ERGON_WORKERS") != nullptr) GTEST_SKIP() << "ERGON_WORKERS is set";
+  cpu_set_t old_set, one;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof old_set, &old_set), 0);
+  int first = -1;
+  for (int c = 0; c < CPU_SETSIZE && first < 0; ++c) {
+    if (CPU_ISSET(c, &old_set)) first = c;
+  }
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+  unsigned workers = 0;
+  {
+    ergon::Runtime rt;
+    workers = rt.workers();
+  }
+  ASSERT_EQ(::sched_setaffinity(0, sizeof old_set, &old_set), 0);
+  EXPECT_EQ(workers, 1u);
+  ergon::Runtime all;  // and with the mask restored, one per CPU of it (at most)
+  EXPECT_LE(all.workers(), static_cast<unsigned>(CPU_COUNT(&old_set)));
+  EXPECT_GE(all.workers(), 1u);
 }
 
 TEST(NotInProcess, IsAnErgonError) {

@@ -58,8 +58,9 @@ struct StallReport {
 };
 
 struct Options {
-  // Scheduler threads. 0 means one per hardware thread, the default of Go's GOMAXPROCS,
-  // BEAM's +S and Tokio's worker_threads. ERGON_WORKERS.
+  // Scheduler threads. 0 means one per CPU this process may use: the CPUs of its affinity
+  // mask (`taskset`), capped by its cgroup's CPU quota (rounded up, at least 2), as Go 1.25's
+  // GOMAXPROCS default does (Tokio's num_cpus reads the same two). ERGON_WORKERS.
   unsigned workers = 0;
 
   // Default stack size of a process, in bytes, rounded up to whole pages. Stacks are mapped

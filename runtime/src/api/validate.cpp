@@ -10,6 +10,7 @@
 
 #include "core/scheduler.hpp"
 #include "ergon/errors.hpp"
+#include "util/cpus.hpp"
 #include "util/xoshiro.hpp"
 
 namespace ergon::detail {
@@ -71,7 +72,7 @@ Options validated(Options o) {
     }
     o.workers = sum;
   }
-  if (o.workers == 0) o.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (o.workers == 0) o.workers = available_cpus();  // the affinity mask and the cgroup quota
   if (o.workers > 1024)
     throw ConfigError("ergon::Options::workers must be at most 1024 (ERGON_WORKERS)");
   if (o.reductions == 0 || o.reductions > INT32_MAX) {
