@@ -156,7 +156,7 @@ Scheduler::~Scheduler() {
   watchdog_.stop();
   balancer_.stop();
   for (auto& pool : pools_) pool->idle.unpark_all();
-  for (auto& w : workers_) futex_wake(w->park_word_);
+  for (auto& w : workers_) w->parker().wake();
   carriers_.stop();
   for (auto& w : workers_) w->release_caches();
 }
