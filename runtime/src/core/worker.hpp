@@ -56,7 +56,7 @@
 #include "core/run_queue.hpp"
 #include "core/stack_pool.hpp"
 #include "core/timer_wheel.hpp"
-#include "ergon/mailbox/mpsc_queue.hpp"
+#include "ergon/mailbox/mpsc_inbox.hpp"
 #include "observe/trace.hpp"
 
 namespace ergon::detail {
