@@ -1,6 +1,6 @@
 // mpsc_compare (ergon only, not a peer workload): ergon's mailbox queue against
 // boost::lockfree::queue, for the design choice recorded in docs/design.md (see the
-// "Rejected: boost::lockfree::queue" note in mailbox/include/ergon/mailbox/mpsc_queue.hpp).
+// "Rejected: boost::lockfree::queue" note in mailbox/include/ergon/mailbox/mpsc_inbox.hpp).
 //
 //   ergon-bench mpsc_compare [scale]        scale 1.0 = 4,000,000 messages per run
 //
@@ -43,7 +43,7 @@
 
 #include "ergon/mailbox/mailbox.hpp"
 #include "ergon/mailbox/message.hpp"
-#include "ergon/mailbox/mpsc_queue.hpp"
+#include "ergon/mailbox/mpsc_inbox.hpp"
 #include "harness.hpp"
 
 namespace bench {

@@ -1,5 +1,5 @@
 // The mailbox library on its own, without a runtime: MpscInbox's push / take / block /
-// unblock / close protocol (P1, C1, C2, U1, X1 in mpsc_queue.hpp), conservation and
+// unblock / close protocol (P1, C1, C2, U1, X1 in mpsc_inbox.hpp), conservation and
 // per-producer order under many producer threads, and Mailbox's receiver-side cache:
 // selective removal, receive markers, close_and_clear, and envelope accounting.
 #include "ergon/mailbox/mailbox.hpp"
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "ergon/mailbox/message.hpp"
-#include "ergon/mailbox/mpsc_queue.hpp"
+#include "ergon/mailbox/mpsc_inbox.hpp"
 #include "test_util.hpp"
 
 namespace {

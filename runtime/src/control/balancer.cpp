@@ -100,7 +100,7 @@ void Balancer::set_active(WorkerPool& pool, unsigned active, unsigned want) {
     }
     pool.set_active(want);
     for (unsigned i = pool.first + active; i < pool.first + want; ++i) {
-      pool.idle.unpark(&sched_.worker(i));
+      pool.idle.unpark(sched_.worker(i).parker());
     }
     pool.expansions.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     st.window_ns = 0;  // judge the new size on a window of its own

@@ -20,6 +20,33 @@ namespace ergon::detail {
 
 namespace bctx = boost::context::detail;
 
+namespace {
+
+// The sanitizers' half of every switch (SR1, SF2, SD and finish, then SR2 and SF1), written once.
+// Before the jump: ASAN learns the stack we go to [bottom, bottom + size) and saves this
+// side's fake stack in *fake_stack (nullptr: this fiber ends, drop it); TSAN switches to the
+// fiber `tsan_to`. After the jump, back on this side: ASAN learns the switch is over and
+// gets `fake_stack` back. In a build without sanitizers both are empty inline functions.
+inline void sanitizers_before_switch([[maybe_unused]] void** fake_stack,
+                                     [[maybe_unused]] const void* bottom,
+                                     [[maybe_unused]] std::size_t size,
+                                     [[maybe_unused]] void* tsan_to) noexcept {
+#ifdef ERGON_ASAN
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+#endif
+#ifdef ERGON_TSAN
+  __tsan_switch_to_fiber(tsan_to, 0);
+#endif
+}
+
+inline void sanitizers_after_switch([[maybe_unused]] void* fake_stack) noexcept {
+#ifdef ERGON_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+}
+
+}  // namespace
+
 // libstdc++'s per-thread exception globals (cxxabi.h declares the type opaque; this is its
 // layout in the Itanium C++ ABI).
 struct EhGlobals {
@@ -52,9 +79,7 @@ struct FiberAccess {
   static void entry(bctx::transfer_t t) noexcept {
     auto* f = static_cast<Fiber*>(t.data);
     f->caller_ = t.fctx;  // SF1
-#ifdef ERGON_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
-#endif
+    sanitizers_after_switch(nullptr);
     f->entry_(f);
     __builtin_unreachable();  // entry_ ends with finish()
   }
@@ -97,13 +122,8 @@ void Fiber::start(char* lo, std::size_t size, Entry entry, void* owner) noexcept
 
 Fiber* Fiber::resume(SwitchPoint& from) noexcept {
   caller_sp_ = &from;
-#ifdef ERGON_ASAN
   void* fake = nullptr;
-  __sanitizer_start_switch_fiber(&fake, stack_lo_, stack_size_);  // SR1
-#endif
-#ifdef ERGON_TSAN
-  __tsan_switch_to_fiber(tsan_fiber_, 0);
-#endif
+  sanitizers_before_switch(&fake, stack_lo_, stack_size_, tsan_fiber_);  // SR1
   EhGlobals* eh = static_cast<EhGlobals*>(from.eh_globals);
   EhGlobals mine = *eh;  // the worker's own (normally empty)
   eh->caught_exceptions = eh_caught_;
@@ -114,20 +134,14 @@ Fiber* Fiber::resume(SwitchPoint& from) noexcept {
   back->eh_caught_ = eh->caught_exceptions;
   back->eh_uncaught_ = eh->uncaught_exceptions;
   *eh = mine;
-#ifdef ERGON_ASAN
-  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
-#endif
+  sanitizers_after_switch(fake);
   return back;
 }
 
 void Fiber::switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept {
   next.caller_sp_ = caller_sp_;
-#ifdef ERGON_ASAN
-  __sanitizer_start_switch_fiber(&asan_fake_stack_, next.stack_lo_, next.stack_size_);
-#endif
-#ifdef ERGON_TSAN
-  __tsan_switch_to_fiber(next.tsan_fiber_, 0);
-#endif
+  sanitizers_before_switch(&asan_fake_stack_, next.stack_lo_, next.stack_size_,
+                           next.tsan_fiber_);  // D
   EhGlobals* eh = static_cast<EhGlobals*>(caller_sp_->eh_globals);
   eh_caught_ = eh->caught_exceptions;
   eh_uncaught_ = eh->uncaught_exceptions;
@@ -137,33 +151,21 @@ void Fiber::switch_to(Fiber& next, void (*after)(void*), void* arg) noexcept {
   bctx::transfer_t t =
       bctx::ontop_fcontext(next.ctx_.load(std::memory_order_relaxed), &args, &FiberAccess::on_top);
   caller_ = t.fctx;  // resumed later, by any resumer (SF1)
-#ifdef ERGON_ASAN
-  __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
-#endif
+  sanitizers_after_switch(asan_fake_stack_);
 }
 
 void Fiber::suspend() noexcept {
-#ifdef ERGON_ASAN
-  __sanitizer_start_switch_fiber(&asan_fake_stack_, caller_sp_->stack_bottom,
-                                 caller_sp_->stack_size);  // SF2
-#endif
-#ifdef ERGON_TSAN
-  __tsan_switch_to_fiber(caller_sp_->tsan_fiber, 0);
-#endif
+  sanitizers_before_switch(&asan_fake_stack_, caller_sp_->stack_bottom, caller_sp_->stack_size,
+                           caller_sp_->tsan_fiber);  // SF2
   bctx::transfer_t t = bctx::jump_fcontext(caller_, this);
-  caller_ = t.fctx;  // SF1 of the next resume: possibly another worker
-#ifdef ERGON_ASAN
-  __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
-#endif
+  caller_ = t.fctx;  // SSF1 of the next resume: possibly another worker
+  sanitizers_after_switch(asan_fake_stack_);
 }
 
 void Fiber::finish() noexcept {
-#ifdef ERGON_ASAN
-  __sanitizer_start_switch_fiber(nullptr, caller_sp_->stack_bottom, caller_sp_->stack_size);
-#endif
-#ifdef ERGON_TSAN
-  __tsan_switch_to_fiber(caller_sp_->tsan_fiber, 0);
-#endif
+  // nullptr: the last switch, ASAN drops this fiber's fake stack.
+  sanitizers_before_switch(nullptr, caller_sp_->stack_bottom, caller_sp_->stack_size,
+                           caller_sp_->tsan_fiber);
   bctx::jump_fcontext(caller_, this);
   __builtin_unreachable();
 }

@@ -14,8 +14,14 @@
 namespace ergon::detail {
 
 Idle::Idle(unsigned workers) noexcept
-    : workers_(workers), state_(std::uint64_t{workers} * kUnparkedOne) {
+    : workers_(workers), state_(std::uint64_t{workers} * kUnparkedOne), parkers_(workers) {
   sleepers_.reserve(workers);
+}
+
+Parker& Idle::attach(unsigned slot, const Worker& w) noexcept {
+  Parker& p = parkers_[slot];
+  p.worker_ = &w;
+  return p;
 }
 
 unsigned Idle::searching() const noexcept {
@@ -51,29 +57,29 @@ bool Idle::end_search() noexcept {
   return (prev & 0xffffffffu) == 1;
 }
 
-void Idle::prepare_park(Worker* w) {
+void Idle::prepare_park(Parker& p) {
   std::lock_guard<std::mutex> g(mu_);
-  sleepers_.push_back(w);
-  w->in_sleepers_ = true;
-  w->woken_searching_ = false;
+  sleepers_.push_back(&p);
+  p.in_sleepers_ = true;
+  p.woken_searching_ = false;
   // seq_cst: K1, the store side of the store-load pair with N1/N2 (see idle.hpp).
   state_.fetch_sub(kUnparkedOne, std::memory_order_seq_cst);
 }
 
-bool Idle::remove_sleeper(Worker* w) {
-  if (!w->in_sleepers_) return false;
-  sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), w));
-  w->in_sleepers_ = false;
+bool Idle::remove_sleeper(Parker& p) {
+  if (!p.in_sleepers_) return false;
+  sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &p));
+  p.in_sleepers_ = false;
   // seq_cst: the worker is back; pushers may skip waking others.
   state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);
   return true;
 }
 
-bool Idle::finish_park(Worker* w) {
+bool Idle::finish_park(Parker& p) {
   std::lock_guard<std::mutex> g(mu_);
-  if (remove_sleeper(w)) return false;
-  bool searching = w->woken_searching_;
-  w->woken_searching_ = false;
+  if (remove_sleeper(p)) return false;
+  bool searching = p.woken_searching_;
+  p.woken_searching_ = false;
   return searching;
 }
 
@@ -81,7 +87,7 @@ void Idle::notify_one() {
   // seq_cst: N2, the load side of the store-load pair (see idle.hpp).
   std::uint64_t s = state_.load(std::memory_order_seq_cst);
   if ((s & 0xffffffffu) != 0 || (s >> 32) == workers_) return;
-  Worker* w = nullptr;
+  Parker* p = nullptr;
   {
     std::lock_guard<std::mutex> g(mu_);
     // Re-check under the lock: another notifier may have woken a searcher already.
@@ -89,37 +95,37 @@ void Idle::notify_one() {
     if ((s & 0xffffffffu) != 0) return;
     // The newest sleeper that is in play: a worker compacted away takes no shared work.
     auto it = std::find_if(sleepers_.rbegin(), sleepers_.rend(),
-                           [](Worker* x) { return !x->inactive(); });
+                           [](const Parker* x) { return !x->worker_->inactive(); });
     if (it == sleepers_.rend()) return;
-    w = *it;
+    p = *it;
     sleepers_.erase(std::next(it).base());
-    w->in_sleepers_ = false;
-    w->woken_searching_ = true;
+    p->in_sleepers_ = false;
+    p->woken_searching_ = true;
     // seq_cst: N3, counts it unparked and searching before it runs.
     state_.fetch_add(kUnparkedOne + kSearchOne, std::memory_order_seq_cst);
   }
-  futex_wake(w->park_word_);
+  p->wake();
 }
 
-void Idle::unpark(Worker* w) {
+void Idle::unpark(Parker& p) {
   {
     std::lock_guard<std::mutex> g(mu_);
-    (void)remove_sleeper(w);
+    (void)remove_sleeper(p);
   }
-  futex_wake(w->park_word_);
+  p.wake();
 }
 
 void Idle::unpark_all() {
-  std::vector<Worker*> all;
+  std::vector<Parker*> all;
   {
     std::lock_guard<std::mutex> g(mu_);
     all.swap(sleepers_);
-    for (Worker* w : all) {
-      w->in_sleepers_ = false;
+    for (Parker* p : all) {
+      p->in_sleepers_ = false;
       state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);  // seq_cst: as above
     }
   }
-  for (Worker* w : all) futex_wake(w->park_word_);
+  for (Parker* p : all) p->wake();
 }
 
 void futex_wait(std::atomic<std::uint32_t>& word, std::int64_t deadline_ns) noexcept {

@@ -9,11 +9,16 @@
 // There is one Idle per pool (worker_pool.hpp): a worker searches, wakes and is woken only
 // within its pool.
 //
+// What other threads touch of a sleeping worker (its futex word, whether it is in `sleepers_`,
+// whether it was woken to search) is a Parker, one per worker of the pool, owned by Idle and
+// guarded by its lock (the word aside); the worker holds a reference to its own. Rejected:
+// those fields in Worker, with Idle a friend reaching into it.
+//
 // Park, in named steps (worker W):
 //   K1 W registers in `sleepers_` and decrements the unparked count (seq_cst RMW).
 //   K2 W re-checks every place work can appear: the global queue, every local run queue
 //      (seq_cst loads), and blocks its own inbox (try_block). Anything found: cancel, go on.
-//   K3 W sleeps on its futex word until it is set, or until its next timer is due.
+//   K3 W sleeps on its parker's futex word until it is set, or until its next timer is due.
 //   K4 W leaves `sleepers_` if nobody removed it, and learns whether it was woken to search.
 // Notify, after pushing work that any worker may take (spawn, yield, overflow):
 //   N1 the pusher publishes the work (a seq_cst store or RMW; see run_queue.hpp).
@@ -41,18 +46,51 @@ namespace ergon::detail {
 
 class Worker;
 
+// A futex word (a Parker's, TickSleep's): 0 = no wake-up pending, 1 = woken.
+void futex_wait(std::atomic<std::uint32_t>& word, std::int64_t deadline_ns) noexcept;
+void futex_wake(std::atomic<std::uint32_t>& word) noexcept;
+
+// The parking state of one worker: the part of it that other threads touch to put it to sleep
+// and wake it. Idle owns one per worker of its pool (attach()); the worker holds a reference.
+class Parker {
+ public:
+  // K3, the owner worker only: sleeps until the word is set or `deadline_ns` passes.
+  void wait(std::int64_t deadline_ns) noexcept { futex_wait(word_, deadline_ns); }
+  // The owner worker only, after K3: consumes the wake-up.
+  void reset() noexcept {
+    // relaxed: only the owner resets the word; a waker's store after this is a new wake-up.
+    word_.store(0, std::memory_order_relaxed);
+  }
+  // Any thread: sets the word and wakes the owner (N3, A1, and the scheduler's shutdown).
+  void wake() noexcept { futex_wake(word_); }
+
+ private:
+  friend class Idle;
+
+  // Set to 1 by a waker (futex_wake's release store, which pairs with the acquire load in the
+  // owner's futex_wait), reset to 0 by the owner (reset()).
+  std::atomic<std::uint32_t> word_{0};
+  bool in_sleepers_ = false;        // guarded by Idle::mu_
+  bool woken_searching_ = false;    // guarded by Idle::mu_
+  const Worker* worker_ = nullptr;  // the owner; set by Idle::attach before the threads start
+};
+
 class Idle {
  public:
   explicit Idle(unsigned workers) noexcept;
+
+  // The parker of the `slot`-th worker of the pool, now owned by `w`. Once per worker, by
+  // its constructor, before any thread runs.
+  [[nodiscard]] Parker& attach(unsigned slot, const Worker& w) noexcept;
 
   [[nodiscard]] bool try_begin_search() noexcept;
   // Returns true if the caller was the last searcher.
   [[nodiscard]] bool end_search() noexcept;
 
-  void prepare_park(Worker* w);               // K1
-  [[nodiscard]] bool finish_park(Worker* w);  // K4: true if woken as a searcher
+  void prepare_park(Parker& p);               // K1
+  [[nodiscard]] bool finish_park(Parker& p);  // K4: true if woken as a searcher
   void notify_one();                          // N2..N3
-  void unpark(Worker* w);                     // A1
+  void unpark(Parker& p);                     // A1
   void unpark_all();
 
   unsigned searching() const noexcept;
@@ -60,7 +98,7 @@ class Idle {
   unsigned unparked_seq_cst() const noexcept;  // for the watchdog's D1 (watchdog.hpp)
 
  private:
-  bool remove_sleeper(Worker* w);  // requires mu_; true if `w` was a sleeper
+  bool remove_sleeper(Parker& p);  // requires mu_; true if `p` was a sleeper
   static constexpr std::uint64_t kSearchOne = 1;
   static constexpr std::uint64_t kUnparkedOne = std::uint64_t{1} << 32;
 
@@ -68,11 +106,8 @@ class Idle {
   // Low 32 bits: searching workers; high 32 bits: unparked workers. See the protocol above.
   std::atomic<std::uint64_t> state_;
   std::mutex mu_;
-  std::vector<Worker*> sleepers_;  // guarded by mu_
+  std::vector<Parker> parkers_;    // one per worker of the pool, by slot; never resized
+  std::vector<Parker*> sleepers_;  // guarded by mu_
 };
-
-// The futex word of one worker: 0 = no wake-up pending, 1 = woken.
-void futex_wait(std::atomic<std::uint32_t>& word, std::int64_t deadline_ns) noexcept;
-void futex_wake(std::atomic<std::uint32_t>& word) noexcept;
 
 }  // namespace ergon::detail

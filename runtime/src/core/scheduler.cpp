@@ -169,7 +169,7 @@ void Scheduler::shutdown() {
   stopping_.store(true, std::memory_order_release);
   for (SideThread* t : side_threads_) t->stop();
   for (auto& pool : pools_) pool->idle.unpark_all();
-  for (auto& w : workers_) futex_wake(w->park_word_);
+  for (auto& w : workers_) w->parker().wake();
   carriers_.stop();
   for (auto& w : workers_) w->release_caches();
 }

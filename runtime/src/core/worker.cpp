@@ -52,7 +52,8 @@ Worker::Worker(Scheduler& sched, WorkerPool& pool, unsigned id)
       pool_(pool),
       id_(id),
       observer_(&no_observer()),
-      rng_(0x9e3779b97f4a7c15ull * (id + 1)) {
+      rng_(0x9e3779b97f4a7c15ull * (id + 1)),
+      parker_(pool.idle.attach(id - pool.first, *this)) {
   stack_cache_.free.reserve(StackPool::kCacheMax + 1);
   free_records_.reserve(2 * ProcessTable::kBatch + 1);
 }
@@ -252,7 +253,7 @@ void Worker::disarm_timer(Process* p) noexcept {
 }
 
 void Worker::remote_wake(Process* p) noexcept {
-  if (inbox_.push(p) == mailbox::PushResult::kUnblockedReader) pool_.idle.unpark(this);
+  if (inbox_.push(p) == mailbox::PushResult::kUnblockedReader) pool_.idle.unpark(parker_);
 }
 
 void Worker::drain_inbox() noexcept {
@@ -437,24 +438,23 @@ Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
   if (deadline != INT64_MAX && deadline <= sched_.now()) return;                  // fire first
-  pool_.idle.prepare_park(this);                                                  // K1
+  pool_.idle.prepare_park(parker_);                                               // K1
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
     const std::int64_t trace_t0 = observer_->on() ? sched_.now() : 0;  // hooks.hpp
     const std::int64_t t0 = monotonic_ns();
     park_since_.store(t0, std::memory_order_relaxed);  // relaxed: see park_since_
-    futex_wait(park_word_, deadline);                  // K3
+    parker_.wait(deadline);                            // K3
     park_since_.store(0, std::memory_order_relaxed);
     bump(parked_ns_, monotonic_ns() - t0);
     if (trace_t0 != 0 && observer_->on()) [[unlikely]]
       observer_->park(id_, trace_t0, sched_.now());
-    // relaxed: only this thread resets the word; a waker's store after this is a new wake-up.
-    park_word_.store(0, std::memory_order_relaxed);
+    parker_.reset();             // consume the wake-up (relaxed: see Parker::reset)
     (void)inbox_.try_unblock();  // woken by a notify or a timer: reopen the inbox
     bump(wakeups_, 1);
   }
-  searching_ = pool_.idle.finish_park(this);  // K4
-  sched_.poke_side_threads();                 // D2 (tick_sleep.hpp)
+  searching_ = pool_.idle.finish_park(parker_);  // K4
+  sched_.poke_side_threads();                    // D2 (tick_sleep.hpp)
 }
 
 void Worker::run(Carrier& c, Process* p) {

@@ -57,12 +57,13 @@
 #include "core/run_queue.hpp"
 #include "core/stack_pool.hpp"
 #include "core/timer_wheel.hpp"
-#include "ergon/mailbox/mpsc_queue.hpp"
+#include "ergon/mailbox/mpsc_inbox.hpp"
 
 namespace ergon::detail {
 
 class Scheduler;
 class WorkerPool;
+class Parker;
 
 class Worker {
  public:
@@ -100,6 +101,8 @@ class Worker {
   // Hands `p` (whose wake-up the caller owns) to this worker through its inbox.
   void remote_wake(Process* p) noexcept;
   unsigned id() const noexcept { return id_; }
+  // Its parking state, for Idle::unpark and the scheduler's shutdown (idle.hpp).
+  Parker& parker() const noexcept { return parker_; }
   Scheduler& scheduler() const noexcept { return sched_; }
   WorkerPool& pool() const noexcept { return pool_; }
   // Compacted away (worker_pool.hpp). relaxed: written by the balancer; a stale read only
@@ -171,7 +174,6 @@ class Worker {
   }
 
  private:
-  friend class Idle;
   friend class Scheduler;
   friend class Carrier;
   friend class CarrierPool;
@@ -247,10 +249,7 @@ class Worker {
   std::int32_t slice_mark_ = 0;
   std::int64_t slice_t0_ = 0;
 
-  // Parking (idle.hpp). park_word_: set to 1 (release) by a waker, reset by the owner.
-  std::atomic<std::uint32_t> park_word_{0};
-  bool in_sleepers_ = false;      // guarded by Idle::mu_
-  bool woken_searching_ = false;  // guarded by Idle::mu_
+  Parker& parker_;  // this worker's, owned by its pool's Idle (idle.hpp)
 
   std::atomic<std::int64_t> live_{0};  // spawned here minus ended here
   std::atomic<std::uint64_t> spawned_{0}, sent_{0}, dropped_{0}, runs_{0}, steals_{0}, parks_{0},

@@ -72,7 +72,7 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
   t->killed.store(true, std::memory_order_release);
   t->sig_lock.unlock();
   Scheduler* s = t->sched.load(std::memory_order_acquire);  // acquire: a published record
-  // U2 (mpsc_queue.hpp): the wake-up is not lost if t is about to block.
+  // U2 (mpsc_inbox.hpp): the wake-up is not lost if t is about to block.
   if (s != nullptr && t->mailbox.notify()) wake_unblocked(s, t);
 }
 

@@ -149,6 +149,30 @@ class Supervisor {
     }
     return children_.size();
   }
+  // Removes children_[i] from the list: a temporary child that ended, or a deleted one.
+  void forget(std::size_t i) {
+    children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // What a call by id asks of its child: to exist (terminate_child), or also to be stopped
+  // (restart_child and delete_child refuse a running child).
+  enum class Need : std::uint8_t { kPresent, kStopped };
+
+  // The index of the child `id` that a call acts on, or nullopt with the refusal in `error`.
+  std::optional<std::size_t> child_for_call(const std::string& id, Need need,
+                                            std::string& error) const {
+    const std::size_t i = index_of(id);
+    if (i == children_.size()) {
+      error = "no child '" + id + "'";
+      return std::nullopt;
+    }
+    if (need == Need::kStopped && children_[i].pid) {
+      error = "child '" + id + "' is running (" + children_[i].pid.to_string() +
+              "); terminate_child it first";
+      return std::nullopt;
+    }
+    return i;
+  }
 
   // Erlang's shutdown/2; see the top.
   void shutdown(Child& c) {
@@ -227,9 +251,7 @@ class Supervisor {
     }
     shutdown_from(from);
     for (std::size_t j = children_.size(); j-- > from;) {  // every temporary here was running
-      if (children_[j].spec.restart == Restart::kTemporary) {
-        children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(j));
-      }
+      if (children_[j].spec.restart == Restart::kTemporary) forget(j);
     }
     for (const std::string& id : again) start_again(children_[index_of(id)]);
   }
@@ -249,8 +271,7 @@ class Supervisor {
     const bool again = r == Restart::kPermanent || (r == Restart::kTransient && abnormal(e.reason));
     const std::size_t i = static_cast<std::size_t>(c - children_.data());
     if (!again) {
-      if (r == Restart::kTemporary)
-        children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (r == Restart::kTemporary) forget(i);
       return;
     }
     restart(i);
@@ -264,20 +285,13 @@ class Supervisor {
 
   void on_call(Call& c) {
     Reply rep{c.tag, "", Pid{}, {}};
-    const std::size_t i = index_of(c.id);
-    const bool known = i < children_.size();
-    // restart_child and delete_child refuse a running child.
-    const auto running = [&] {
-      return "child '" + c.id + "' is running (" + children_[i].pid.to_string() +
-             "); terminate_child it first";
-    };
     switch (c.op) {
       case Op::kStartChild: {
         std::string e = check_child(c.spec);
         if (!e.empty()) {
           rep.error = e;
-        } else if (index_of(c.spec.id) < children_.size()) {
-          const Child& old = children_[index_of(c.spec.id)];
+        } else if (const std::size_t j = index_of(c.spec.id); j < children_.size()) {
+          const Child& old = children_[j];
           rep.error = old.pid
                           ? "child '" + c.spec.id + "' is already started as " + old.pid.to_string()
                           : "child '" + c.spec.id +
@@ -292,33 +306,19 @@ class Supervisor {
         break;
       }
       case Op::kTerminate:
-        if (!known) {
-          rep.error = "no child '" + c.id + "'";
-        } else {
-          shutdown(children_[i]);
-          if (children_[i].spec.restart == Restart::kTemporary) {
-            children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
-          }
+        if (const auto i = child_for_call(c.id, Need::kPresent, rep.error)) {
+          shutdown(children_[*i]);
+          if (children_[*i].spec.restart == Restart::kTemporary) forget(*i);
         }
         break;
       case Op::kRestart:
-        if (!known) {
-          rep.error = "no child '" + c.id + "'";
-        } else if (children_[i].pid) {
-          rep.error = running();
-        } else {
-          rep.error = start(children_[i], SupervisorEvent::Kind::kRestarted);
-          rep.pid = children_[i].pid;
+        if (const auto i = child_for_call(c.id, Need::kStopped, rep.error)) {
+          rep.error = start(children_[*i], SupervisorEvent::Kind::kRestarted);
+          rep.pid = children_[*i].pid;
         }
         break;
       case Op::kDelete:
-        if (!known) {
-          rep.error = "no child '" + c.id + "'";
-        } else if (children_[i].pid) {
-          rep.error = running();
-        } else {
-          children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
-        }
+        if (const auto i = child_for_call(c.id, Need::kStopped, rep.error)) forget(*i);
         break;
       case Op::kWhich:
         for (const Child& ch : children_) {

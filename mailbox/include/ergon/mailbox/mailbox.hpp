@@ -3,7 +3,7 @@
 //
 // Design
 // ------
-// Senders push envelopes into `inbox_` (lock-free, see mpsc_queue.hpp). The receiver moves
+// Senders push envelopes into `inbox_` (lock-free, see mpsc_inbox.hpp). The receiver moves
 // them, in arrival order, to the tail of its private singly-linked `cache` with fetch(). A
 // receive scans the cache from the head; a message that no handler matches stays where it is,
 // so a later receive sees the skipped messages again, in their order. Only the owner touches
@@ -35,7 +35,7 @@
 #include <cstdint>
 
 #include "ergon/mailbox/message.hpp"
-#include "ergon/mailbox/mpsc_queue.hpp"
+#include "ergon/mailbox/mpsc_inbox.hpp"
 
 namespace ergon::mailbox {
 
