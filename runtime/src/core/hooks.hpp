@@ -136,6 +136,8 @@ class Injector {
   virtual void deliver_due(std::int64_t now) = 0;
   // Every process has ended: free what is still held.
   virtual void clear_held() noexcept = 0;
+  // Scheduler::start, after install: start any thread of the injector's own.
+  virtual void start() = 0;
   // Shutdown: stop any thread of the injector's own; after this no hook runs.
   virtual void stop() noexcept = 0;
   virtual void add_stats(Stats& s) const = 0;

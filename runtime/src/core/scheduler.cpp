@@ -104,6 +104,7 @@ void Scheduler::install(Hooks hooks) {
 }
 
 void Scheduler::start() {
+  if (injector_ != nullptr) injector_->start();
   // Deterministic mode: no threads; the caller of Runtime::run carries every worker.
   if (driver_ != nullptr) return;
   carriers_.start(opts_.workers);

@@ -587,7 +587,9 @@ void Worker::finish(Process* p) noexcept {
   // `sched` stays: a late send to this pid from outside the runtime is counted there.
   // release: a sweep that sees kFree does not touch the record further.
   p->state.store(ProcessState::kFree, std::memory_order_release);
-  bump(live_, -1);
+  // release: pairs with the acquire in live(): the shutdown that sees this process gone has
+  // seen everything it did (its last sends reach the injector, which stops right after).
+  live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
   free_records_.push_back(p);
   if (free_records_.size() > 2 * ProcessTable::kBatch) {
     ProcessTable::instance().give(free_records_.data() + ProcessTable::kBatch,

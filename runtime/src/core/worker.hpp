@@ -143,7 +143,8 @@ class Worker {
   std::int64_t next_timer() const noexcept { return timers_.next_deadline(); }
 
   // Statistics. relaxed: single writer (this worker), read by stats().
-  std::int64_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
+  // acquire: pairs with the release decrement in finish() (Scheduler::kill_all_and_wait).
+  std::int64_t live() const noexcept { return live_.load(std::memory_order_acquire); }
   std::uint64_t spawned() const noexcept { return spawned_.load(std::memory_order_relaxed); }
   std::uint64_t sent() const noexcept { return sent_.load(std::memory_order_relaxed); }
   std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }

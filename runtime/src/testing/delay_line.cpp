@@ -10,8 +10,12 @@
 namespace ergon::detail {
 
 DelayLine::DelayLine(Scheduler& sched, std::int64_t max_delay_ns, bool own_thread)
-    : sched_(sched), max_delay_ns_(max_delay_ns) {
-  if (own_thread) thread_ = std::thread([this] { run(); });
+    : sched_(sched), max_delay_ns_(max_delay_ns), own_thread_(own_thread) {}
+
+void DelayLine::start() {
+  // Not in the constructor: the thread reads the scheduler's clock, whose hooks are installed
+  // after the line is built (api/system.hpp, SY3).
+  if (own_thread_ && !thread_.joinable()) thread_ = std::thread([this] { run(); });
 }
 
 DelayLine::~DelayLine() {

@@ -3,11 +3,11 @@
 // Design
 // ------
 // With Options::faults.delay_messages or reorder_messages on, the send path (core/send.cpp,
-// Injector::on_send, faults.cpp) offers each envelope to the scheduler's delay line before it pushes it. The
-// line either passes it back (the caller pushes it as usual) or takes it and delivers it
-// later through the ordinary push (deliver_envelope: steps 2-4 of a send, docs/design.md), so
-// a held message for a receiver that has ended meanwhile is dropped and counted like any
-// late send.
+// Injector::on_send, faults.cpp) offers each envelope to the scheduler's delay line before it
+// pushes it. The line either passes it back (the caller pushes it as usual) or takes it and
+// delivers it later through the ordinary push (deliver_envelope: steps 2-4 of a send,
+// docs/design.md), so a held message for a receiver that has ended meanwhile is dropped and counted
+// like any late send.
 //
 // Protocol, under mu_:
 //   DL1 offer(from, to, e, hold): the pair (from, to) is *busy* if it has a message held. A
@@ -90,6 +90,8 @@ class DelayLine {
   // it, nobody delivers unless deliver_due() is called (deterministic mode's driver).
   // max_delay_ns: how long a reorder waits to be overtaken at most.
   DelayLine(Scheduler& sched, std::int64_t max_delay_ns, bool own_thread);
+  // Starts the own thread, if any (Injector::start, once the scheduler's hooks are installed).
+  void start();
   // Stops the thread and frees what is held (DL6).
   ~DelayLine();
   DelayLine(const DelayLine&) = delete;
@@ -155,7 +157,8 @@ class DelayLine {
   std::uint64_t seq_ = 0;                                        // guarded by mu_
   std::uint64_t delayed_ = 0, reordered_ = 0;                    // guarded by mu_
   bool stop_ = false;                                            // guarded by mu_
-  std::thread thread_;                                           // started last
+  const bool own_thread_;
+  std::thread thread_;  // started by start()
 };
 
 }  // namespace ergon::detail

@@ -76,6 +76,10 @@ void Faults::deliver_due(std::int64_t now) {
   if (line_ != nullptr) line_->deliver_due(now);
 }
 
+void Faults::start() {
+  if (line_ != nullptr) line_->start();
+}
+
 void Faults::stop() noexcept { line_.reset(); }
 
 bool Faults::roll_crash(Process* p) noexcept {

@@ -79,6 +79,8 @@ class Faults final : public Injector {
   void deliver_due(std::int64_t now) override;
   // Frees every held message (Runtime::run's end: every process has ended).
   void clear_held() noexcept override;
+  // Starts the delay line's thread (parallel mode).
+  void start() override;
   // Stops the delay line's thread and frees what it holds.
   void stop() noexcept override;
   void add_stats(Stats& s) const override;
