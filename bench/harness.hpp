@@ -153,5 +153,6 @@ std::span<const Workload> idle_workloads();
 std::span<const Workload> checkpoint_workloads();
 std::span<const Workload> bimodal_workloads();
 std::span<const Workload> spread_workloads();
+std::span<const Workload> conservation_workloads();
 
 }  // namespace bench
