@@ -65,6 +65,29 @@ TEST_P(Registry, TheNameIsReleasedWhenItsProcessEnds) {
   });
 }
 
+// As in BEAM, a process's name is released before anyone can learn of its end: the owner of
+// a monitor finds it free when the Down arrives, and can take it (a supervisor restarting a
+// registered child does just that). Without the order, the Down could come first and the
+// name still be held by the ending process.
+TEST_P(Registry, TheNameIsFreeWhenTheDownOfItsProcessArrives) {
+  run([] {
+    for (int round = 0; round < 200; ++round) {
+      const ergon::Pid holder = ergon::spawn([] {
+        ergon::register_name("fleeting", ergon::self());
+        (void)await<Quit>();
+      });
+      const ergon::Ref ref = ergon::monitor(holder);
+      while (ergon::whereis("fleeting") != holder) ergon::yield();
+      ergon::send(holder, Quit{});
+      const ergon::Down d = await<ergon::Down>();
+      ASSERT_EQ(d.ref, ref);
+      ASSERT_FALSE(ergon::whereis("fleeting")) << "round " << round;
+      ergon::register_name("fleeting", ergon::self());  // free: taking it does not throw
+      ASSERT_TRUE(ergon::unregister_name("fleeting"));
+    }
+  });
+}
+
 TEST_P(Registry, ATakenNameIsAClearError) {
   run([] {
     ergon::register_name("main", ergon::self());

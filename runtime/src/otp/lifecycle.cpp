@@ -18,6 +18,10 @@ void OtpLifecycle::born(Process* child, Process* link_to) noexcept {
 }
 
 void OtpLifecycle::ending(Process* p, ExitReason& reason) noexcept {
+  // LC0: the name goes first, as in BEAM: whoever learns of the end (a Down, an exit signal, a
+  // supervisor about to restart the process) finds the name free, and a restarted child can
+  // take it at once. relaxed: see Process::registered.
+  if (p->registered.exchange(false, std::memory_order_relaxed)) names_.release(p->pid());
   p->sig_lock.lock();  // LC1
   if (p->has_kill_reason && reason.kind == ExitReason::Kind::kShutdown) {
     reason = std::move(p->kill_reason);
