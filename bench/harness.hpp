@@ -154,5 +154,6 @@ std::span<const Workload> checkpoint_workloads();
 std::span<const Workload> bimodal_workloads();
 std::span<const Workload> spread_workloads();
 std::span<const Workload> conservation_workloads();
+std::span<const Workload> soak_workloads();
 
 }  // namespace bench

@@ -28,7 +28,7 @@ void usage() {
   for (auto table :
        {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
         bench::idle_workloads(), bench::checkpoint_workloads(), bench::bimodal_workloads(),
-        bench::spread_workloads(), bench::conservation_workloads()}) {
+        bench::spread_workloads(), bench::conservation_workloads(), bench::soak_workloads()}) {
     for (const bench::Workload& w : table) std::fprintf(stderr, "  %-24s %s\n", w.name, w.what);
   }
   std::fflush(stderr);
@@ -38,7 +38,7 @@ const bench::Workload* find(const std::string& name) {
   for (auto table :
        {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
         bench::idle_workloads(), bench::checkpoint_workloads(), bench::bimodal_workloads(),
-        bench::spread_workloads(), bench::conservation_workloads()}) {
+        bench::spread_workloads(), bench::conservation_workloads(), bench::soak_workloads()}) {
     for (const bench::Workload& w : table) {
       if (name == w.name) return &w;
     }
