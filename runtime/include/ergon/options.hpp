@@ -39,16 +39,28 @@ const char* to_string(Policy p) noexcept;
 // only, until moved (ergon::move_to); messages cross pools freely.
 struct PoolOptions {
   std::string name;
-  unsigned workers = 1;  // 1: the smallest pool; a pool's size is the caller's to give
+  unsigned workers = 1;            // 1: the smallest pool; a pool's size is the caller's to give
   std::optional<Policy> policy{};  // empty: Options::policy
 };
 
-// What the watchdog tells about a process that ran one time slice for longer than
-// Options::handoff_after (see Options::on_stall).
+// What the watchdog tells about a process whose slice it found stuck (see Options::on_stall
+// and docs/design.md, "Preemption"): it computed for handoff_after - preempt_after of CPU time
+// after it was asked to yield, or it is blocked in the kernel and its slice is older than
+// handoff_after. A slice that is old only because the kernel did not run its thread is not
+// reported.
 struct StallReport {
-  Pid pid;                                  // the process
-  unsigned worker = 0;                      // the worker it was running on
-  std::chrono::nanoseconds running_for{0};  // how long its slice has run so far
+  Pid pid;              // the process
+  unsigned worker = 0;  // the worker it was running on
+  // The age of its slice by the wall clock, from the first watchdog tick that saw it. It
+  // includes any time the kernel did not run the thread: not a measure of the process's work.
+  std::chrono::nanoseconds running_for{0};
+  // CPU time its thread used since the watchdog first asked it to yield (at preempt_after):
+  // time in which any reduction point would have ended the slice. -1 ns when the thread's CPU
+  // clock could not be read (then the watchdog went by running_for).
+  std::chrono::nanoseconds cpu_after_yield_request{0};
+  // The stall is a blocking call: the thread waits in the kernel (where says in what), outside
+  // ergon::blocking. false: it computes.
+  bool blocked = false;
   // Where its thread is, when that is cheap to learn: "in <system call> ... at <function>"
   // for a thread blocked in a system call, "running" otherwise.
   std::string where;
@@ -152,9 +164,12 @@ struct Options {
   // ERGON_PREEMPT_AFTER.
   std::chrono::microseconds preempt_after{500};
 
-  // A process slice older than this, still in process code, loses its worker: the watchdog
-  // hands the worker's other processes to a spare thread, and reports the stall (on_stall).
-  // Chosen by the sweep in docs/benchmarks.md ("handoff_after"). ERGON_HANDOFF_AFTER.
+  // A process slice that is stuck in process code loses its worker: the watchdog hands the
+  // worker's other processes to a spare thread, and reports the stall (on_stall). Stuck means
+  // it computed for handoff_after - preempt_after of CPU time after it was asked to yield
+  // (time it was descheduled does not count), or its slice is older than handoff_after and
+  // its thread is blocked in a system call. Chosen by the sweep in docs/benchmarks.md
+  // ("handoff_after"). ERGON_HANDOFF_AFTER.
   std::chrono::microseconds handoff_after{1000};
 
   // Spare threads the runtime may start beyond `workers`: each one carries a worker while
