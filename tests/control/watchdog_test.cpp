@@ -25,7 +25,7 @@ using ergon_test::scaled;
 struct Done {};
 
 // How long a process that must be reported spins before the test gives up on the report.
-constexpr auto kEscape = 30s;
+constexpr auto kEscape = 30s;  // a missing report costs this, then fails
 
 // Threads outside the runtime that spin on every core for their lifetime: the machine is
 // oversubscribed, and the kernel deschedules the runtime's threads at arbitrary points.
@@ -161,6 +161,46 @@ TEST_P(WatchdogOversubscribed, DescheduledCodeIsNeverReportedAndAPureLoopStillIs
   // Every hand-off was the spinner's: none for descheduled slices (each makes a report).
   EXPECT_EQ(stats().handoffs, stats().stalls);
   EXPECT_EQ(stats().stalls, about_spinner);
+}
+
+// --- rate limit ------------------------------------------------------------------------------
+
+class WatchdogReports : public ergon_test::RuntimeTest {};
+INSTANTIATE_TEST_SUITE_P(Workers, WatchdogReports, testing::Values(1u, 2u),
+                         ergon_test::worker_count_name);
+
+// Two pure loops at once: the second is reported although the first was reported a moment
+// before (a limit for the whole runtime left it out). On one worker the second runs once the
+// first's hand-off has freed the worker; on two, both are stuck side by side.
+TEST_P(WatchdogReports, TwoProcessesStuckAtOnceAreBothReported) {
+  ergon::Options o = options();
+  Reports reports;
+  std::mutex mu;
+  std::set<std::uint64_t> reported;
+  std::atomic<bool> both{false};
+  o.on_stall = [&](const ergon::StallReport& r) {
+    reports.add(r);
+    std::lock_guard<std::mutex> g(mu);
+    reported.insert(r.pid.raw());
+    if (reported.size() >= 2) both.store(true, std::memory_order_release);
+  };
+  runtime(o);
+  ergon::Pid a, b;
+  run([&] {
+    const ergon::Pid main = ergon::self();
+    auto stuck = [&both, main] {
+      spin_until(both);
+      ergon::send(main, Done{});
+    };
+    a = ergon::spawn(stuck);
+    b = ergon::spawn(stuck);
+    await<Done>();
+    await<Done>();
+  });
+  EXPECT_TRUE(both.load()) << "only one of the two was reported:" << describe(reports.all());
+  EXPECT_EQ(reports.about(a), 1u) << describe(reports.all());
+  EXPECT_EQ(reports.about(b), 1u) << describe(reports.all());
+  for (const auto& r : reports.all()) EXPECT_EQ(r.suppressed, 0u);
 }
 
 }  // namespace

@@ -64,9 +64,11 @@ struct StallReport {
   // Where its thread is, when that is cheap to learn: "in <system call> ... at <function>"
   // for a thread blocked in a system call, "running" otherwise.
   std::string where;
-  bool handed_off = false;       // its worker's other processes moved to another thread
-  bool at_cap = false;           // no spare thread could be started (Options::max_spare_carriers)
-  std::uint64_t suppressed = 0;  // reports left out since the last one (at most one a second)
+  bool handed_off = false;  // its worker's other processes moved to another thread
+  bool at_cap = false;      // no spare thread could be started (Options::max_spare_carriers)
+  // Reports about this process left out since its last one: at most one report per process
+  // a second (another process's report is never held back by this one's).
+  std::uint64_t suppressed = 0;
 };
 
 struct Options {
@@ -190,8 +192,8 @@ struct Options {
   // its blocking pool's threads; not tuned by a benchmark. ERGON_SPARE_KEEPALIVE.
   std::chrono::milliseconds spare_keepalive{10000};
 
-  // Called by the watchdog (on its own thread) with each stall report, at most once a
-  // second. The default prints one line to stderr. Must not block.
+  // Called by the watchdog (on its own thread) with each stall report, at most once a second
+  // per process. The default prints one line to stderr. Must not block.
   std::function<void(const StallReport&)> on_stall;
 
   // Called when a process ends with an uncaught exception, with its pid and what(). The

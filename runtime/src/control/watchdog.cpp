@@ -16,6 +16,12 @@
 
 namespace ergon::detail {
 
+// At most one stall report per process per interval. A second: a person reads these lines, and
+// a process that stalls again within a second adds nothing but the count, which the next
+// report carries. Not an option: on_stall receives every report that is made, and a program
+// that wants another policy counts Stats::stalls (every stall, reported or not).
+constexpr std::int64_t kReportIntervalNs = 1'000'000'000;
+
 Watchdog::Watchdog(Scheduler& sched)
     : sched_(sched),
       tick_ns_(std::chrono::nanoseconds(sched.options().watchdog_tick).count()),
@@ -136,14 +142,22 @@ std::string ms(std::chrono::nanoseconds d) {
 
 void Watchdog::report(const StallReport& r0) {
   const std::int64_t now = monotonic_ns();
-  if (now - last_report_ns_ < 1'000'000'000) {
-    ++suppressed_;
+  const auto [it, first] = limits_.try_emplace(r0.pid.raw());
+  Limit& limit = it->second;
+  if (!first && now - limit.last_ns < kReportIntervalNs) {
+    ++limit.suppressed;
     return;
   }
-  last_report_ns_ = now;
   StallReport r = r0;
-  r.suppressed = suppressed_;
-  suppressed_ = 0;
+  r.suppressed = limit.suppressed;
+  limit = Limit{now, 0};
+  if (limits_.size() >= prune_at_) {
+    // Entries a whole interval old: their process has not stalled since (a count left out then
+    // is lost with it).
+    std::erase_if(limits_,
+                  [now](const auto& e) { return now - e.second.last_ns >= kReportIntervalNs; });
+    prune_at_ = std::max<std::size_t>(64, 2 * limits_.size());
+  }
   const Options& o = sched_.options();
   if (o.on_stall) {
     try {
@@ -184,7 +198,10 @@ void Watchdog::report(const StallReport& r0) {
            ", ERGON_MAX_SPARE_CARRIERS): the worker's other processes wait.";
     out += fix;
   }
-  if (r.suppressed != 0) out += " (" + std::to_string(r.suppressed) + " more reports left out)";
+  if (r.suppressed != 0) {
+    out += " (" + std::to_string(r.suppressed) +
+           " more reports about this process left out in the last second)";
+  }
   out += "\n";
   std::fwrite(out.data(), 1, out.size(), stderr);
 }

@@ -37,8 +37,14 @@
 // yield, how old its slice is, and where the carrier is when that is cheap to learn:
 // /proc/self/task/<tid>/syscall gives the system call a blocked thread waits in and its
 // program counter (resolved with dladdr). A report states only what was measured: CPU time as
-// computing, a named system call as blocking, and never wall-clock age as running. At most one
-// report per second is made; the next one counts those left out.
+// computing, a named system call as blocking, and never wall-clock age as running.
+//
+// Reports are rate-limited per process: at most one per pid per second (kReportIntervalNs),
+// and the next one about that process counts those left out. So a second process stuck at the
+// same time is reported at once, never hidden behind the first; and one process that stalls
+// again and again (a 2 ms loop between reduction points) makes one line a second, not a flood.
+// The table of last reports (by pid, the watchdog thread's only) drops entries a whole
+// interval old whenever it doubles, so it holds about the processes that stalled lately.
 //
 // Rejected designs
 // - Judging a slice by its wall-clock age alone (what this replaced): on a loaded machine a
@@ -51,6 +57,8 @@
 //   watchdog's own cost. Read at the first yield request, the clock costs only slices older
 //   than preempt_after, and that is the right origin: before the request a reduction point
 //   did not end the slice, so CPU time spent then proves nothing.
+// - One report a second for the whole runtime (what per-pid limits replaced): while one
+//   process was stuck, every other stuck process was left out, counted but never named.
 // - /proc/self/task/<tid>/schedstat (CPU time and time spent waiting for a CPU): a file to
 //   open and parse at every reading, and absent without CONFIG_SCHED_INFO. It is read only to
 //   tell blocked from descheduled, which the CPU clock cannot.
@@ -59,6 +67,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/side_thread.hpp"
@@ -100,8 +109,14 @@ class Watchdog final : public SideThread {
   const std::int64_t tick_ns_, preempt_ns_, handoff_ns_;
   const std::int64_t cpu_needed_ns_;  // WD2's CPU time after C0: handoff - preempt, at least 1
   std::vector<Seen> seen_;            // watchdog thread only
-  std::int64_t last_report_ns_ = INT64_MIN / 2;  // watchdog thread only
-  std::uint64_t suppressed_ = 0;                 // watchdog thread only
+  // The rate limit (see above): by Pid::raw(), when its last report was made and how many
+  // have been left out since. The watchdog thread only.
+  struct Limit {
+    std::int64_t last_ns = 0;
+    std::uint64_t suppressed = 0;
+  };
+  std::unordered_map<std::uint64_t, Limit> limits_;
+  std::size_t prune_at_ = 64;  // limits_'s size that triggers the next pruning
   std::atomic<std::uint64_t> stalls_{0}, yield_requests_{0};
 };
 
