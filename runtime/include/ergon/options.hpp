@@ -192,6 +192,19 @@ struct Options {
   // its blocking pool's threads; not tuned by a benchmark. ERGON_SPARE_KEEPALIVE.
   std::chrono::milliseconds spare_keepalive{10000};
 
+  // --- shutdown (docs/design.md, "Process records, pids and shutdown") --------------------
+  // How long the end of Runtime::run, and ~Runtime, wait for the processes they killed while
+  // none of them ends: the clock restarts whenever the count of live processes reaches a new
+  // low, so a large runtime that is still unwinding is not cut off. Past it, run() throws
+  // ShutdownTimeout naming every process that refuses to end (a loop with no reduction
+  // point, a call blocked outside ergon::blocking, a catch (...) that swallows the kill), and
+  // ~Runtime prints that to stderr and abandons the runtime (docs/api.md, "Shutdown"). 0 waits
+  // forever. 5 s: the time ergon already grants a worker to end once asked (ChildSpec::shutdown,
+  // Erlang's default for workers); unwinding a process takes microseconds, so 5 s in which no
+  // process at all ends means the rest are stuck, while it leaves destructors that flush to a
+  // slow disk room to finish. ERGON_SHUTDOWN_TIMEOUT (a duration in whole ms: 200ms, 5s).
+  std::chrono::milliseconds shutdown_timeout{5000};
+
   // Called by the watchdog (on its own thread) with each stall report, at most once a second
   // per process. The default prints one line to stderr. Must not block.
   std::function<void(const StallReport&)> on_stall;

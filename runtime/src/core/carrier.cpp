@@ -184,6 +184,7 @@ void Carrier::main() {
   std::lock_guard<std::mutex> g(pool.mu_);
   budget_slot_ = nullptr;  // the thread-local goes away with the thread
   exited_ = true;
+  if (pool.abandoned_) thread_.detach();               // nobody will join it (abandon)
   pool.live_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: statistic
 }
 
@@ -241,6 +242,16 @@ void CarrierPool::stop() {
   std::lock_guard<std::mutex> g(mu_);
   idle_.clear();
   all_.clear();
+}
+
+void CarrierPool::abandon() {
+  std::lock_guard<std::mutex> g(mu_);
+  abandoned_ = true;
+  for (auto& c : all_) {
+    // An exited carrier's thread has returned from main() or is about to: detach it. A live
+    // one detaches itself when it exits (Carrier::main).
+    if (c->exited_ && c->thread_.joinable()) c->thread_.detach();
+  }
 }
 
 Carrier* CarrierPool::spare_for(Worker* w) {

@@ -183,6 +183,9 @@ class CarrierPool {
   void start(unsigned workers);
   // Stops and joins every carrier (the workers must be out of work).
   void stop();
+  // The pool will never be stopped (Scheduler::abandon): carriers that have exited are
+  // detached, and those that exit later detach themselves, since nobody will join them.
+  void abandon();
 
   // T1..T2 for a worker owned by `owner` that the watchdog saw in process code in slice
   // `runs`: takes it and hands it to a spare carrier. Returns false (having changed nothing)
@@ -233,6 +236,7 @@ class CarrierPool {
   std::vector<std::unique_ptr<Carrier>> all_;  // guarded by mu_
   std::vector<Carrier*> idle_;                 // guarded by mu_
   bool stopping_ = false;                      // guarded by mu_
+  bool abandoned_ = false;                     // guarded by mu_ (abandon)
   std::atomic<unsigned> live_{0};              // carriers whose thread runs
   std::atomic<std::uint64_t> handoffs_{0}, cap_hits_{0};
 };
