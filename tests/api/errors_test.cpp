@@ -355,6 +355,8 @@ TEST(OptionsFromEnv, EveryVariableReadsItsFieldAndNamesItselfInItsError) {
       {"ERGON_STALL_NICE", "5", [](const ergon::Options& o) { return o.stall_nice == 5; }, "20"},
       {"ERGON_SPARE_KEEPALIVE", "3s",
        [](const ergon::Options& o) { return o.spare_keepalive == 3000ms; }, "10us"},
+      {"ERGON_SHUTDOWN_TIMEOUT", "250ms",
+       [](const ergon::Options& o) { return o.shutdown_timeout == 250ms; }, "500us"},
       {"ERGON_POLICY", "steal",
        [](const ergon::Options& o) { return o.policy == ergon::Policy::kSteal; }, "fair"},
       {"ERGON_BALANCE_INTERVAL", "5ms",

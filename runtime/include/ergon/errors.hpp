@@ -5,6 +5,9 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
+
+#include "ergon/pid.hpp"
 
 namespace ergon {
 
@@ -54,6 +57,22 @@ class KilledBySignal : public Error {
 
  private:
   std::string sender_, reason_;
+};
+
+// Runtime::run: after the main process ended, some processes did not end by the shutdown's
+// deadline (Options::shutdown_timeout): a loop with no reduction point, a call blocked outside
+// ergon::blocking, or a catch (...) that swallows the kill. The message names each one (pid,
+// registered name, what it does, as process_info tells); refused() gives their pids. They are
+// left running, still killed: each ends at its next reduction point if it lets the kill
+// through, and ~Runtime waits for them again (docs/api.md, "Shutdown").
+class ShutdownTimeout : public Error {
+ public:
+  ShutdownTimeout(const std::string& what, std::vector<Pid> refused)
+      : Error(what), refused_(std::move(refused)) {}
+  const std::vector<Pid>& refused() const noexcept { return refused_; }
+
+ private:
+  std::vector<Pid> refused_;
 };
 
 }  // namespace ergon

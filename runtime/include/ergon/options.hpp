@@ -39,22 +39,36 @@ const char* to_string(Policy p) noexcept;
 // only, until moved (ergon::move_to); messages cross pools freely.
 struct PoolOptions {
   std::string name;
-  unsigned workers = 1;  // 1: the smallest pool; a pool's size is the caller's to give
+  unsigned workers = 1;            // 1: the smallest pool; a pool's size is the caller's to give
   std::optional<Policy> policy{};  // empty: Options::policy
 };
 
-// What the watchdog tells about a process that ran one time slice for longer than
-// Options::handoff_after (see Options::on_stall).
+// What the watchdog tells about a process whose slice it found stuck (see Options::on_stall
+// and docs/design.md, "Preemption"): it computed for handoff_after - preempt_after of CPU time
+// after it was asked to yield, or it is blocked in the kernel and its slice is older than
+// handoff_after. A slice that is old only because the kernel did not run its thread is not
+// reported.
 struct StallReport {
-  Pid pid;                                  // the process
-  unsigned worker = 0;                      // the worker it was running on
-  std::chrono::nanoseconds running_for{0};  // how long its slice has run so far
+  Pid pid;              // the process
+  unsigned worker = 0;  // the worker it was running on
+  // The age of its slice by the wall clock, from the first watchdog tick that saw it. It
+  // includes any time the kernel did not run the thread: not a measure of the process's work.
+  std::chrono::nanoseconds running_for{0};
+  // CPU time its thread used since the watchdog first asked it to yield (at preempt_after):
+  // time in which any reduction point would have ended the slice. -1 ns when the thread's CPU
+  // clock could not be read (then the watchdog went by running_for).
+  std::chrono::nanoseconds cpu_after_yield_request{0};
+  // The stall is a blocking call: the thread waits in the kernel (where says in what), outside
+  // ergon::blocking. false: it computes.
+  bool blocked = false;
   // Where its thread is, when that is cheap to learn: "in <system call> ... at <function>"
   // for a thread blocked in a system call, "running" otherwise.
   std::string where;
-  bool handed_off = false;       // its worker's other processes moved to another thread
-  bool at_cap = false;           // no spare thread could be started (Options::max_spare_carriers)
-  std::uint64_t suppressed = 0;  // reports left out since the last one (at most one a second)
+  bool handed_off = false;  // its worker's other processes moved to another thread
+  bool at_cap = false;      // no spare thread could be started (Options::max_spare_carriers)
+  // Reports about this process left out since its last one: at most one report per process
+  // a second (another process's report is never held back by this one's).
+  std::uint64_t suppressed = 0;
 };
 
 struct Options {
@@ -153,9 +167,12 @@ struct Options {
   // ERGON_PREEMPT_AFTER.
   std::chrono::microseconds preempt_after{500};
 
-  // A process slice older than this, still in process code, loses its worker: the watchdog
-  // hands the worker's other processes to a spare thread, and reports the stall (on_stall).
-  // Chosen by the sweep in docs/benchmarks.md ("handoff_after"). ERGON_HANDOFF_AFTER.
+  // A process slice that is stuck in process code loses its worker: the watchdog hands the
+  // worker's other processes to a spare thread, and reports the stall (on_stall). Stuck means
+  // it computed for handoff_after - preempt_after of CPU time after it was asked to yield
+  // (time it was descheduled does not count), or its slice is older than handoff_after and
+  // its thread is blocked in a system call. Chosen by the sweep in docs/benchmarks.md
+  // ("handoff_after"). ERGON_HANDOFF_AFTER.
   std::chrono::microseconds handoff_after{1000};
 
   // Spare threads the runtime may start beyond `workers`: each one carries a worker while
@@ -176,8 +193,21 @@ struct Options {
   // its blocking pool's threads; not tuned by a benchmark. ERGON_SPARE_KEEPALIVE.
   std::chrono::milliseconds spare_keepalive{10000};
 
-  // Called by the watchdog (on its own thread) with each stall report, at most once a
-  // second. The default prints one line to stderr. Must not block.
+  // --- shutdown (docs/design.md, "Process records, pids and shutdown") --------------------
+  // How long the end of Runtime::run, and ~Runtime, wait for the processes they killed while
+  // none of them ends: the clock restarts whenever the count of live processes reaches a new
+  // low, so a large runtime that is still unwinding is not cut off. Past it, run() throws
+  // ShutdownTimeout naming every process that refuses to end (a loop with no reduction
+  // point, a call blocked outside ergon::blocking, a catch (...) that swallows the kill), and
+  // ~Runtime prints that to stderr and abandons the runtime (docs/api.md, "Shutdown"). 0 waits
+  // forever. 5 s: the time ergon already grants a worker to end once asked (ChildSpec::shutdown,
+  // Erlang's default for workers); unwinding a process takes microseconds, so 5 s in which no
+  // process at all ends means the rest are stuck, while it leaves destructors that flush to a
+  // slow disk room to finish. ERGON_SHUTDOWN_TIMEOUT (a duration in whole ms: 200ms, 5s).
+  std::chrono::milliseconds shutdown_timeout{5000};
+
+  // Called by the watchdog (on its own thread) with each stall report, at most once a second
+  // per process. The default prints one line to stderr. Must not block.
   std::function<void(const StallReport&)> on_stall;
 
   // Called when a process ends with an uncaught exception, with its pid and what(). The

@@ -5,7 +5,11 @@
 //
 // run() spawns the main process, waits for it to return (or to fail), then ends every
 // process still alive (each is unwound: its destructors run) and returns. The runtime can run
-// another main process afterwards. The destructor stops the workers.
+// another main process afterwards. The destructor ends the processes still alive and stops
+// the workers. A process that refuses to end (no reduction point, or a catch (...) that
+// swallows the kill) is waited for up to Options::shutdown_timeout without progress; then
+// run() throws ShutdownTimeout naming it, and the destructor reports it to stderr and abandons
+// the runtime (its threads and memory stay; docs/api.md, "Shutdown").
 #pragma once
 
 #include <atomic>
@@ -29,13 +33,19 @@ class Runtime {
  public:
   // Applies the ERGON_* environment on top of `opts`; throws ConfigError on bad values.
   explicit Runtime(Options opts = Options{});
+  // Ends every process and stops the threads. If some process has not ended after
+  // Options::shutdown_timeout without progress, prints which (pid, name, what it does) to
+  // stderr and returns without destroying the runtime: its threads, memory and those
+  // processes stay until the program exits.
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
   // Runs `main_fn` as a process and returns when it has ended and every other process of this
-  // runtime has been shut down. An exception that escapes `main_fn` is rethrown here. Call it
-  // from outside the runtime (not from one of its processes).
+  // runtime has been shut down. An exception that escapes `main_fn` is rethrown here. If some
+  // process refuses to end (Options::shutdown_timeout passed with no process ending), throws
+  // ShutdownTimeout naming each (after a main that failed: rethrows its exception and prints
+  // the report to stderr). Call it from outside the runtime (not from one of its processes).
   template <class F>
   void run(F&& main_fn) {
     if (detail::current_process() != nullptr) {
@@ -66,7 +76,7 @@ class Runtime {
           }
         },
         SpawnOptions{.faults = false});
-    run_main(main, done);
+    run_main(main, done, error);  // throws ShutdownTimeout, or Deadlock
     if (error) std::rethrow_exception(error);
   }
 
@@ -101,7 +111,9 @@ class Runtime {
 
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;
-  void run_main(Pid main, std::atomic<bool>& done);
+  // Waits for `done`, then ends every process (api/shutdown.hpp, SD1..SD6). `error` is the
+  // main process's exception, if any.
+  void run_main(Pid main, std::atomic<bool>& done, std::exception_ptr& error);
   // One run() at a time: a second thread's call is an error, not a second main.
   void begin_run();
   void end_run() noexcept;

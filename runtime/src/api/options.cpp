@@ -219,6 +219,7 @@ constexpr EnvVar kEnvVars[] = {
     {"ERGON_MAX_SPARE_CARRIERS", set_count<&Options::max_spare_carriers, 100000>},
     {"ERGON_STALL_NICE", set_count<&Options::stall_nice, 19>},
     {"ERGON_SPARE_KEEPALIVE", set_duration<&Options::spare_keepalive>},
+    {"ERGON_SHUTDOWN_TIMEOUT", set_duration<&Options::shutdown_timeout>},
     {"ERGON_POLICY", set_policy},
     {"ERGON_BALANCE_INTERVAL", set_duration<&Options::balance_interval>},
     {"ERGON_COMPACTION", set_bool<&Options::compaction>},

@@ -1,8 +1,11 @@
 // Runtime: the public handle of one System (system.hpp). See ergon/runtime.hpp for the API.
 #include "ergon/runtime.hpp"
 
+#include <cstdio>
+#include <optional>
 #include <string>
 
+#include "api/shutdown.hpp"
 #include "api/system.hpp"
 #include "api/validate.hpp"
 #include "core/process.hpp"
@@ -13,7 +16,25 @@ namespace ergon {
 Runtime::Runtime(Options opts)
     : sys_(std::make_unique<detail::System>(detail::validated(std::move(opts)))) {}
 
-Runtime::~Runtime() = default;
+Runtime::~Runtime() {
+  if (sys_ == nullptr) return;
+  // SD1..SD5, then SD7 if some process refuses to end: the System cannot be destroyed under
+  // it (api/shutdown.hpp).
+  std::optional<detail::Refusers> refusers = detail::end_all_processes(*sys_);
+  if (!refusers) return;  // sys_'s destructor stops the threads (SD4)
+  try {
+    const std::string line =
+        detail::stall_report(
+            "ergon::Runtime::~Runtime", *sys_, *refusers,
+            "The runtime is abandoned: it is not destroyed, so its threads, its memory and these "
+            "processes stay until the program exits (ergon cannot stop a thread that never "
+            "reaches a reduction point); the destructor returns.") +
+        "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  } catch (...) {  // no memory for the report: abandon all the same
+  }
+  detail::abandon(std::move(sys_));
+}
 
 void Runtime::begin_run() {
   // acq_rel: the run before this one (on another thread, maybe) has ended.
@@ -55,26 +76,46 @@ std::exception_ptr main_killed_error() noexcept {
 
 }  // namespace detail
 
-void Runtime::run_main(Pid main, std::atomic<bool>& done) {
+void Runtime::run_main(Pid main, std::atomic<bool>& done, std::exception_ptr& error) {
   if (detail::current_process() != nullptr) {
     throw Error("ergon::Runtime::run was called from inside a process; spawn instead");
   }
   (void)main;
+  static constexpr const char* kLeftRunning =
+      "They are left running, still killed; ~Runtime waits for them again, then abandons "
+      "them.";
   if (detail::Deterministic* det = sys_->det.get()) {
     // This thread runs every process (deterministic.hpp).
     if (det->run_until(done) == detail::Deterministic::Outcome::kDeadlock) {
       const std::string waiting = det->describe_waiting(10);
-      sys_->sched.kill_all_and_wait();
+      std::string also;
+      if (auto refusers = detail::end_all_processes(*sys_)) {
+        also = "\n" + detail::stall_report("After the deadlock", *sys_, *refusers, kLeftRunning);
+      }
       throw Deadlock("ergon deterministic run (seed " + std::to_string(det->seed()) +
                      "): deadlock. The main process has not ended, no process can run, and no "
                      "timer is armed: every process waits for a message that nobody will "
                      "send. ERGON_SEED=" +
-                     std::to_string(det->seed()) + " replays it. Waiting:" + waiting);
+                     std::to_string(det->seed()) + " replays it. Waiting:" + waiting + also);
     }
   } else {
     done.wait(false, std::memory_order_acquire);
   }
-  sys_->sched.kill_all_and_wait();
+  std::optional<detail::Refusers> refusers = detail::end_all_processes(*sys_);  // SD1..SD5
+  if (!refusers) return;
+  // SD6.
+  if (error) {
+    const std::string line =
+        detail::stall_report("ergon::Runtime::run", *sys_, *refusers,
+                             "They are left running, still killed. run() throws the main "
+                             "process's exception instead of ShutdownTimeout.") +
+        "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return;
+  }
+  // The message first: the pids move into the exception.
+  std::string what = detail::stall_report("ergon::Runtime::run", *sys_, *refusers, kLeftRunning);
+  throw ShutdownTimeout(what, std::move(refusers->pids));
 }
 
 Pool Runtime::pool(std::string_view name) const {

@@ -115,6 +115,11 @@ Options validated(Options o) {
     throw ConfigError(
         "ergon::Options::spare_keepalive must be at least 1 ms (ERGON_SPARE_KEEPALIVE)");
   }
+  if (o.shutdown_timeout < std::chrono::milliseconds(0)) {
+    throw ConfigError(
+        "ergon::Options::shutdown_timeout must be at least 0 ms (0 waits forever) "
+        "(ERGON_SHUTDOWN_TIMEOUT)");
+  }
   validate_faults(o.faults);
   if (o.seed == 0) o.seed = random_seed();  // Runtime::seed() tells which
   return o;

@@ -3,9 +3,11 @@
 #include "core/carrier.hpp"
 
 #include <linux/membarrier.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <climits>
@@ -63,6 +65,21 @@ void heavy_fence() noexcept {
 }
 
 Carrier::Carrier(Scheduler& sched, unsigned id) : sched_(sched), id_(id) {}
+
+void Carrier::publish_cpu_clock() noexcept {
+  clockid_t cid;
+  // relaxed: see cpu_clock_.
+  cpu_clock_.store(::pthread_getcpuclockid(::pthread_self(), &cid) == 0 ? cid : kNoCpuClock,
+                   std::memory_order_relaxed);
+}
+
+std::int64_t Carrier::cpu_ns() const noexcept {
+  const std::int64_t c = cpu_clock_.load(std::memory_order_relaxed);  // relaxed: see cpu_clock_
+  if (c == kNoCpuClock) return -1;
+  timespec ts;
+  if (::clock_gettime(static_cast<clockid_t>(c), &ts) != 0) return -1;
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
   Worker* w = worker_;
@@ -143,6 +160,7 @@ void Carrier::reclaim_after_blocking(Process* p) noexcept {
 void Carrier::main() {
   tls_carrier = this;
   tid_.store(static_cast<int>(::syscall(SYS_gettid)), std::memory_order_relaxed);
+  publish_cpu_clock();
   switch_point_.init_for_current_thread();
   StackGuard::install_on_this_thread();
   CarrierPool& pool = sched_.carriers();
@@ -161,21 +179,26 @@ void Carrier::main() {
   }
   StackGuard::remove_from_this_thread();
   tls_carrier = nullptr;
+  // relaxed: see cpu_clock_. The clock dies with the thread (and its id may be reused).
+  cpu_clock_.store(kNoCpuClock, std::memory_order_relaxed);
   std::lock_guard<std::mutex> g(pool.mu_);
   budget_slot_ = nullptr;  // the thread-local goes away with the thread
   exited_ = true;
+  if (pool.abandoned_) thread_.detach();               // nobody will join it (abandon)
   pool.live_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: statistic
 }
 
 void Carrier::bind_to_this_thread() noexcept {
   tls_carrier = this;
   tid_.store(static_cast<int>(::syscall(SYS_gettid)), std::memory_order_relaxed);
+  publish_cpu_clock();
   switch_point_.init_for_current_thread();
   StackGuard::install_on_this_thread();
   budget_slot_ = &ergon_budget;
 }
 
 void Carrier::unbind_from_this_thread() noexcept {
+  cpu_clock_.store(kNoCpuClock, std::memory_order_relaxed);  // relaxed: see cpu_clock_
   StackGuard::remove_from_this_thread();
   budget_slot_ = nullptr;
   worker_ = nullptr;
@@ -219,6 +242,16 @@ void CarrierPool::stop() {
   std::lock_guard<std::mutex> g(mu_);
   idle_.clear();
   all_.clear();
+}
+
+void CarrierPool::abandon() {
+  std::lock_guard<std::mutex> g(mu_);
+  abandoned_ = true;
+  for (auto& c : all_) {
+    // An exited carrier's thread has returned from main() or is about to: detach it. A live
+    // one detaches itself when it exits (Carrier::main).
+    if (c->exited_ && c->thread_.joinable()) c->thread_.detach();
+  }
 }
 
 Carrier* CarrierPool::spare_for(Worker* w) {

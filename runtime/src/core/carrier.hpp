@@ -44,6 +44,15 @@
 // %fs (x86-64), which no compiler can hoist across a switch (docs/design.md, "thread_local
 // across a context switch"); the runtime reads it through budget_slot(). The watchdog asks a
 // process to yield by storing 0 into its carrier's budget.
+//
+// CPU time
+// --------
+// The watchdog must tell a carrier that computes from one the kernel did not run (an
+// oversubscribed machine) or one blocked in a system call: wall-clock age says neither. Each
+// carrier publishes its thread's CPU clock (pthread_getcpuclockid) when its thread starts, and
+// the watchdog reads it with clock_gettime (cpu_ns). Rejected: /proc/self/task/<tid>/schedstat,
+// which also gives the time spent waiting for a CPU, but is a file to open and parse on every
+// reading and exists only with CONFIG_SCHED_INFO.
 #pragma once
 
 #include <atomic>
@@ -116,6 +125,10 @@ class Carrier {
   Process* running() const noexcept { return current_.load(std::memory_order_relaxed); }
   std::int32_t* budget() const noexcept { return budget_slot_; }
   int tid() const noexcept { return tid_.load(std::memory_order_relaxed); }
+  // The CPU time this carrier's thread has used, in nanoseconds, or -1 when it cannot be read
+  // (the thread has not started, has exited, or the clock is refused). A system call (about
+  // 1 us on a busy machine): the watchdog reads it only for slices older than preempt_after.
+  std::int64_t cpu_ns() const noexcept;
   unsigned id() const noexcept { return id_; }
   Scheduler& scheduler() const noexcept { return sched_; }
 
@@ -145,6 +158,12 @@ class Carrier {
   std::atomic<Process*> current_{nullptr};
   std::int32_t* budget_slot_ = nullptr;  // &ergon_budget of this thread; set before it is pooled
   std::atomic<int> tid_{0};              // relaxed: for the stall report's /proc lookup
+  // The thread's CPU clock (a clockid_t), or kNoCpuClock: written by the thread when it starts
+  // and before it exits, read by the watchdog (cpu_ns). relaxed: a self-contained value; a
+  // stale one reads an exited thread's clock, which fails (-1), or is the sentinel.
+  static constexpr std::int64_t kNoCpuClock = INT64_MIN;
+  std::atomic<std::int64_t> cpu_clock_{kNoCpuClock};
+  void publish_cpu_clock() noexcept;  // this carrier's thread: its own clock
 
   // Guarded by the pool's lock.
   Worker* assigned_ = nullptr;  // the worker handed to this spare carrier
@@ -164,6 +183,9 @@ class CarrierPool {
   void start(unsigned workers);
   // Stops and joins every carrier (the workers must be out of work).
   void stop();
+  // The pool will never be stopped (Scheduler::abandon): carriers that have exited are
+  // detached, and those that exit later detach themselves, since nobody will join them.
+  void abandon();
 
   // T1..T2 for a worker owned by `owner` that the watchdog saw in process code in slice
   // `runs`: takes it and hands it to a spare carrier. Returns false (having changed nothing)
@@ -214,6 +236,7 @@ class CarrierPool {
   std::vector<std::unique_ptr<Carrier>> all_;  // guarded by mu_
   std::vector<Carrier*> idle_;                 // guarded by mu_
   bool stopping_ = false;                      // guarded by mu_
+  bool abandoned_ = false;                     // guarded by mu_ (abandon)
   std::atomic<unsigned> live_{0};              // carriers whose thread runs
   std::atomic<std::uint64_t> handoffs_{0}, cap_hits_{0};
 };

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -103,8 +104,9 @@ class Driver {
   virtual bool skip_runnext() noexcept = 0;
   // Any thread: the process the driving thread runs now, or nullptr.
   virtual const Process* running() const noexcept = 0;
-  // Shutdown: runs steps until every process has ended (Scheduler::kill_all_and_wait).
-  virtual void run_until_empty() = 0;
+  // Shutdown: runs steps until every process has ended (Scheduler::kill_all_and_wait, SD2).
+  // false: `timeout` (0: none) passed without progress (SD3, ShutdownDeadline).
+  [[nodiscard]] virtual bool run_until_empty(std::chrono::nanoseconds timeout) = 0;
   virtual void add_stats(Stats& s) const = 0;
 };
 

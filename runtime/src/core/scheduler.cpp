@@ -156,7 +156,18 @@ Scheduler::~Scheduler() { shutdown(); }
 void Scheduler::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  kill_all_and_wait();
+  const auto timeout = std::chrono::nanoseconds(saturating_ns(opts_.shutdown_timeout));
+  while (kill_all_and_wait(timeout) == EndAll::kStalled) {
+    // Only a process spawned from another thread while the Runtime was destroyed gets here
+    // (see shutdown()): never wait silently.
+    const std::string line =
+        "ergon: the runtime being destroyed waits for " + std::to_string(live()) +
+        " processes that have not ended for " +
+        std::to_string(saturating_ns(opts_.shutdown_timeout) / 1'000'000) +
+        " ms (Options::shutdown_timeout, ERGON_SHUTDOWN_TIMEOUT). They were spawned from another "
+        "thread during ~Runtime: stop spawning into a runtime before destroying it.\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
   // The delay line's thread first, while the rest still stands; it frees what it still holds.
   if (injector_ != nullptr) injector_->stop();
   // Records keep a pointer to the scheduler they last belonged to (for counting drops to
@@ -343,23 +354,38 @@ void Scheduler::kill_sweep() {
   });
 }
 
-void Scheduler::kill_all_and_wait() {
-  killing_.store(true, std::memory_order_release);  // release: pairs with spawn_commit
+EndAll Scheduler::kill_all_and_wait(std::chrono::nanoseconds timeout) {
+  killing_.store(true, std::memory_order_release);  // SD1. release: pairs with spawn_commit
+  EndAll result = EndAll::kEnded;
   if (driver_ != nullptr) {
-    driver_->run_until_empty();
+    if (!driver_->run_until_empty(timeout)) result = EndAll::kStalled;
   } else {
-    // Sweep until nothing is left: a process may be between its kill check and its block,
-    // or be spawned by a dying process; sweeping again catches both.
+    // SD2: sweep until nothing is left: a process may be between its kill check and its
+    // block, or be spawned by a dying process; sweeping again catches both.
+    ShutdownDeadline deadline(timeout);
     for (int round = 0; live() > 0; ++round) {
       kill_sweep();
-      if (live() <= 0) break;
+      const std::int64_t left = live();
+      if (left <= 0) break;
+      if (deadline.expired(left)) {  // SD3
+        result = EndAll::kStalled;
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::microseconds(round < 10 ? 100 : 2000));
     }
   }
   // Messages the delay line still holds are for processes that have ended: drop them now, so
-  // that a run leaves no envelope behind.
-  if (injector_ != nullptr) injector_->clear_held();
+  // that a run leaves no envelope behind. (Not after a stall: some are for processes alive.)
+  if (injector_ != nullptr && result == EndAll::kEnded) injector_->clear_held();
+  // release: pairs with spawn_commit. After a stall the runtime runs on (another run() may
+  // follow): a new main must not be born killed. The refusers stay killed.
   killing_.store(false, std::memory_order_release);
+  return result;
+}
+
+void Scheduler::abandon() {
+  killing_.store(true, std::memory_order_release);  // release: pairs with spawn_commit
+  carriers_.abandon();
 }
 
 Stats Scheduler::stats() const {

@@ -21,9 +21,29 @@
 //      process comes to the waker, so communicating processes gather on one worker;
 //   W3 else (a thread outside the runtime, or another pool), hand it to the inbox of the
 //      worker it last ran on, or to that worker's forward target if it was compacted away.
+//
+// Shutdown (kill_all_and_wait at the end of every Runtime::run and in ~Runtime; shutdown):
+//   SD1 kill: killing_ = 1, so that a process spawned from now on is born killed; then the
+//       sweep marks every live process of this scheduler killed and wakes it. It throws
+//       detail::Shutdown at its next reduction point, which unwinds its stack.
+//   SD2 wait: sweep again (after 100 us, then every 2 ms) until no process is left: a process
+//       between its kill check and its block, or one spawned by a dying one, needs a later
+//       sweep. In deterministic mode the driver runs the processes to their end instead.
+//   SD3 deadline: give up (kStalled) once `timeout` has passed with the count of live
+//       processes no lower than its lowest so far (ShutdownDeadline). The ones left refuse to
+//       end: a loop with no reduction point, a call blocked outside ergon::blocking, or a
+//       catch (...) that swallows the kill. They are left running, still killed. The Runtime
+//       names them and decides (api/shutdown.hpp): run() throws, ~Runtime abandons the System.
+//   SD4 stop (shutdown(), once no process is left): the injector's thread, the side threads,
+//       the carriers.
+// Rejected: a deadline counted from the first sweep. A runtime unwinding a million processes
+// on a loaded machine may need longer than any fixed bound while it makes steady progress;
+// the time since the last new low is what tells "refuses" from "slow", and a refuser that
+// spawns children that end does not reset it (the count never goes below its low).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,6 +64,34 @@ namespace ergon::detail {
 
 std::int64_t monotonic_ns() noexcept;
 class System;
+
+// SD3: expired once `timeout` has passed with the count of live processes no lower than its
+// lowest so far; never when `timeout` is 0. One thread.
+class ShutdownDeadline {
+ public:
+  explicit ShutdownDeadline(std::chrono::nanoseconds timeout) noexcept
+      : timeout_ns_(timeout.count()) {}
+  [[nodiscard]] bool expired(std::int64_t live) noexcept {
+    const std::int64_t now = monotonic_ns();
+    if (live < low_) {
+      low_ = live;
+      since_ = now;
+      return false;
+    }
+    return timeout_ns_ > 0 && now - since_ >= timeout_ns_;
+  }
+
+ private:
+  const std::int64_t timeout_ns_;
+  std::int64_t low_ = INT64_MAX;
+  std::int64_t since_ = 0;
+};
+
+// What kill_all_and_wait found.
+enum class EndAll : std::uint8_t {
+  kEnded,    // no process of the scheduler is left
+  kStalled,  // SD3: the deadline passed; the processes left are still alive, killed
+};
 
 // What the Runtime installs (hooks.hpp); every pointer may be null but the lifecycle's users
 // expect one. `system` is the composition that owns the scheduler: the core stores it for the
@@ -75,13 +123,22 @@ class Scheduler {
   // Starts the carriers and the side threads; in deterministic mode (a driver is installed)
   // none: the driver's thread carries every worker.
   void start();
-  // Ends every process, then stops the side threads, the injector's thread and the carriers.
-  // Idempotent. After it no hook is called, so the parts may be destroyed.
+  // Ends every process (SD1..SD3, waiting on with a line to stderr at each deadline), then
+  // stops the side threads, the injector's thread and the carriers (SD4). Idempotent. After
+  // it no hook is called, so the parts may be destroyed. The Runtime has ended every process
+  // before (or abandoned the scheduler instead of destroying it): only a process spawned from
+  // another thread during the destruction is waited for here.
   void shutdown();
 
-  // Ends every live process of this scheduler (each is unwound) and waits until none is left.
-  // In deterministic mode the calling thread runs them to their end.
-  void kill_all_and_wait();
+  // SD1..SD3: ends every live process of this scheduler (each is unwound) and waits until none
+  // is left (kEnded), or until `timeout` (0: none) has passed without any progress (kStalled).
+  // In deterministic mode the calling thread runs them to their end. The thread that owns the
+  // Runtime.
+  [[nodiscard]] EndAll kill_all_and_wait(std::chrono::nanoseconds timeout);
+  // SD7: the Runtime will never destroy this scheduler (api/shutdown.hpp). Processes spawned
+  // from now on are born killed, and carriers that exit detach themselves (nobody will join
+  // them). The thread that owns the Runtime, once, after a kill_all_and_wait that stalled.
+  void abandon();
   // One round of the shutdown's kill: marks every live process killed and wakes it.
   void kill_sweep();
   std::int64_t live() const noexcept;

@@ -134,10 +134,12 @@ Deterministic::Outcome Deterministic::run_until(const std::atomic<bool>& done) {
   return Outcome::kDone;
 }
 
-void Deterministic::run_until_empty() {
+bool Deterministic::run_until_empty(std::chrono::nanoseconds timeout) {
   Binding bind(*this);
   sched_.kill_sweep();
-  while (sched_.live() > 0) {
+  ShutdownDeadline deadline(timeout);  // SD3
+  for (std::int64_t left; (left = sched_.live()) > 0;) {
+    if (deadline.expired(left)) return false;
     if (step()) continue;
     deliver_due_events();
     if (step()) continue;
@@ -147,6 +149,7 @@ void Deterministic::run_until_empty() {
     if (step()) continue;
     (void)advance_to_next_event();
   }
+  return true;
 }
 
 std::string Deterministic::describe_waiting(unsigned max) const {

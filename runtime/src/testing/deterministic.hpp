@@ -94,8 +94,10 @@ class Deterministic final : public Driver {
   // until no process can run and no timer is armed (kDeadlock).
   [[nodiscard]] Outcome run_until(const std::atomic<bool>& done);
   // Runs steps until every process of the runtime has ended, repeating the shutdown's kill
-  // sweep (Scheduler::kill_sweep) whenever nothing can run.
-  void run_until_empty() override;
+  // sweep (Scheduler::kill_sweep) whenever nothing can run. false: `timeout` passed without
+  // progress (SD3), on the wall clock: the deadline bounds a wait that would never end, so
+  // it changes no run that replays (a run that ends does so before it).
+  [[nodiscard]] bool run_until_empty(std::chrono::nanoseconds timeout) override;
   // A line per waiting process (at most `max`), for the deadlock report.
   std::string describe_waiting(unsigned max) const;
 
