@@ -39,7 +39,7 @@ const char* to_string(Policy p) noexcept;
 // only, until moved (ergon::move_to); messages cross pools freely.
 struct PoolOptions {
   std::string name;
-  unsigned workers = 1;  // 1: the smallest pool; a pool's size is the caller's to give
+  unsigned workers = 1;            // 1: the smallest pool; a pool's size is the caller's to give
   std::optional<Policy> policy{};  // empty: Options::policy
 };
 
@@ -63,11 +63,13 @@ struct Options {
   unsigned workers = 0;
 
   // Default stack size of a process, in bytes, rounded up to whole pages. Stacks are mapped
-  // lazily (only touched pages cost memory) with a guard page below. 64 KiB: deep enough for
-  // ordinary C++ (formatting, exceptions, std containers) while keeping the page-table cost
-  // of a million parked processes at 128 bytes each (`ergon-bench memory`: 4,504 resident bytes
-  // per blocked process, docs/benchmarks.md). Under asan, frames are larger: give deep code
-  // more. ERGON_STACK_SIZE (bytes, or with a K/M/G suffix).
+  // lazily (only touched pages cost memory) with a 256 KiB guard zone below. 64 KiB: deep
+  // enough for ordinary C++ (formatting, exceptions, std containers) while keeping the
+  // page-table cost of a parked process low: 641 bytes with the zone (measured, see
+  // core/stack_pool.hpp), on top of `ergon-bench memory`'s 4,504 resident bytes per blocked
+  // process measured with a one-page guard (136 bytes of it page tables; docs/benchmarks.md).
+  // Under asan, frames are larger: give deep code more. ERGON_STACK_SIZE (bytes, or with a
+  // K/M/G suffix).
   std::size_t stack_size = 64 * 1024;
 
   // Most processes alive at once in this runtime; spawn beyond it throws SpawnError (like

@@ -40,17 +40,20 @@ std::string read_max_map_count() {
       "SpawnOptions::stack_size), or end some processes.");
 }
 
+// Makes [guard, guard + StackPool::kGuardZone) fault on every access.
 void install_guard(char* guard, std::size_t size) {
+  constexpr std::size_t kZone = StackPool::kGuardZone;
+  static_assert(kZone % kPage == 0, "the guard zone is whole pages");
   int mode = g_guard_mode.load(std::memory_order_relaxed);  // relaxed: idempotent probe
   if (mode != 2) {
-    if (::madvise(guard, kPage, MADV_GUARD_INSTALL) == 0) {
+    if (::madvise(guard, kZone, MADV_GUARD_INSTALL) == 0) {
       g_guard_mode.store(1, std::memory_order_relaxed);
       return;
     }
     if (errno != EINVAL) throw_map_error("madvise(MADV_GUARD_INSTALL)", errno, size);
     g_guard_mode.store(2, std::memory_order_relaxed);
   }
-  if (::mprotect(guard, kPage, PROT_NONE) != 0) throw_map_error("mprotect", errno, size);
+  if (::mprotect(guard, kZone, PROT_NONE) != 0) throw_map_error("mprotect", errno, size);
 }
 
 }  // namespace
@@ -67,9 +70,9 @@ std::size_t StackPool::round_size(std::size_t size) noexcept {
 }
 
 void StackPool::map_slab(std::size_t size, std::vector<char*>& out) {
-  const std::size_t slot = size + kPage;
-  // Above 256 KiB a slab of 64 would reserve 16 MiB or more for one size: a mapping each.
-  // A reasoned bound, not tuned by a benchmark.
+  const std::size_t slot = kGuardZone + size;
+  // Above 256 KiB of stack a slab of 64 would reserve 32 MiB or more (with the zones) for one
+  // size: a mapping each. A reasoned bound, not tuned by a benchmark.
   const std::size_t count = size <= 256 * 1024 ? kSlabStacks : 1;
   const std::size_t len = slot * count;
   void* mem = ::mmap(nullptr, len, PROT_READ | PROT_WRITE,
@@ -85,7 +88,7 @@ void StackPool::map_slab(std::size_t size, std::vector<char*>& out) {
   slabs_.emplace_back(mem, len);
   mapped_.fetch_add(count, std::memory_order_relaxed);  // relaxed: statistic
   // Hand out low addresses first: the order does not matter, but it keeps tests predictable.
-  for (std::size_t i = count; i-- > 0;) out.push_back(base + i * slot + kPage);
+  for (std::size_t i = count; i-- > 0;) out.push_back(base + i * slot + kGuardZone);
 }
 
 Stack StackPool::acquire(std::size_t size, StackCache* cache) {
