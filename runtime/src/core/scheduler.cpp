@@ -178,11 +178,25 @@ void Scheduler::check_limit(Worker* w) {
   }
 }
 
+void Scheduler::throw_stack_too_large(std::size_t size, const Process* spawner) const {
+  const std::string who = spawner != nullptr ? "process " + spawner->pid().to_string()
+                                             : std::string("outside the runtime");
+  throw SpawnError("ergon::spawn (from " + who + "): SpawnOptions::stack_size is " +
+                   std::to_string(size) +
+                   " bytes, more than the largest stack, 1 TiB (ergon::kMaxStackSize = " +
+                   std::to_string(kMaxStackSize) +
+                   " bytes). Ask for at most that, or 0 for the runtime's Options::stack_size (" +
+                   std::to_string(opts_.stack_size / 1024) +
+                   " KiB); sizes below 32 KiB (ergon::kMinStackSize) are rounded up to it.");
+}
+
 Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() != this) w = nullptr;
   // The spawner: a process of ours, or nullptr (outside, or runtime code on a carrier).
   Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
+  if (so.stack_size > kMaxStackSize) [[unlikely]]
+    throw_stack_too_large(so.stack_size, spawner);
   // The one branch fault injection adds to a spawn when it is off.
   if (injector_ != nullptr && so.faults) [[unlikely]]
     injector_->before_spawn(spawner);  // throws InjectedFault or SpawnError

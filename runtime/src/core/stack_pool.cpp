@@ -4,12 +4,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <string>
 
 #include "ergon/errors.hpp"
+#include "ergon/options.hpp"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -65,8 +67,10 @@ StackPool::~StackPool() {
 }
 
 std::size_t StackPool::round_size(std::size_t size) noexcept {
-  size = (size + kPage - 1) & ~(kPage - 1);
-  return size < 2 * kPage ? 2 * kPage : size;
+  static_assert(kMinStackSize % kPage == 0 && kMaxStackSize % kPage == 0, "whole pages");
+  assert(size <= kMaxStackSize);
+  if (size <= kMinStackSize) return kMinStackSize;
+  return (size + kPage - 1) & ~(kPage - 1);  // no wrap: size <= kMaxStackSize, far below it
 }
 
 void StackPool::map_slab(std::size_t size, std::vector<char*>& out) {

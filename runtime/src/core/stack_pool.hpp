@@ -77,11 +77,14 @@ class StackPool {
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
 
-  // Rounds a requested size up to whole pages (at least 2 pages).
+  // Rounds a requested size up to whole pages and to at least kMinStackSize. Requires
+  // size <= kMaxStackSize (the caller checks it: Scheduler::spawn_begin, validated()), which
+  // keeps the rounding from wrapping around.
   static std::size_t round_size(std::size_t size) noexcept;
 
-  // A stack of `size` usable bytes (0: the default). `cache` may be null (a thread that is not
-  // a worker). Throws SpawnError, naming the limit, when no stack can be mapped.
+  // A stack of `size` usable bytes (0: the default; at most kMaxStackSize). `cache` may be
+  // null (a thread that is not a worker). Throws SpawnError, naming the cause, when no stack
+  // can be mapped.
   Stack acquire(std::size_t size, StackCache* cache);
   void release(Stack s, StackCache* cache) noexcept;
 
