@@ -2,10 +2,17 @@
 // ergon::kMaxStackSize before any arithmetic on it, so SIZE_MAX or 64 TiB is a SpawnError that
 // names the field, the limit and the spawner, never a wrapped-around 8 KiB stack; small sizes
 // are rounded up to ergon::kMinStackSize, and that minimum runs the C library: measured in a
-// fresh program by tests/fixtures/stack_floor in every build variant.
+// fresh program by tests/fixtures/stack_floor in every build variant. A stack that cannot be
+// mapped is reported with the failed call's errno and the cause that applies (RLIMIT_AS, or
+// vm.max_map_count only when the process is at it): death tests, since they use up a limit.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "test_util.hpp"
@@ -71,6 +78,99 @@ TEST_P(StackSize, TheLargestSizeSpawnsAProcessThatRuns) {
     GTEST_SKIP() << "a 1 TiB stack does not fit the " << ergon_test::variant() << " build";
   }
   run([] { EXPECT_EQ(stack_given(ergon::kMaxStackSize), ergon::kMaxStackSize); });
+}
+
+// --- a stack that cannot be mapped --------------------------------------------------------
+
+// The address space this process maps now (VmSize), in bytes.
+std::uint64_t mapped_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long long kib = 0;
+  while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmSize: %llu", &kib) == 1) break;
+  }
+  if (f != nullptr) std::fclose(f);
+  return kib * 1024;
+}
+
+// In a fresh one-worker runtime's process, runs `before`, then spawns with `size`, prints the
+// SpawnError to stderr and ends the program at once (the process may have no map area left
+// for an orderly shutdown): exit 0 if the report gives the failed call's errno (ENOMEM),
+// contains `cause` and does not contain `not_cause`, else 1. For EXPECT_EXIT.
+template <class F>
+[[noreturn]] void spawn_and_judge(std::size_t size, F before, const char* cause,
+                                  const char* not_cause) {
+  ergon::Options o;
+  o.workers = 1;
+  o.watchdog_tick = std::chrono::microseconds(0);  // no hand-off thread while areas run out
+  ergon::Runtime rt(o);
+  rt.run([&] {
+    // Once first, so that the error path's allocations come from memory already mapped.
+    (void)what_of<ergon::SpawnError>(
+        [] { ergon::spawn([] {}, ergon::SpawnOptions{.stack_size = SIZE_MAX}); });
+    before();
+    std::string w = "the spawn succeeded";
+    try {
+      ergon::spawn([] {}, ergon::SpawnOptions{.stack_size = size});
+    } catch (const ergon::SpawnError& e) {
+      w = e.what();
+    }
+    std::fprintf(stderr, "%s\n", w.c_str());
+    std::fflush(stderr);
+    const bool ok = contains(w, "ergon::spawn (from process ") &&
+                    contains(w, "failed with ENOMEM") && contains(w, cause) &&
+                    !contains(w, not_cause);
+    std::_Exit(ok ? 0 : 1);
+  });
+  std::_Exit(3);  // not reached: the process ends the program
+}
+
+// Lowers RLIMIT_AS to what the process maps now plus 4 GiB.
+void limit_address_space() {
+  struct rlimit rl;
+  ::getrlimit(RLIMIT_AS, &rl);
+  rl.rlim_cur = mapped_bytes() + (std::uint64_t{4} << 30);
+  if (::setrlimit(RLIMIT_AS, &rl) != 0) std::_Exit(2);
+}
+
+// Uses up this process's memory map areas: pages alternately readable and not split one
+// mapping into an area each until the kernel refuses; then plain mappings take the one more
+// area that a new mmap may still get.
+void use_up_map_areas() {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const std::size_t pages = 2 * 1024 * 1024;  // 8 GiB of address space, none committed
+  char* r = static_cast<char*>(
+      ::mmap(nullptr, pages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  if (r == MAP_FAILED) std::_Exit(2);
+  for (std::size_t i = 1; i < pages; i += 2) {
+    if (::mprotect(r + i * page, page, PROT_READ) != 0) break;
+  }
+  for (int i = 0; i < 64; ++i) {
+    const int prot = (i & 1) != 0 ? PROT_READ : PROT_NONE;
+    if (::mmap(nullptr, page, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) break;
+  }
+}
+
+// A stack larger than RLIMIT_AS allows is blamed on RLIMIT_AS, with the errno of the failed
+// mmap, and not on vm.max_map_count, which is nowhere near.
+TEST(StackMapDeathTest, AnAddressSpaceLimitIsNamedAsTheCauseNotTheMapCount) {
+  testing::FLAGS_gtest_death_test_style = "threadsafe";
+  EXPECT_EXIT(
+      spawn_and_judge(std::size_t{256} << 30, limit_address_space, "RLIMIT_AS", "max_map_count"),
+      testing::ExitedWithCode(0), "address-space limit RLIMIT_AS \\(ulimit -v\\) of");
+}
+
+// With the map areas used up to vm.max_map_count, the report names that limit and the count.
+TEST(StackMapDeathTest, AProcessAtTheMapAreaLimitIsToldSo) {
+  if (ergon_test::sanitized_variant()) {
+    GTEST_SKIP() << "the " << ergon_test::variant()
+                 << " runtime maps memory for its own bookkeeping, and there is none left";
+  }
+  testing::FLAGS_gtest_death_test_style = "threadsafe";
+  EXPECT_EXIT(spawn_and_judge(128 * 1024, use_up_map_areas, "vm.max_map_count", "RLIMIT_AS"),
+              testing::ExitedWithCode(0),
+              "has [0-9]+ memory map areas, at the kernel's limit \\(vm.max_map_count = ");
 }
 
 // --- the minimum runs the C library ---------------------------------------------------------

@@ -178,11 +178,17 @@ void Scheduler::check_limit(Worker* w) {
   }
 }
 
+namespace {
+// "process <0.5.1>", or "outside the runtime" for a spawn from a thread of no process.
+std::string spawner_name(const Process* spawner) {
+  return spawner != nullptr ? "process " + spawner->pid().to_string()
+                            : std::string("outside the runtime");
+}
+}  // namespace
+
 void Scheduler::throw_stack_too_large(std::size_t size, const Process* spawner) const {
-  const std::string who = spawner != nullptr ? "process " + spawner->pid().to_string()
-                                             : std::string("outside the runtime");
-  throw SpawnError("ergon::spawn (from " + who + "): SpawnOptions::stack_size is " +
-                   std::to_string(size) +
+  throw SpawnError("ergon::spawn (from " + spawner_name(spawner) +
+                   "): SpawnOptions::stack_size is " + std::to_string(size) +
                    " bytes, more than the largest stack, 1 TiB (ergon::kMaxStackSize = " +
                    std::to_string(kMaxStackSize) +
                    " bytes). Ask for at most that, or 0 for the runtime's Options::stack_size (" +
@@ -214,6 +220,9 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   p->mailbox.reopen();
   try {
     p->stack = stacks_.acquire(so.stack_size, w != nullptr ? &w->stack_cache() : nullptr);
+  } catch (const SpawnError& e) {  // no stack could be mapped: the message has the cause
+    ProcessTable::instance().give(&p, 1);
+    throw SpawnError("ergon::spawn (from " + spawner_name(spawner) + "): " + e.what());
   } catch (...) {
     ProcessTable::instance().give(&p, 1);
     throw;

@@ -34,7 +34,11 @@
 // Guard zones use madvise(MADV_GUARD_INSTALL) (Linux 6.13+) where the kernel has it: guard
 // markers live in the page tables and do not split the slab's memory map area, so a million
 // stacks stay one area per slab. Older kernels get mprotect(PROT_NONE), which splits areas and
-// runs into vm.max_map_count (65530 by default, about 32,000 stacks); the error then says so.
+// runs into vm.max_map_count (65530 by default, about 32,000 stacks). When a mapping fails,
+// the SpawnError gives the call and its errno, and blames the cause that fits what the process
+// holds then (read on the error path only): the map-area limit only when /proc/self/maps is
+// within a slab's worth of it, RLIMIT_AS only when the mapping would pass it, otherwise
+// exhausted address space or memory.
 //
 // Freed stacks are kept for reuse (first touches of fresh pages cost about 12 us on the VMs we
 // run on, a reused stack costs nothing): each worker has a StackCache of default-size stacks,
