@@ -1,13 +1,15 @@
 // Shared helpers of the ergon test suite: which build variant runs the tests (tsan is about
 // ten times slower and caps live fibers, so heavy tests scale down there), the fixture that runs a
 // runtime test over several worker counts and checks on tear-down that no process, stack or
-// message envelope is left alive, and a bounded wait that turns a lost message into a test
-// failure instead of a hang.
+// message envelope is left alive, a bounded wait that turns a lost message into a test
+// failure instead of a hang, and running the fixture programs (tests/fixtures/).
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -107,6 +109,34 @@ class EnvGuard {
 
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+// The path of a fixture program (tests/fixtures/<name>.cpp), built beside the suite's binary.
+inline std::string fixture_path(const char* name) {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string exe(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  return exe.substr(0, exe.rfind('/')) + "/fixtures/" + name;
+}
+
+// The value after "key=" in a fixture's output, up to the next space or newline ("" if none).
+inline std::string field(const std::string& text, const std::string& key) {
+  const std::size_t at = text.find(key + "=");
+  if (at == std::string::npos) return "";
+  const std::size_t start = at + key.size() + 1;
+  return text.substr(start, text.find_first_of(" \n", start) - start);
+}
+
+// Runs `cmd` with /bin/sh and returns what it wrote to stdout; `*status` gets pclose's wait
+// status. Add "2>&1" to the command to capture stderr too.
+inline std::string run_command(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (f == nullptr) return out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, f) != nullptr) out += buf;
+  *status = ::pclose(f);
+  return out;
 }
 
 // Why a test skips its deterministic instances: it needs a thread outside the runtime, or a

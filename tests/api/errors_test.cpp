@@ -256,6 +256,33 @@ TEST_P(Errors, BadOptionsThrowConfigError) {
   expect_config_error([](ergon::Options& o) { o.max_processes = 0; }, "max_processes");
 }
 
+// The stack size's bounds are ergon::kMinStackSize (the C library needs about 16 KiB of a
+// process stack; the old bound, 8 KiB, could not run fprintf) and ergon::kMaxStackSize, and
+// the error says both and which variable sets the field.
+TEST_P(Errors, AStackSizeOutsideItsBoundsIsAConfigErrorNamingTheBounds) {
+  for (const std::size_t size :
+       {std::size_t{8192}, ergon::kMinStackSize - 1, ergon::kMaxStackSize + 1, SIZE_MAX}) {
+    SCOPED_TRACE(size);
+    ergon::Options o = options();
+    o.stack_size = size;
+    const std::string w = what_of<ergon::ConfigError>([&] { ergon::Runtime rt(o); });
+    EXPECT_TRUE(contains(
+        w, "ergon::Options::stack_size (ERGON_STACK_SIZE) is " + std::to_string(size) + " bytes"))
+        << w;
+    EXPECT_TRUE(contains(w, "between 32 KiB")) << w;
+    EXPECT_TRUE(contains(w, "and 1 TiB")) << w;
+  }
+  ergon::Options o = options();
+  o.stack_size = ergon::kMinStackSize;
+  ergon::Runtime& rt = runtime(o);
+  EXPECT_EQ(rt.options().stack_size, ergon::kMinStackSize);
+  run([] {});
+  EnvGuard small("ERGON_STACK_SIZE", "16K");
+  const std::string w = what_of<ergon::ConfigError>([&] { ergon::Runtime rt2(options()); });
+  EXPECT_TRUE(contains(w, "ERGON_STACK_SIZE")) << w;
+  EXPECT_TRUE(contains(w, "is 16384 bytes")) << w;
+}
+
 // Regression (found by this suite, fixed in 8853824): std::stoull accepted a '-' and wrapped
 // it around, and neither `v * mult` nor the narrowing to unsigned / uint32_t was checked, so
 // ERGON_STACK_SIZE=-1 gave 8 KiB stacks and ERGON_REDUCTIONS=4294967297 gave 1, silently.

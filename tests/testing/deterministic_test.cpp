@@ -28,6 +28,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using ergon_test::contains;
+using ergon_test::field;
+using ergon_test::fixture_path;
+using ergon_test::run_command;
 
 // Seeds per sweep: ERGON_DETERMINISTIC_SEEDS, else 500 (50 under tsan, which is ten times
 // slower). With ERGON_SEED set, only that seed.
@@ -398,30 +401,6 @@ TEST(DeterministicSweep, TimeoutsRacingMessagesLoseNothing) {
 }
 
 // --- the explorer ----------------------------------------------------------------------------
-
-std::string fixture_path(const char* name) {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  std::string exe(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-  return exe.substr(0, exe.rfind('/')) + "/fixtures/" + name;
-}
-
-std::string run_command(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, f) != nullptr) out += buf;
-  *status = ::pclose(f);
-  return out;
-}
-
-std::string field(const std::string& text, const std::string& key) {
-  const std::size_t at = text.find(key + "=");
-  if (at == std::string::npos) return "";
-  const std::size_t start = at + key.size() + 1;
-  return text.substr(start, text.find_first_of(" \n", start) - start);
-}
 
 TEST(Explorer, FindsTheRareInterleavingBugWithin1000SeedsAndReplaysIt) {
   const std::string fixture = fixture_path("lost_update");

@@ -43,6 +43,22 @@ struct PoolOptions {
   std::optional<Policy> policy{};  // empty: Options::policy
 };
 
+// The smallest and the largest stack a process can have, for Options::stack_size and
+// SpawnOptions::stack_size alike.
+//
+// kMinStackSize, 32 KiB: twice what the C library needs on a process stack. An fprintf to
+// stderr with %f and %s (the deepest: glibc's vfprintf), an snprintf, a std::string and a
+// throw caught, each run for the first time in a fresh program, touch 16 KiB below the
+// process's first frame in the release, asan and tsan builds alike (tests/fixtures/stack_floor
+// measures it; tests/core/stack_pool_test.cpp checks it in every variant); the other half is
+// for the caller's own frames. The old minimum, 8 KiB, could not run that fprintf. glibc's
+// PTHREAD_STACK_MIN, for a thread that does nothing, is the same 16 KiB.
+inline constexpr std::size_t kMinStackSize = 32 * 1024;
+// kMaxStackSize, 1 TiB: 1/128 of the 128 TiB of address space a process has on x86-64 (a
+// stack is reserved, not committed: only its touched pages cost memory); a larger request is
+// far more likely a mistake (SIZE_MAX, a unit slip) than a need.
+inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 40;
+
 // What the watchdog tells about a process whose slice it found stuck (see Options::on_stall
 // and docs/design.md, "Preemption"): it computed for handoff_after - preempt_after of CPU time
 // after it was asked to yield, or it is blocked in the kernel and its slice is older than
@@ -78,11 +94,14 @@ struct Options {
   unsigned workers = 0;
 
   // Default stack size of a process, in bytes, rounded up to whole pages. Stacks are mapped
-  // lazily (only touched pages cost memory) with a guard page below. 64 KiB: deep enough for
-  // ordinary C++ (formatting, exceptions, std containers) while keeping the page-table cost
-  // of a million parked processes at 128 bytes each (`ergon-bench memory`: 4,504 resident bytes
-  // per blocked process, docs/benchmarks.md). Under asan, frames are larger: give deep code
-  // more. ERGON_STACK_SIZE (bytes, or with a K/M/G suffix).
+  // lazily (only touched pages cost memory) with a 256 KiB guard zone below. 64 KiB: deep
+  // enough for ordinary C++ (formatting, exceptions, std containers) while keeping the
+  // page-table cost of a parked process low: 641 bytes with the zone (measured, see
+  // core/stack_pool.hpp), on top of `ergon-bench memory`'s 4,504 resident bytes per blocked
+  // process measured with a one-page guard (136 bytes of it page tables; docs/benchmarks.md).
+  // Under asan, frames are larger: give deep code more. From kMinStackSize (32 KiB) to
+  // kMaxStackSize (1 TiB); another value is a ConfigError. ERGON_STACK_SIZE (bytes, or with
+  // a K/M/G suffix).
   std::size_t stack_size = 64 * 1024;
 
   // Most processes alive at once in this runtime; spawn beyond it throws SpawnError (like
@@ -222,7 +241,10 @@ struct Options {
 
 // Per-spawn settings.
 struct SpawnOptions {
-  // Stack size for this process in bytes; 0 means the runtime's Options::stack_size.
+  // Stack size for this process in bytes; 0 means the runtime's Options::stack_size. Rounded
+  // up to whole pages and to at least kMinStackSize (a small size is a harmless hint: pages
+  // the process never touches cost nothing). More than kMaxStackSize makes spawn throw
+  // SpawnError.
   std::size_t stack_size = 0;
   // The pool to run in. Default: the spawner's pool (the first pool, from outside the
   // runtime).

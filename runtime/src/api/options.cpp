@@ -205,11 +205,11 @@ void set_policy(Options& o, const char* var, const char* text) {
 void set_pools(Options& o, const char*, const char* text) { o.pools = parse_pools(text); }
 
 // The bounds: what the runtime can represent or accept (workers and pool sizes: 1024 workers
-// at most; a stack: 1 TiB of address space; reductions: a signed 32-bit budget; stall_nice:
-// the largest nice value, 19; spare carriers: 100,000 threads).
+// at most; a stack: kMaxStackSize, 1 TiB of address space; reductions: a signed 32-bit budget;
+// stall_nice: the largest nice value, 19; spare carriers: 100,000 threads).
 constexpr EnvVar kEnvVars[] = {
     {"ERGON_WORKERS", set_count<&Options::workers, 1024>},
-    {"ERGON_STACK_SIZE", set_count<&Options::stack_size, std::uint64_t{1} << 40, true>},
+    {"ERGON_STACK_SIZE", set_count<&Options::stack_size, kMaxStackSize, true>},
     {"ERGON_MAX_PROCESSES", set_count<&Options::max_processes, SIZE_MAX>},
     {"ERGON_REDUCTIONS", set_count<&Options::reductions, INT32_MAX>},
     {"ERGON_SPIN_ROUNDS", set_count<&Options::spin_rounds, UINT32_MAX>},

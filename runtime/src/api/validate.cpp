@@ -79,8 +79,12 @@ Options validated(Options o) {
     throw ConfigError(
         "ergon::Options::reductions must be between 1 and 2147483647 (ERGON_REDUCTIONS)");
   }
-  if (o.stack_size < 8192 || o.stack_size > (std::size_t{1} << 40)) {
-    throw ConfigError("ergon::Options::stack_size must be between 8192 bytes (8K) and 1 TiB");
+  if (o.stack_size < kMinStackSize || o.stack_size > kMaxStackSize) {
+    throw ConfigError("ergon::Options::stack_size (ERGON_STACK_SIZE) is " +
+                      std::to_string(o.stack_size) +
+                      " bytes; it must be between 32 KiB (32K; ergon::kMinStackSize: the C "
+                      "library needs about 16 KiB of a process's stack) and 1 TiB "
+                      "(ergon::kMaxStackSize)");
   }
   if (o.max_processes == 0)
     throw ConfigError("ergon::Options::max_processes must be at least 1 (ERGON_MAX_PROCESSES)");

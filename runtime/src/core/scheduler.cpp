@@ -204,11 +204,31 @@ void Scheduler::check_limit(Worker* w) {
   }
 }
 
+namespace {
+// "process <0.5.1>", or "outside the runtime" for a spawn from a thread of no process.
+std::string spawner_name(const Process* spawner) {
+  return spawner != nullptr ? "process " + spawner->pid().to_string()
+                            : std::string("outside the runtime");
+}
+}  // namespace
+
+void Scheduler::throw_stack_too_large(std::size_t size, const Process* spawner) const {
+  throw SpawnError("ergon::spawn (from " + spawner_name(spawner) +
+                   "): SpawnOptions::stack_size is " + std::to_string(size) +
+                   " bytes, more than the largest stack, 1 TiB (ergon::kMaxStackSize = " +
+                   std::to_string(kMaxStackSize) +
+                   " bytes). Ask for at most that, or 0 for the runtime's Options::stack_size (" +
+                   std::to_string(opts_.stack_size / 1024) +
+                   " KiB); sizes below 32 KiB (ergon::kMinStackSize) are rounded up to it.");
+}
+
 Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() != this) w = nullptr;
   // The spawner: a process of ours, or nullptr (outside, or runtime code on a carrier).
   Process* spawner = w != nullptr ? current_carrier()->current() : nullptr;
+  if (so.stack_size > kMaxStackSize) [[unlikely]]
+    throw_stack_too_large(so.stack_size, spawner);
   // The one branch fault injection adds to a spawn when it is off.
   if (injector_ != nullptr && so.faults) [[unlikely]]
     injector_->before_spawn(spawner);  // throws InjectedFault or SpawnError
@@ -235,6 +255,9 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   p->mailbox.reopen();
   try {
     p->stack = stacks_.acquire(so.stack_size, w != nullptr ? &w->stack_cache() : nullptr);
+  } catch (const SpawnError& e) {  // no stack could be mapped: the message has the cause
+    ProcessTable::instance().give(&p, 1);
+    throw SpawnError("ergon::spawn (from " + spawner_name(spawner) + "): " + e.what());
   } catch (...) {
     ProcessTable::instance().give(&p, 1);
     throw;

@@ -189,6 +189,9 @@ class Scheduler {
 
  private:
   void check_limit(Worker* w);
+  // SpawnError for a SpawnOptions::stack_size above kMaxStackSize, naming the spawner (null:
+  // a spawn from outside the runtime).
+  [[noreturn]] void throw_stack_too_large(std::size_t size, const Process* spawner) const;
 
   // Into the pool's global queue (from outside it, or another pool), waking one of its workers.
   void push_global(Process* p) noexcept;

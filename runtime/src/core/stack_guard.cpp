@@ -9,15 +9,18 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/stack_pool.hpp"
+
 namespace ergon::detail {
 namespace {
 
 // Neither is tuned by a benchmark. kAltStackSize: 8x glibc's classic SIGSTKSZ (8 KiB), room
 // for the kernel's signal frame with AVX-512 state and the handler's 512-byte report buffer.
-// kGuardReach: one default stack size (Options::stack_size); a fault farther below is more
-// likely a wild pointer than an overflow, and goes to the previous handler.
+// kGuardReach: the guard zone below every stack (StackPool::kGuardZone, where its size comes
+// from): every byte of it belongs to the stack above it, so a fault anywhere in it is that
+// stack's overflow; below it lies another stack, whose faults are its own.
 constexpr std::size_t kAltStackSize = 64 * 1024;
-constexpr std::size_t kGuardReach = 64 * 1024;  // faults this far below the stack count
+constexpr std::size_t kGuardReach = StackPool::kGuardZone;  // faults this far below count
 
 struct Running {
   const char* lo = nullptr;
@@ -46,8 +49,14 @@ void put_u64(char*& out, std::uint64_t v) {
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
   const Running& r = tls_running;
-  const char* addr = static_cast<const char*>(info->si_addr);
-  if (r.lo != nullptr && addr < r.lo && addr + kGuardReach >= r.lo) {
+  // Integers, not pointers: lo - kGuardReach may lie outside any object.
+  const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  const auto lo = reinterpret_cast<std::uintptr_t>(r.lo);
+  if (r.lo != nullptr && addr < lo && lo - addr <= kGuardReach) {
+    // The suggestion holds the stack and the frame that faulted (it reached `lo - addr`
+    // below the stack) twice over, and is at least 4x the stack.
+    std::size_t want = r.size * 4;
+    while (want < 2 * (r.size + (lo - addr))) want *= 2;
     char buf[512];
     char* o = buf;
     put(o, "ergon: process <0.");
@@ -56,10 +65,13 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
     put_u64(o, r.pid >> 32);
     put(o, "> overflowed its stack of ");
     put_u64(o, r.size / 1024);
+    put(o, " KiB (a frame reached ");
+    put_u64(o, (lo - addr + 1023) / 1024);
     put(o,
-        " KiB. Give it a larger stack: SpawnOptions::stack_size for this spawn, or "
-        "ergon::Options::stack_size / ERGON_STACK_SIZE for every process (for example ");
-    put_u64(o, r.size * 4 / 1024);
+        " KiB below it, into its guard zone). Give it a larger stack: SpawnOptions::stack_size "
+        "for this spawn, or ergon::Options::stack_size / ERGON_STACK_SIZE for every process "
+        "(for example ");
+    put_u64(o, want / 1024);
     put(o, "K).\n");
     ssize_t ignored = ::write(2, buf, static_cast<std::size_t>(o - buf));
     (void)ignored;

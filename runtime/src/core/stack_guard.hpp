@@ -5,9 +5,13 @@
 // records, while it runs a process, that process's stack bounds and pid in a thread_local
 // that only the worker thread and its signal handler read (never code on a process stack).
 // The SIGSEGV/SIGBUS handler checks whether the fault address lies in the running process's
-// guard page (or just below it: a large frame can jump over a page); if so it writes the
-// report with write(2) (async-signal-safe) and aborts. Any other fault goes to the handler
-// that was installed before ours (a sanitizer's, or the default).
+// guard zone, the StackPool::kGuardZone bytes below its stack (stack_pool.hpp: the zone is as
+// large as the largest frame code built without -fstack-clash-protection may make, so such a
+// frame's first store faults there instead of landing in the stack below, another process's);
+// if so it writes the report with write(2) (async-signal-safe) and aborts. Any other fault
+// goes to the handler that was installed before ours (a sanitizer's, or the default). Below
+// the zone lies the next stack down, which is mapped and does not fault, or another mapping:
+// a fault there is not an overflow this handler can vouch for.
 //
 // Rejected: recovering the process (unwinding from a signal handler is undefined behaviour,
 // and abandoning the stack leaks whatever it owned); growing the stack (frames hold raw

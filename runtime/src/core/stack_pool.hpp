@@ -2,16 +2,43 @@
 //
 // Design
 // ------
-// A stack is `size` usable bytes with one guard page just below them (stacks grow down, so an
-// overflow runs into the guard and faults; the fault handler in stack_guard.cpp turns that into a
-// report naming the process and the size to raise). Stacks of one size are mapped 64 at a time
-// in one anonymous MAP_NORESERVE slab: the kernel commits a page only when it is first touched,
-// so a process that parks after using a few hundred bytes of stack costs one page.
+// A stack is `size` usable bytes with a guard zone of kGuardZone (256 KiB) just below them.
+// Stacks grow down, so an overflow runs into the zone and faults; the fault handler in
+// stack_guard.cpp turns a fault anywhere in the zone into a report naming the process and the
+// size to raise. Stacks of one size are mapped 64 at a time in one anonymous MAP_NORESERVE
+// slab, each slot a zone and its stack: the kernel commits a page only when it is first
+// touched, so a process that parks after using a few hundred bytes of stack costs one page.
 //
-// Guard pages use madvise(MADV_GUARD_INSTALL) (Linux 6.13+) where the kernel has it: guard
+// Why a zone and not a page (stack clash): a frame larger than the guard moves the stack
+// pointer past it in one step, and its first store lands in the stack below, another
+// process's, silently. Code built with -fstack-clash-protection probes a large frame page by
+// page from the top, so it always touches the guard first; ergon is built so, and ergon.pc
+// passes the flag to its users, but a consumer's code may not be (Debian's gcc has it off). The
+// zone therefore holds the largest frame that unprobed code can be expected to make, whatever
+// the flags: 256 KiB is 4x glibc's own cap on a stack allocation (__MAX_ALLOCA_CUTOFF, 64 KiB;
+// larger buffers go to malloc), 3x the frame HotSpot assumes native code makes without probing
+// (StackShadowPages, 20 pages), and 4x the whole default stack, so a frame that jumps it could
+// not have fitted in any default stack anyway. A larger frame still jumps the zone; only
+// -fstack-clash-protection closes that.
+//
+// What a zone costs: address space (256 KiB per stack: a million stacks take about 300 GiB of
+// the 128 TiB a process has), and page tables, because the touched pages of neighbouring
+// stacks are farther apart: measured (VmPTE in /proc/self/status after mapping 16,384 slots,
+// installing their zones and touching the top two pages of each stack), 641 bytes of page
+// tables per stack with the zone against 136 with one guard page (one 4 KiB table per 2 MiB of
+// address space that has a touched page; the guard markers themselves add nothing), +11% on
+// the 4,504 resident bytes of a blocked process (`ergon-bench memory`, docs/benchmarks.md). It
+// costs no memory map areas with MADV_GUARD_INSTALL, and two per stack with the mprotect
+// fallback, the same as a single guard page.
+//
+// Guard zones use madvise(MADV_GUARD_INSTALL) (Linux 6.13+) where the kernel has it: guard
 // markers live in the page tables and do not split the slab's memory map area, so a million
 // stacks stay one area per slab. Older kernels get mprotect(PROT_NONE), which splits areas and
-// runs into vm.max_map_count (65530 by default, about 32,000 stacks); the error then says so.
+// runs into vm.max_map_count (65530 by default, about 32,000 stacks). When a mapping fails,
+// the SpawnError gives the call and its errno, and blames the cause that fits what the process
+// holds then (read on the error path only): the map-area limit only when /proc/self/maps is
+// within a slab's worth of it, RLIMIT_AS only when the mapping would pass it, otherwise
+// exhausted address space or memory.
 //
 // Freed stacks are kept for reuse (first touches of fresh pages cost about 12 us on the VMs we
 // run on, a reused stack costs nothing): each worker has a StackCache of default-size stacks,
@@ -19,7 +46,10 @@
 //
 // Rejected: one mmap per stack (two map areas each with the guard, a syscall per spawn, and
 // the kernel's mmap lock on every spawn); growing stacks by copying (Go's way): C++ frames hold
-// raw pointers into the stack.
+// raw pointers into the stack; a 1 MiB zone (the kernel's stack_guard_gap below a main
+// thread's stack, against the same attack): 2,180 bytes of page tables per parked stack
+// (measured as above), +45% on the 4,504 resident bytes of a blocked process, for frames 16x
+// the default stack; a single guard page: stack clash, above.
 #pragma once
 
 #include <atomic>
@@ -32,7 +62,7 @@
 namespace ergon::detail {
 
 struct Stack {
-  char* lo = nullptr;    // lowest usable byte; the guard page is [lo - page, lo)
+  char* lo = nullptr;    // lowest usable byte; the guard zone is [lo - kGuardZone, lo)
   std::size_t size = 0;  // usable bytes, a multiple of the page size
 };
 
@@ -51,11 +81,14 @@ class StackPool {
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
 
-  // Rounds a requested size up to whole pages (at least 2 pages).
+  // Rounds a requested size up to whole pages and to at least kMinStackSize. Requires
+  // size <= kMaxStackSize (the caller checks it: Scheduler::spawn_begin, validated()), which
+  // keeps the rounding from wrapping around.
   static std::size_t round_size(std::size_t size) noexcept;
 
-  // A stack of `size` usable bytes (0: the default). `cache` may be null (a thread that is not
-  // a worker). Throws SpawnError, naming the limit, when no stack can be mapped.
+  // A stack of `size` usable bytes (0: the default; at most kMaxStackSize). `cache` may be
+  // null (a thread that is not a worker). Throws SpawnError, naming the cause, when no stack
+  // can be mapped.
   Stack acquire(std::size_t size, StackCache* cache);
   void release(Stack s, StackCache* cache) noexcept;
 
@@ -63,6 +96,12 @@ class StackPool {
   std::uint64_t mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
   // Stacks handed out through the shared pool (not a cache) minus returned there.
   std::int64_t net_shared() const noexcept { return net_shared_.load(std::memory_order_relaxed); }
+
+  // Bytes of guard below every stack, a multiple of the page size: the largest frame that
+  // code built without -fstack-clash-protection may make and still be caught (the design
+  // comment above says where 256 KiB comes from and what it costs). stack_guard.cpp reports a
+  // fault anywhere in it as an overflow.
+  static constexpr std::size_t kGuardZone = 256 * 1024;
 
   // None of the three is tuned by a benchmark. kCacheMax: at most 64 x 64 KiB = 4 MiB of
   // address space (only touched pages resident) per worker. kBatch: half the cache, so a
