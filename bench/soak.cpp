@@ -7,7 +7,8 @@
 // 1 call in kCrashOdds; each worker links a helper that dies with it. kClients clients call a
 // random worker by name, with a monitor and a timeout (a crashed callee is a Down or a timeout,
 // then a retry), and sleep 0.5-4.5 ms on a timer between calls. Every second a sampler prints
-//   SAMPLE t_s=<s> rss_kb=<VmRSS> processes=<alive> calls=<answered so far> restarts=<...>
+//   SAMPLE t_s=<s> rss_kb=<VmRSS> processes=<alive> calls=<answered> crashes=<...>
+//          carriers=<OS threads carrying workers, spares included>
 // and the end prints one RESULT line: the RSS and process count at the end of the warm-up
 // (the first tenth of the run) and at the end, and their ratios. bench/soak_plot.py draws the
 // samples (docs/benchmarks.md, "Soak").
@@ -128,10 +129,12 @@ void run_soak(double scale) {
       }
       const ergon::Stats st = rt.stats();
       const long rss = vmrss_kb();
-      std::printf("SAMPLE t_s=%d rss_kb=%ld processes=%llu calls=%llu crashes=%llu\n", s, rss,
-                  static_cast<unsigned long long>(st.processes_alive),
-                  static_cast<unsigned long long>(g_calls.load()),
-                  static_cast<unsigned long long>(g_crashes.load()));
+      std::printf(
+          "SAMPLE t_s=%d rss_kb=%ld processes=%llu calls=%llu crashes=%llu carriers=%llu\n", s,
+          rss, static_cast<unsigned long long>(st.processes_alive),
+          static_cast<unsigned long long>(g_calls.load()),
+          static_cast<unsigned long long>(g_crashes.load()),
+          static_cast<unsigned long long>(st.carriers));
       std::fflush(stdout);
       if (s == std::max(1, static_cast<int>(seconds / 10))) {
         warm_rss = rss;
