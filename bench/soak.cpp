@@ -129,12 +129,11 @@ void run_soak(double scale) {
       }
       const ergon::Stats st = rt.stats();
       const long rss = vmrss_kb();
-      std::printf(
-          "SAMPLE t_s=%d rss_kb=%ld processes=%llu calls=%llu crashes=%llu carriers=%llu\n", s,
-          rss, static_cast<unsigned long long>(st.processes_alive),
-          static_cast<unsigned long long>(g_calls.load()),
-          static_cast<unsigned long long>(g_crashes.load()),
-          static_cast<unsigned long long>(st.carriers));
+      std::printf("SAMPLE t_s=%d rss_kb=%ld processes=%llu calls=%llu crashes=%llu carriers=%llu\n",
+                  s, rss, static_cast<unsigned long long>(st.processes_alive),
+                  static_cast<unsigned long long>(g_calls.load()),
+                  static_cast<unsigned long long>(g_crashes.load()),
+                  static_cast<unsigned long long>(st.carriers));
       std::fflush(stdout);
       if (s == std::max(1, static_cast<int>(seconds / 10))) {
         warm_rss = rss;

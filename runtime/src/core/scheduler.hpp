@@ -93,9 +93,9 @@ enum class EndAll : std::uint8_t {
   kStalled,  // SD3: the deadline passed; the processes left are still alive, killed
 };
 
-// What the Runtime installs (hooks.hpp); every pointer may be null but the lifecycle's users
-// expect one. `system` is the composition that owns the scheduler: the core stores it for the
-// parts and never looks inside.
+// What the Runtime installs (hooks.hpp). Every pointer may be null: the core then runs without
+// that part (no trace, no seeded driver, no faults, no Downs or names). `system` is the
+// composition that owns the scheduler: the core stores it for the parts and never looks inside.
 struct Hooks {
   Observer* observer = nullptr;
   Driver* driver = nullptr;
