@@ -273,18 +273,25 @@ TEST_P(Faults, MainAndOptedOutProcessesAreImmune) {
   runtime(o);
   run([] {
     const ergon::Pid me = ergon::self();
+    // Both wait for Go, sent once both are monitored: on other workers they could otherwise
+    // end before monitor() and their Downs would say noproc.
+    struct Go {};
     ergon::Pid immune = ergon::spawn(
         [me] {
+          (void)ergon::receive<Go>();
           for (int i = 0; i < 100; ++i) ergon::yield();
           ergon::send(me, 1);
         },
         ergon::SpawnOptions{.faults = false});
     ergon::Pid doomed = ergon::spawn([me] {
+      (void)ergon::receive<Go>();  // crashes at the switch back, or at the yield below
       ergon::yield();
       ergon::send(me, 2);
     });
     const ergon::Ref ri = ergon::monitor(immune);
     const ergon::Ref rd = ergon::monitor(doomed);
+    ergon::send(immune, Go{});
+    ergon::send(doomed, Go{});
     for (int i = 0; i < 100; ++i) ergon::yield();  // main: never crashed
     EXPECT_EQ(await<int>(), 1);
     for (int i = 0; i < 2; ++i) {
