@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(g++ scons libboost-context-dev libboost-dev libjemalloc-dev googletest libgtest-dev
-          pkg-config python3)
+          pkg-config python3 valgrind)
 
 missing=()
 for p in "${packages[@]}"; do

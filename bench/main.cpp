@@ -10,7 +10,8 @@
 // Workloads: the 12 compass workloads plus hog_latency_checkpoint and blocking_latency_wrapped
 // (compass.cpp), the 7 smolscale workloads s_* (smolsuite.cpp), and the ergon-only
 // mpsc_compare (mpsc_compare.cpp), idle_blocked (idle.cpp), checkpoint_cost (checkpoint.cpp),
-// the four bimodal_* (bimodal.cpp) and spread (spread.cpp).
+// the four bimodal_* (bimodal.cpp), spread (spread.cpp), conservation, soak and send_blocked
+// (ops.cpp, for the instruction budget).
 // Runs with ergon's default Options (one worker per hardware thread; ERGON_* overrides apply).
 #include <unistd.h>
 
@@ -21,24 +22,30 @@
 
 #include "harness.hpp"
 
+namespace bench {
+
+std::span<const std::span<const Workload>> all_workloads() {
+  static const std::span<const Workload> tables[] = {
+      compass_workloads(),    smolsuite_workloads(), mpsc_workloads(),   idle_workloads(),
+      checkpoint_workloads(), bimodal_workloads(),   spread_workloads(), conservation_workloads(),
+      soak_workloads(),       ops_workloads()};
+  return tables;
+}
+
+}  // namespace bench
+
 namespace {
 
 void usage() {
   std::fprintf(stderr, "usage: ergon-bench <workload> [scale]\n\nworkloads:\n");
-  for (auto table :
-       {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
-        bench::idle_workloads(), bench::checkpoint_workloads(), bench::bimodal_workloads(),
-        bench::spread_workloads(), bench::conservation_workloads(), bench::soak_workloads()}) {
+  for (auto table : bench::all_workloads()) {
     for (const bench::Workload& w : table) std::fprintf(stderr, "  %-24s %s\n", w.name, w.what);
   }
   std::fflush(stderr);
 }
 
 const bench::Workload* find(const std::string& name) {
-  for (auto table :
-       {bench::compass_workloads(), bench::smolsuite_workloads(), bench::mpsc_workloads(),
-        bench::idle_workloads(), bench::checkpoint_workloads(), bench::bimodal_workloads(),
-        bench::spread_workloads(), bench::conservation_workloads(), bench::soak_workloads()}) {
+  for (auto table : bench::all_workloads()) {
     for (const bench::Workload& w : table) {
       if (name == w.name) return &w;
     }
