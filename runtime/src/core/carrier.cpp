@@ -36,15 +36,13 @@ bool query_membarrier() noexcept {
   return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-// Whether membarrier(PRIVATE_EXPEDITED) is registered: set once by the first CarrierPool, before
-// it starts any carrier (thread creation publishes it to them); later pools find it set. A
-// plain bool, read on every runtime entry (E1) without a guard.
-bool g_membarrier = false;
 std::once_flag g_membarrier_once;
 
 bool membarrier_available() noexcept { return g_membarrier; }
 
 }  // namespace
+
+bool g_membarrier = false;  // see carrier.hpp
 
 Carrier* const Carrier::kDeciding = reinterpret_cast<Carrier*>(&sentinels[0]);
 Carrier* const Carrier::kReleased = reinterpret_cast<Carrier*>(&sentinels[1]);
@@ -79,24 +77,6 @@ std::int64_t Carrier::cpu_ns() const noexcept {
   timespec ts;
   if (::clock_gettime(static_cast<clockid_t>(c), &ts) != 0) return -1;
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
-  Worker* w = worker_;
-  if (w == nullptr) return nullptr;  // inside ergon::blocking: no worker
-  // relaxed + fence: E1 (see carrier.hpp). With membarrier the watchdog's T1 supplies the
-  // full fence on our side, so ours only keeps the compiler from reordering E1 and E2.
-  in_user_.store(0, std::memory_order_relaxed);
-  if (membarrier_available()) {
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  } else {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  }
-  // relaxed: E2. Only this carrier installs itself as owner (or the pool, before this
-  // carrier ran the worker, under its lock).
-  if (w->owner_.load(std::memory_order_relaxed) == this) [[likely]]
-    return w;
-  return enter_slow(p, w, now);
 }
 
 Worker* Carrier::enter_slow(Process* p, Worker* w, Carrier** now) noexcept {

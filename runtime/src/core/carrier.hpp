@@ -74,6 +74,11 @@ extern __thread std::int32_t ergon_budget;
 
 namespace ergon::detail {
 
+// Whether membarrier(PRIVATE_EXPEDITED) is registered (carrier.cpp): set once by the first
+// CarrierPool before it starts any carrier (thread creation publishes it to them); later pools
+// find it set. A plain bool, read on every runtime entry (E1) without a guard.
+extern bool g_membarrier;
+
 class Scheduler;
 class Worker;
 struct Process;
@@ -97,8 +102,9 @@ class Carrier {
   bool in_blocking() const noexcept { return blocking_; }
   // E1 + E2: the worker this carrier owns, ready for runtime code; on a lost worker, sends
   // the calling process `p` back to its worker and returns the worker it then runs on.
-  // `now`, if given, receives the carrier that runs p when enter returns.
-  Worker* enter(Process* p, Carrier** now = nullptr) noexcept;
+  // `now`, if given, receives the carrier that runs p when enter returns. Inline, in
+  // worker.hpp (it reads Worker::owner_): every send and every blocking receive enters.
+  inline Worker* enter(Process* p, Carrier** now = nullptr) noexcept;
   // E3.
   void leave() noexcept {
     // release: pairs with the watchdog's acquire in T2 (see above).
@@ -257,6 +263,29 @@ inline std::int32_t load_budget(const std::int32_t* b) noexcept {
 }
 inline void store_budget(std::int32_t* b, std::int32_t v) noexcept {
   __atomic_store_n(b, v, __ATOMIC_RELAXED);
+}
+
+// Takes `n` reductions from this thread's budget and returns what is left: one instruction
+// on %fs and one load (x86-64), as ergon::checkpoint() does, with no call to budget_slot().
+// The address is formed inside the instructions, so no compiler can carry one thread's budget
+// address across a switch. The watchdog's store of 0 may land between the two: the load then
+// sees it and the caller yields, as it should.
+inline std::int32_t take_budget(std::int32_t n) noexcept {
+#if defined(__x86_64__) && defined(__GNUC__)
+  long offset;
+  std::int32_t left;
+  __asm__("movq ergon_budget@gottpoff(%%rip), %0" : "=r"(offset));
+  __asm__ volatile("subl %2, %%fs:(%1)\n\tmovl %%fs:(%1), %0"
+                   : "=r"(left)
+                   : "r"(offset), "r"(n)
+                   : "cc", "memory");
+  return left;
+#else
+  std::int32_t* b = budget_slot();
+  const std::int32_t left = load_budget(b) - n;
+  store_budget(b, left);
+  return left;
+#endif
 }
 
 }  // namespace ergon::detail

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "core/carrier.hpp"
+#include "core/worker.hpp"  // Carrier::enter
 
 namespace ergon::detail {
 
@@ -30,7 +31,8 @@ class InRuntime {
       return;
     }
     Carrier* now = c;
-    w = c->enter(p, &now);   // `now`: the carrier running p after E2 (another one if p moved)
+    w = c->enter(p, &now);  // `now`: the carrier running p after E2 (another one if p moved)
+    carrier = now;
     budget = now->budget();  // valid until the next switch
   }
   ~InRuntime() {
@@ -42,6 +44,7 @@ class InRuntime {
   Process* p = nullptr;  // the calling process, or nullptr
   Worker* w = nullptr;
   std::int32_t* budget = nullptr;  // the carrier's reduction budget, with p
+  Carrier* carrier = nullptr;      // the carrier running p, with p; valid until the next switch
 };
 
 }  // namespace ergon::detail

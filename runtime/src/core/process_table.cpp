@@ -10,10 +10,7 @@
 
 namespace ergon::detail {
 
-ProcessTable& ProcessTable::instance() {
-  static auto* t = new ProcessTable;  // never destroyed: records are type-stable for good
-  return *t;
-}
+constinit TableStorage g_process_table;
 
 void ProcessTable::grow() {
   std::uint32_t c = chunk_count_.load(std::memory_order_relaxed);  // relaxed: under mu_

@@ -33,7 +33,9 @@ class ProcessTable {
   static constexpr std::uint32_t kMaxChunks = 1u << 14;          // 67 M records
   static constexpr std::size_t kBatch = 64;
 
-  static ProcessTable& instance();
+  // The one table of the program: a constant-initialised global, so reaching it is an
+  // address, not a call and a guard (every send looks a record up).
+  static ProcessTable& instance() noexcept;
 
   // The record at `index`, or nullptr if no chunk holds it. Any thread.
   Process* lookup(std::uint32_t index) const noexcept {
@@ -60,7 +62,8 @@ class ProcessTable {
   }
 
  private:
-  ProcessTable() = default;
+  friend union TableStorage;
+  constexpr ProcessTable() = default;
   void grow();  // requires mu_
 
   std::atomic<Process*> chunks_[kMaxChunks] = {};
@@ -69,5 +72,16 @@ class ProcessTable {
   std::mutex mu_;
   std::vector<Process*> free_;  // guarded by mu_
 };
+
+// Storage for the table that is never destroyed (records are type-stable for good, and threads
+// may send after main returns): a union whose destructor does nothing.
+union TableStorage {
+  constexpr TableStorage() : table() {}
+  ~TableStorage() {}
+  ProcessTable table;
+};
+extern constinit TableStorage g_process_table;
+
+inline ProcessTable& ProcessTable::instance() noexcept { return g_process_table.table; }
 
 }  // namespace ergon::detail

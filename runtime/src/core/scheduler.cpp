@@ -330,7 +330,14 @@ void Scheduler::push_global(Process* p) noexcept {
 
 void Scheduler::wake(Process* p) noexcept {
   Carrier* c = current_carrier();
-  Worker* w = c != nullptr ? c->worker() : nullptr;
+  if (c == nullptr) {
+    wake_from(nullptr, false, p);
+  } else {
+    wake_from(c->worker(), c->current() != nullptr, p);
+  }
+}
+
+void Scheduler::wake_from(Worker* w, bool by_process, Process* p) noexcept {
   Worker* owner = p->timer_owner;
   if (owner != nullptr && owner != w) {  // W1
     owner->remote_wake(p);
@@ -338,7 +345,7 @@ void Scheduler::wake(Process* p) noexcept {
   }
   if (w != nullptr && &w->pool() == p->pool && &w->scheduler() == this) {  // W2
     if (owner != nullptr) w->disarm_timer(p);
-    w->make_runnable(p, c->current() != nullptr);
+    w->make_runnable(p, by_process);
     return;
   }
   Worker* home = p->home;  // W3

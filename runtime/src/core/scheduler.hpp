@@ -117,6 +117,9 @@ class Scheduler {
   void spawn_abort(Process* p) noexcept;
 
   void wake(Process* p) noexcept;  // W1..W3
+  // wake() for a caller that has entered the runtime (InRuntime) and knows its worker `w`
+  // (nullptr off the runtime's threads) and whether a process of its own is running.
+  void wake_from(Worker* w, bool by_process, Process* p) noexcept;
 
   // Before start(), once: the parts built on this scheduler.
   void install(Hooks hooks);

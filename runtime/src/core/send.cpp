@@ -20,8 +20,10 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
 
 // Steps 2-4 of a send (docs/design.md, "From send to a handler"): the pid's record, its
 // generation, the push and the wake-up. Returns false when `e` was dropped (and counted).
+// `by_process`: the sender is a process of `w` (it has entered the runtime, InRuntime).
 [[gnu::always_inline]] inline bool push_envelope(Pid to, mailbox::Envelope* e, Process* target,
-                                                 Scheduler* s, Worker* w) noexcept {
+                                                 Scheduler* s, Worker* w,
+                                                 bool by_process) noexcept {
   e->stamp = to.generation();
   switch (target->mailbox.push(e)) {
     case mailbox::PushResult::kQueued:
@@ -29,7 +31,7 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
     case mailbox::PushResult::kUnblockedReader:
       // We own the wake-up. The acquire in push() made the blocker's writes (sched, timer)
       // visible.
-      target->sched.load(std::memory_order_relaxed)->wake(target);
+      target->sched.load(std::memory_order_relaxed)->wake_from(w, by_process, target);
       break;
     case mailbox::PushResult::kClosed:
       mailbox::dispose(e);
@@ -68,10 +70,11 @@ template <bool kCrashPoint>
   // The one branch fault injection adds to a send when it is off. `s` is not null here: the
   // receiver is alive, and only a scheduler with no live process forgets its records.
   if (Injector* f = s->injector(); f != nullptr) [[unlikely]] {
-    if (!f->on_send(in.p, w, to, e, kCrashPoint) && !push_envelope(to, e, target, s, w)) {
+    if (!f->on_send(in.p, w, to, e, kCrashPoint) &&
+        !push_envelope(to, e, target, s, w, in.p != nullptr)) {
       return;
     }
-  } else if (!push_envelope(to, e, target, s, w)) {
+  } else if (!push_envelope(to, e, target, s, w, in.p != nullptr)) {
     return;
   }
   if (w != nullptr) {
@@ -94,7 +97,12 @@ void post_envelope(Pid to, mailbox::Envelope* e) { send_impl<false>(to, e); }
 
 void deliver_envelope(Pid to, mailbox::Envelope* e, Worker* w) noexcept {
   Scheduler* s = nullptr;
-  if (Process* target = live_target(to, e, w, s)) (void)push_envelope(to, e, target, s, w);
+  Process* target = live_target(to, e, w, s);
+  if (target == nullptr) return;
+  // The wake-up as Scheduler::wake makes it: from the carrier this thread is, if any.
+  Carrier* c = current_carrier();
+  (void)push_envelope(to, e, target, s, c != nullptr ? c->worker() : nullptr,
+                      c != nullptr && c->current() != nullptr);
 }
 
 void drop_stale(mailbox::Envelope* e) noexcept {

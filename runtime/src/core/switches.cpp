@@ -19,21 +19,29 @@ Process* current_process() noexcept {
   return c != nullptr && !c->in_blocking() ? c->current() : nullptr;
 }
 
-Process* current_process_or_throw(const char* what) {
-  Process* p = current_process();
-  if (p == nullptr) {
-    Carrier* c = current_carrier();
-    if (c != nullptr && c->in_blocking()) {
-      throw NotInProcess(std::string(what) +
-                         " was called inside ergon::blocking(...). The function given to "
-                         "blocking runs on a thread of its own, outside the process: call " +
-                         what + " before or after blocking, not inside it.");
-    }
+namespace {
+// Out of line and cold: the message is built only when it is thrown, so the callers' fast
+// path (every receive) saves no registers for it.
+[[noreturn, gnu::cold, gnu::noinline]] void throw_not_in_process(const char* what) {
+  Carrier* c = current_carrier();
+  if (c != nullptr && c->in_blocking()) {
     throw NotInProcess(std::string(what) +
-                       " was called outside a process. Call it from a function run by "
-                       "ergon::spawn or ergon::Runtime::run (from another thread, use "
-                       "Runtime::spawn and ergon::send).");
+                       " was called inside ergon::blocking(...). The function given to "
+                       "blocking runs on a thread of its own, outside the process: call " +
+                       what + " before or after blocking, not inside it.");
   }
+  throw NotInProcess(std::string(what) +
+                     " was called outside a process. Call it from a function run by "
+                     "ergon::spawn or ergon::Runtime::run (from another thread, use "
+                     "Runtime::spawn and ergon::send).");
+}
+}  // namespace
+
+Process* current_process_or_throw(const char* what) {
+  Carrier* c = current_carrier();
+  Process* p = c != nullptr && !c->in_blocking() ? c->current() : nullptr;
+  if (p == nullptr) [[unlikely]]
+    throw_not_in_process(what);
   return p;
 }
 
@@ -61,7 +69,7 @@ bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
     p->timed_out = false;
     p->deadline.store(deadline_ns, std::memory_order_relaxed);  // relaxed: see Process::deadline
     p->reason = SwitchReason::kBlock;
-    if (deadline_ns != kNoDeadline || !in.w->try_direct_switch(*current_carrier(), p)) {
+    if (deadline_ns != kNoDeadline || !in.w->try_direct_switch(*in.carrier, p)) {
       p->fiber.suspend();
     }
   }
@@ -70,20 +78,15 @@ bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
 }
 
 void charge_entered(Process* p, std::uint32_t reductions) {
-  std::int32_t* b = budget_slot();
-  const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
-  store_budget(b, left);
-  if (left <= 0) yield_process(p, false);  // no signal check: see switches.hpp
+  if (take_budget(static_cast<std::int32_t>(reductions)) <= 0)
+    yield_process(p, false);  // no signal check: see switches.hpp
 }
 
 void charge(Process* p, std::uint32_t reductions) {
   // The one branch fault injection adds here: receive and reduce are crash points.
   if (p->inject_crashes) [[unlikely]]
     crash_point(p, "a reduction point (receive or reduce)");
-  std::int32_t* b = budget_slot();
-  const std::int32_t left = load_budget(b) - static_cast<std::int32_t>(reductions);
-  store_budget(b, left);
-  if (left > 0) return;
+  if (take_budget(static_cast<std::int32_t>(reductions)) > 0) return;
   InRuntime in;
   yield_process(p);
 }

@@ -286,4 +286,23 @@ inline void Worker::slice_part_end(Process* p, std::int32_t left) noexcept {
 // From process code, valid only between Carrier::enter and the next switch.
 Worker* current_worker() noexcept;
 
+// Carrier::enter (carrier.hpp), here because it reads owner_.
+inline Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
+  Worker* w = worker_;
+  if (w == nullptr) return nullptr;  // inside ergon::blocking: no worker
+  // relaxed + fence: E1 (see carrier.hpp). With membarrier the watchdog's T1 supplies the
+  // full fence on our side, so ours only keeps the compiler from reordering E1 and E2.
+  in_user_.store(0, std::memory_order_relaxed);
+  if (g_membarrier) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  // relaxed: E2. Only this carrier installs itself as owner (or the pool, before this
+  // carrier ran the worker, under its lock).
+  if (w->owner_.load(std::memory_order_relaxed) == this) [[likely]]
+    return w;
+  return enter_slow(p, w, now);
+}
+
 }  // namespace ergon::detail
