@@ -10,165 +10,193 @@
 namespace ergon::mailbox {
 namespace {
 
-// Live-envelope accounting without a shared hot counter: each thread counts in its own slot;
-// a slot is registered once per thread in a global list and folded into `retired` when the
-// thread exits. Process code may resume on another thread, so the slot is only ever reached
-// through the out-of-line functions below, which read the thread_local afresh on each call.
-struct CounterSlot {
-  // Written by the owning thread only; read by live_envelopes() from any thread.
-  // relaxed everywhere: a statistic, exact only when the program is quiescent.
-  std::atomic<std::int64_t> live{0};
-  CounterSlot* next = nullptr;
-  CounterSlot* prev = nullptr;
-};
-
-struct CounterRegistry {
-  std::mutex mu;
-  CounterSlot* head = nullptr;
-  std::int64_t retired = 0;  // guarded by mu
-};
-
-CounterRegistry& registry() {
-  static auto* r = new CounterRegistry;  // never destroyed: threads may exit after main
-  return *r;
-}
-
-struct ThreadCounter;
-void flush_envelope_cache() noexcept;
-extern thread_local CounterSlot* tls_slot;
-extern thread_local bool tls_exited;
-
-struct ThreadCounter {
-  CounterSlot slot;
-  ThreadCounter() {
-    auto& r = registry();
-    std::lock_guard<std::mutex> g(r.mu);
-    slot.next = r.head;
-    if (r.head != nullptr) r.head->prev = &slot;
-    r.head = &slot;
-  }
-  ~ThreadCounter() {
-    auto& r = registry();
-    std::lock_guard<std::mutex> g(r.mu);
-    r.retired += slot.live.load(std::memory_order_relaxed);
-    tls_slot = nullptr;
-    tls_exited = true;
-    flush_envelope_cache();
-    if (slot.prev != nullptr) slot.prev->next = slot.next;
-    if (slot.next != nullptr) slot.next->prev = slot.prev;
-    if (r.head == &slot) r.head = slot.next;
-  }
-};
-
-// The slot pointer is a trivially-initialised thread_local (no guard on each access); the
-// registering object is created once per thread on the slow path.
-thread_local CounterSlot* tls_slot = nullptr;
-thread_local bool tls_exited = false;  // this thread's counter is gone (thread exit)
-
-[[gnu::noinline]] CounterSlot& register_counter() {
-  thread_local ThreadCounter c;
-  tls_slot = &c.slot;
-  return c.slot;
-}
-
-inline void count(std::int64_t delta) {
-  CounterSlot* s = tls_slot;
-  if (s == nullptr) {
-    if (tls_exited) {  // a thread_local destructor runs after ours: count it as retired
-      auto& r = registry();
-      std::lock_guard<std::mutex> g(r.mu);
-      r.retired += delta;
-      return;
-    }
-    s = &register_counter();
-  }
-  // relaxed: single writer; readers only sum for statistics.
-  s->live.store(s->live.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
-}
-
-}  // namespace
-
-namespace {
-
-// Per-thread envelope free lists. Size classes 64, 128 and 256 bytes. A list holds at most
+// Envelope storage: per-thread free lists and per-thread live counts, in one trivially
+// initialised thread_local (each access is one %fs-relative instruction, no guard).
+//
+// Free lists: size classes 64, 128 and 256 bytes (an Envelope's 32-byte header plus up to 32,
+// 96 or 224 bytes of message; larger messages go to the allocator). A list holds at most
 // kCacheDepth blocks: an envelope freed on another thread than it was allocated on lands in
 // that thread's list, so a one-way flow (producer thread -> consumer thread) would otherwise
 // pile blocks up on the consumer; past the depth they go back to the allocator. 256 blocks of
 // each class is 112 KiB per thread at most, and covers the bursts of the benchmarks (a
-// reasoned bound, not swept). The classes: an Envelope's 32-byte header plus up to 32, 96 or
-// 224 bytes of message; larger messages go to the allocator. Not tuned by a benchmark either.
+// reasoned bound, not swept; neither are the classes).
+//
+// Live counts without a shared hot counter: each thread counts in its own `live`; the thread's
+// record is linked into a global registry the first time it takes a slow path, and folded into
+// `retired` when the thread exits. Process code may resume on another thread, so the storage
+// is only ever reached through the out-of-line functions below, which read the thread_local
+// afresh on each call.
+//
+// No registration check on the fast paths: a fresh thread has empty lists (allocation takes
+// the slow path) and `room` 0 (so does a free), and the slow paths register it. At thread exit
+// the lists are flushed and `room` zeroed, so a late envelope takes the slow path again, which
+// counts it as retired. Rejected: a separately registered counter slot behind a pointer (a
+// load, a null test and a dependent store on every allocation and free: 12 instructions of
+// the 49 the pair cost, bench/budget.py pingpong_rt).
 constexpr std::size_t kClasses = 3;
-constexpr std::size_t kCacheDepth = 256;
+constexpr std::uint32_t kCacheDepth = 256;
 constexpr std::size_t kClassSize[kClasses] = {64, 128, 256};
 
 struct FreeBlock {
   FreeBlock* next;
 };
-struct EnvelopeCache {
-  FreeBlock* head[kClasses] = {};
-  std::uint32_t depth[kClasses] = {};
-};
-// Trivially initialised, so each access is a plain thread-pointer-relative load. Flushed by
-// ThreadCounter's destructor at thread exit.
-thread_local EnvelopeCache tls_cache;
 
-inline int size_class(std::size_t size) noexcept {
-  return size <= 64 ? 0 : size <= 128 ? 1 : size <= 256 ? 2 : -1;
+struct ThreadStorage {
+  FreeBlock* head[kClasses] = {};
+  std::uint32_t room[kClasses] = {};  // blocks list c may still take; 0 until registered
+  // Written by the owning thread only; read by live_envelopes() from any thread. relaxed
+  // everywhere: a statistic, exact only when the program is quiescent.
+  std::atomic<std::int64_t> live{0};
+  bool registered = false;
+  bool exited = false;            // this thread's registration is gone (thread exit)
+  ThreadStorage* next = nullptr;  // the registry's list, guarded by its mutex
+  ThreadStorage* prev = nullptr;
+};
+
+struct Registry {
+  std::mutex mu;
+  ThreadStorage* head = nullptr;
+  std::int64_t retired = 0;  // guarded by mu
+};
+
+Registry& registry() {
+  static auto* r = new Registry;  // never destroyed: threads may exit after main
+  return *r;
 }
 
-void flush_envelope_cache() noexcept {
+thread_local ThreadStorage tls_storage;
+
+void add_live(std::int64_t delta) noexcept {
+  // relaxed: single writer (see ThreadStorage::live).
+  tls_storage.live.store(tls_storage.live.load(std::memory_order_relaxed) + delta,
+                         std::memory_order_relaxed);
+}
+
+void flush_lists(ThreadStorage& t) noexcept {
   for (std::size_t c = 0; c < kClasses; ++c) {
-    FreeBlock* b = tls_cache.head[c];
+    FreeBlock* b = t.head[c];
     while (b != nullptr) {
       FreeBlock* next = b->next;
       std::free(b);
       b = next;
     }
-    tls_cache.head[c] = nullptr;
-    tls_cache.depth[c] = 0;
+    t.head[c] = nullptr;
+    t.room[c] = 0;
   }
+}
+
+// Created once per thread by register_thread; its destructor unregisters the thread.
+struct ThreadExit {
+  ~ThreadExit() {
+    ThreadStorage& t = tls_storage;
+    auto& r = registry();
+    std::lock_guard<std::mutex> g(r.mu);
+    r.retired += t.live.load(std::memory_order_relaxed);
+    t.live.store(0, std::memory_order_relaxed);
+    t.exited = true;
+    flush_lists(t);
+    if (t.prev != nullptr) t.prev->next = t.next;
+    if (t.next != nullptr) t.next->prev = t.prev;
+    if (r.head == &t) r.head = t.next;
+  }
+};
+
+// The slow paths' first step. False once the thread's registration is gone (thread exit):
+// the caller then counts against `retired` and bypasses the lists.
+[[gnu::noinline]] bool register_thread() {
+  ThreadStorage& t = tls_storage;
+  if (t.exited) return false;
+  if (t.registered) return true;
+  thread_local ThreadExit on_exit;
+  (void)on_exit;
+  auto& r = registry();
+  std::lock_guard<std::mutex> g(r.mu);
+  t.registered = true;
+  for (std::uint32_t& room : t.room) room = kCacheDepth;
+  t.next = r.head;
+  if (r.head != nullptr) r.head->prev = &t;
+  r.head = &t;
+  return true;
+}
+
+void add_retired(std::int64_t delta) {
+  auto& r = registry();
+  std::lock_guard<std::mutex> g(r.mu);
+  r.retired += delta;
+}
+
+inline int size_class(std::size_t size) noexcept {
+  return size <= 64 ? 0 : size <= 128 ? 1 : size <= 256 ? 2 : -1;
+}
+
+[[gnu::noinline]] void* allocate_slow(std::size_t size, int c) {
+  const bool live = register_thread();
+  void* p = std::malloc(c >= 0 ? kClassSize[c] : size);
+  if (p == nullptr) throw std::bad_alloc();
+  if (live) {
+    add_live(1);
+  } else {
+    add_retired(1);
+  }
+  return p;
+}
+
+[[gnu::noinline]] void free_slow(void* p, int c) noexcept {
+  if (!register_thread()) {  // after this thread's exit: count it, bypass the lists
+    add_retired(-1);
+    std::free(p);
+    return;
+  }
+  add_live(-1);
+  ThreadStorage& t = tls_storage;
+  if (c >= 0 && t.room[c] > 0) {  // registered just now
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = t.head[c];
+    t.head[c] = b;
+    --t.room[c];
+    return;
+  }
+  std::free(p);
 }
 
 }  // namespace
 
 void* allocate_envelope(std::size_t size) {
-  count(1);
-  int c = size_class(size);
+  const int c = size_class(size);
   if (c >= 0) {
-    FreeBlock* b = tls_cache.head[c];
-    if (b != nullptr) {
-      tls_cache.head[c] = b->next;
-      --tls_cache.depth[c];
+    ThreadStorage& t = tls_storage;
+    if (FreeBlock* b = t.head[c]; b != nullptr) [[likely]] {
+      t.head[c] = b->next;
+      ++t.room[c];
+      add_live(1);
       return b;
     }
-    size = kClassSize[c];
   }
-  void* p = std::malloc(size);
-  if (p == nullptr) {
-    count(-1);
-    throw std::bad_alloc();
-  }
-  return p;
+  return allocate_slow(size, c);
 }
 
 void free_envelope(void* p, std::size_t size) noexcept {
-  count(-1);  // a slot may go negative (freed on another thread); only the sum counts
-  int c = size_class(size);
-  if (c >= 0 && !tls_exited && tls_cache.depth[c] < kCacheDepth) {
-    auto* b = static_cast<FreeBlock*>(p);
-    b->next = tls_cache.head[c];
-    tls_cache.head[c] = b;
-    ++tls_cache.depth[c];
-    return;
+  // A count may go negative (freed on another thread); only the sum counts.
+  const int c = size_class(size);
+  if (c >= 0) {
+    ThreadStorage& t = tls_storage;
+    if (t.room[c] > 0) [[likely]] {
+      auto* b = static_cast<FreeBlock*>(p);
+      b->next = t.head[c];
+      t.head[c] = b;
+      --t.room[c];
+      add_live(-1);
+      return;
+    }
   }
-  std::free(p);
+  free_slow(p, c);
 }
 
 std::int64_t live_envelopes() noexcept {
   auto& r = registry();
   std::lock_guard<std::mutex> g(r.mu);
   std::int64_t sum = r.retired;
-  for (CounterSlot* s = r.head; s != nullptr; s = s->next) {
+  for (ThreadStorage* s = r.head; s != nullptr; s = s->next) {
     sum += s->live.load(std::memory_order_relaxed);
   }
   return sum;

@@ -79,11 +79,11 @@ std::int64_t Carrier::cpu_ns() const noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-Worker* Carrier::enter_slow(Process* p, Worker* w, Carrier** now) noexcept {
+Carrier::Entered Carrier::enter_slow(Process* p, Worker* w) noexcept {
   for (;;) {
     // acquire: pairs with the watchdog's store of its decision.
     Carrier* o = w->owner_.load(std::memory_order_acquire);
-    if (o == this) return w;  // the watchdog aborted
+    if (o == this) return {w, this};  // the watchdog aborted
     if (o == kDeciding) {
       ::sched_yield();
       continue;
@@ -95,9 +95,7 @@ Worker* Carrier::enter_slow(Process* p, Worker* w, Carrier** now) noexcept {
   lost_ = p;
   p->reason = SwitchReason::kLost;
   p->fiber.suspend();
-  Carrier* c = current_carrier();
-  if (now != nullptr) *now = c;
-  return c->enter(p, now);
+  return current_carrier()->enter2(p);
 }
 
 void Carrier::release_for_blocking() noexcept {

@@ -105,6 +105,13 @@ class Carrier {
   // `now`, if given, receives the carrier that runs p when enter returns. Inline, in
   // worker.hpp (it reads Worker::owner_): every send and every blocking receive enters.
   inline Worker* enter(Process* p, Carrier** now = nullptr) noexcept;
+  // enter() with both answers returned by value (in registers: no address of a local escapes
+  // into the slow path, so callers keep them out of memory).
+  struct Entered {
+    Worker* w;     // the worker, or nullptr inside ergon::blocking
+    Carrier* now;  // the carrier that runs p when this returns
+  };
+  inline Entered enter2(Process* p) noexcept;
   // E3.
   void leave() noexcept {
     // release: pairs with the watchdog's acquire in T2 (see above).
@@ -149,7 +156,7 @@ class Carrier {
  private:
   friend class CarrierPool;
   void main();
-  Worker* enter_slow(Process* p, Worker* w, Carrier** now) noexcept;
+  Entered enter_slow(Process* p, Worker* w) noexcept;
 
   Scheduler& sched_;
   const unsigned id_;

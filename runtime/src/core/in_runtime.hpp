@@ -30,10 +30,10 @@ class InRuntime {
       w = c->worker();
       return;
     }
-    Carrier* now = c;
-    w = c->enter(p, &now);  // `now`: the carrier running p after E2 (another one if p moved)
-    carrier = now;
-    budget = now->budget();  // valid until the next switch
+    const Carrier::Entered e = c->enter2(p);  // e.now: another carrier if p moved
+    w = e.w;
+    carrier = e.now;
+    budget = e.now->budget();  // valid until the next switch
   }
   ~InRuntime() {
     if (p != nullptr) current_carrier()->leave();  // wherever p runs now

@@ -286,10 +286,10 @@ inline void Worker::slice_part_end(Process* p, std::int32_t left) noexcept {
 // From process code, valid only between Carrier::enter and the next switch.
 Worker* current_worker() noexcept;
 
-// Carrier::enter (carrier.hpp), here because it reads owner_.
-inline Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
+// Carrier::enter2 and enter (carrier.hpp), here because they read owner_.
+inline Carrier::Entered Carrier::enter2(Process* p) noexcept {
   Worker* w = worker_;
-  if (w == nullptr) return nullptr;  // inside ergon::blocking: no worker
+  if (w == nullptr) return {nullptr, this};  // inside ergon::blocking: no worker
   // relaxed + fence: E1 (see carrier.hpp). With membarrier the watchdog's T1 supplies the
   // full fence on our side, so ours only keeps the compiler from reordering E1 and E2.
   in_user_.store(0, std::memory_order_relaxed);
@@ -301,8 +301,14 @@ inline Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
   // relaxed: E2. Only this carrier installs itself as owner (or the pool, before this
   // carrier ran the worker, under its lock).
   if (w->owner_.load(std::memory_order_relaxed) == this) [[likely]]
-    return w;
-  return enter_slow(p, w, now);
+    return {w, this};
+  return enter_slow(p, w);
+}
+
+inline Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
+  const Entered e = enter2(p);
+  if (now != nullptr) *now = e.now;
+  return e.w;
 }
 
 }  // namespace ergon::detail
