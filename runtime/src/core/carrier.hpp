@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "core/fiber.hpp"
+#include "util/held_locks.hpp"
 
 extern "C" {
 // The reduction budget of the process running on this thread (see above). Exported for the
@@ -218,9 +219,11 @@ class CarrierPool {
   void demote(Carrier* c, int nice);
 
   // The processes that carriers run at this moment (process_info's kRunning). Any thread; a
-  // snapshot, stale as soon as it returns.
+  // snapshot, stale as soon as it returns. Process code calls it (process_info), outside the
+  // runtime's entry: the lock counts as held (util/held_locks.hpp).
   std::vector<const Process*> running_processes() {
     std::lock_guard<std::mutex> g(mu_);
+    CountedSection counted;
     std::vector<const Process*> v;
     for (auto& c : all_) {
       if (const Process* p = c->running()) v.push_back(p);

@@ -1,6 +1,8 @@
 // Registry: see registry.hpp.
 #include "otp/registry.hpp"
 
+#include <mutex>
+
 #include "core/process.hpp"
 #include "core/process_table.hpp"
 #include "ergon/errors.hpp"
@@ -24,7 +26,7 @@ void Registry::register_name(std::string name, Pid pid, const void* owner) {
                 "): that pid names no live process of this runtime; register a process that "
                 "is running (self() from inside it, or the pid spawn returned)");
   }
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   if (auto it = by_name_.find(name); it != by_name_.end()) {
     if (alive(it->second)) {
       throw Error("ergon::register_name: \"" + name + "\" is already registered by " +
@@ -43,7 +45,7 @@ void Registry::register_name(std::string name, Pid pid, const void* owner) {
 }
 
 bool Registry::unregister_name(std::string_view name) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   auto it = by_name_.find(std::string(name));
   if (it == by_name_.end()) return false;
   erase_locked(it);
@@ -51,7 +53,7 @@ bool Registry::unregister_name(std::string_view name) {
 }
 
 Pid Registry::whereis(std::string_view name) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   auto it = by_name_.find(std::string(name));
   if (it == by_name_.end()) return Pid{};
   if (!alive(it->second)) {  // its process ended before it could release the name
@@ -62,7 +64,7 @@ Pid Registry::whereis(std::string_view name) {
 }
 
 void Registry::release(Pid pid) noexcept {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   auto it = by_pid_.find(pid.raw());
   if (it == by_pid_.end()) return;
   by_name_.erase(it->second);
@@ -70,13 +72,13 @@ void Registry::release(Pid pid) noexcept {
 }
 
 std::string Registry::name_of(Pid pid) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   auto it = by_pid_.find(pid.raw());
   return it == by_pid_.end() ? std::string() : it->second;
 }
 
 std::vector<std::pair<Pid, std::string>> Registry::snapshot() {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   std::vector<std::pair<Pid, std::string>> v;
   v.reserve(by_name_.size());
   for (const auto& [name, pid] : by_name_) v.emplace_back(pid, name);

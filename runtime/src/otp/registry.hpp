@@ -5,7 +5,8 @@
 // One registry per scheduler: two maps under one mutex, name -> pid and pid -> name (a
 // process has at most one name, a name at most one process, as in Erlang). Registering, looking
 // up and unregistering are rare next to sends, so a lock is the simple correct choice; sending
-// by name costs one lookup under it.
+// by name costs one lookup under it. The mutex is a CountedMutex (util/held_locks.hpp): a
+// process that overflows its stack while it holds it is not abandoned (core/stack_guard.hpp).
 //
 // A name is released when its process ends: Worker::finish calls release() for a process whose
 // `registered` flag is set. A register_name that races with the end of its process can still
@@ -14,7 +15,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "ergon/pid.hpp"
+#include "util/held_locks.hpp"
 
 namespace ergon::detail {
 
@@ -41,7 +42,7 @@ class Registry {
  private:
   void erase_locked(std::unordered_map<std::string, Pid>::iterator it) noexcept;
 
-  std::mutex mu_;
+  CountedMutex mu_;
   std::unordered_map<std::string, Pid> by_name_;           // guarded by mu_
   std::unordered_map<std::uint64_t, std::string> by_pid_;  // guarded by mu_
 };

@@ -1,8 +1,12 @@
 // SpinLock: a one-byte lock for short critical sections in records there are millions of
-// (a process's monitor list), where a std::mutex would cost 40 bytes each.
+// (a process's monitor list), where a std::mutex would cost 40 bytes each. It counts itself
+// among the locks the thread holds while that count is on (held_locks.hpp: the stack guard
+// must not abandon a process that holds one).
 #pragma once
 
 #include <atomic>
+
+#include "util/held_locks.hpp"
 
 namespace ergon::detail {
 
@@ -18,9 +22,13 @@ class SpinLock {
 #endif
       }
     }
+    note_lock_taken();
   }
-  // release: publishes what we wrote under the lock to the next holder.
-  void unlock() noexcept { flag_.store(false, std::memory_order_release); }
+  void unlock() noexcept {
+    note_lock_released();
+    // release: publishes what we wrote under the lock to the next holder.
+    flag_.store(false, std::memory_order_release);
+  }
 
  private:
   std::atomic<bool> flag_{false};
