@@ -368,6 +368,11 @@ TEST(OptionsFromEnv, EveryVariableReadsItsFieldAndNamesItselfInItsError) {
        "12Q"},
       {"ERGON_MAX_PROCESSES", "99", [](const ergon::Options& o) { return o.max_processes == 99; },
        "-1"},
+      {"ERGON_STACK_OVERFLOW", "end_process",
+       [](const ergon::Options& o) {
+         return o.on_stack_overflow == ergon::OnStackOverflow::kEndProcess;
+       },
+       "end"},
       {"ERGON_REDUCTIONS", "77", [](const ergon::Options& o) { return o.reductions == 77; },
        "99999999999"},
       {"ERGON_SPIN_ROUNDS", "5", [](const ergon::Options& o) { return o.spin_rounds == 5; }, "a"},

@@ -59,6 +59,14 @@ class KilledBySignal : public Error {
   std::string sender_, reason_;
 };
 
+// Runtime::run: the main process overflowed its stack and, with Options::on_stack_overflow =
+// kEndProcess, was ended alone with reason stack_overflow (its stack not unwound) instead of
+// returning. The message names it, its stack size and the size to give it.
+class StackOverflow : public Error {
+ public:
+  using Error::Error;
+};
+
 // Runtime::run: after the main process ended, some processes did not end by the shutdown's
 // deadline (Options::shutdown_timeout): a loop with no reduction point, a call blocked outside
 // ergon::blocking, or a catch (...) that swallows the kill. The message names each one (pid,

@@ -48,6 +48,14 @@ struct ExitReason {
   static ExitReason normal_exit() { return ExitReason{}; }
   static ExitReason kill() { return ExitReason{Kind::kKill, ""}; }
   static ExitReason user(std::string what) { return ExitReason{Kind::kUser, std::move(what)}; }
+  // The reason of a process that overflowed its stack and was ended alone
+  // (Options::on_stack_overflow = kEndProcess): kUser with what "stack_overflow", the way
+  // Erlang names a reason (an atom), so to_string() gives "stack_overflow", and supervisors and
+  // nurseries treat it as the abnormal end it is without a Kind of its own to handle.
+  static ExitReason stack_overflow() { return user("stack_overflow"); }
+  bool is_stack_overflow() const noexcept {
+    return kind == Kind::kUser && what == "stack_overflow";
+  }
 };
 
 // The name of one monitor (or, later, of one request): unique within the program.

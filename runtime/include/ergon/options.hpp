@@ -35,6 +35,19 @@ enum class Policy {
 // "balance", "steal" or "balance+steal".
 const char* to_string(Policy p) noexcept;
 
+// What a stack overflow does (Options::on_stack_overflow; docs/design.md, "A stack overflow").
+enum class OnStackOverflow {
+  // Print the report (the process, its stack size, the size to give it) and abort the program.
+  kAbort,
+  // End only the overflowing process, with reason stack_overflow (ExitReason::stack_overflow:
+  // its links and monitors fire, its name is released, its nursery sees the failure), where
+  // that can be done safely; abort as kAbort does where it cannot.
+  kEndProcess,
+};
+
+// "abort" or "end_process".
+const char* to_string(OnStackOverflow o) noexcept;
+
 // One named pool of workers (ergon::Pool). Processes spawned into a pool run on its workers
 // only, until moved (ergon::move_to); messages cross pools freely.
 struct PoolOptions {
@@ -103,6 +116,27 @@ struct Options {
   // kMaxStackSize (1 TiB); another value is a ConfigError. ERGON_STACK_SIZE (bytes, or with
   // a K/M/G suffix).
   std::size_t stack_size = 64 * 1024;
+
+  // What a process that overflows its stack does to the program. kAbort (the default): the
+  // report, then abort(), as a thread's overflow does. kEndProcess: the process alone ends, with
+  // reason stack_overflow, as it would by an uncaught exception, and the runtime goes on (the
+  // report goes to on_crash). Its stack is not unwound, because it cannot be: the fault leaves
+  // no room on it, and a destructor would fault again. So nothing on its stack is destroyed:
+  // memory that its locals own leaks, a std::mutex or other lock they hold stays locked for
+  // good, a message being handled is never freed, a spawn in progress leaks its record. The
+  // function object it was spawned with is destroyed (it lives off the stack). And a library
+  // call abandoned halfway may leave that library's locks held or its state torn: one that
+  // called back into the program, which then overflowed, or any call into a library linked
+  // statically (malloc, stdio, a static local's initialisation). Hence opt-in. It still
+  // aborts, naming why, where it can see that ending the process could break the program: the
+  // fault came inside ergon's own entry (a send, spawn or wait in progress), while the process
+  // held one of ergon's locks (a monitor, link, exit signal or registry call in progress),
+  // inside a shared C or C++ runtime library (libc, libstdc++, libgcc_s, jemalloc, tcmalloc,
+  // the loader), while an exception was propagating, or with a nursery open (its children
+  // refer to it on the stack); and always in builds with AddressSanitizer or ThreadSanitizer,
+  // which track stacks themselves, and on architectures other than x86-64 and AArch64.
+  // Deterministic mode is supported. ERGON_STACK_OVERFLOW (abort or end_process).
+  OnStackOverflow on_stack_overflow = OnStackOverflow::kAbort;
 
   // Most processes alive at once in this runtime; spawn beyond it throws SpawnError (like
   // BEAM's +P). 2^24 (16 M): 16x BEAM's default of 1,048,576, a quarter of what the process
@@ -229,8 +263,10 @@ struct Options {
   // per process. The default prints one line to stderr. Must not block.
   std::function<void(const StallReport&)> on_stall;
 
-  // Called when a process ends with an uncaught exception, with its pid and what(). The
-  // default prints one line to stderr. Runs on the dying process's stack.
+  // Called when a process ends with an uncaught exception, with its pid and what(); and, with
+  // on_stack_overflow = kEndProcess, when one is ended by a stack overflow, with a `what` that
+  // starts "stack_overflow: ". The default prints one line to stderr. Runs on the dying
+  // process's stack (after an overflow: on that stack, its dead frames abandoned).
   std::function<void(Pid, const std::string&)> on_crash;
 
   // Returns `base` with the ERGON_* variables that are set applied. Throws ConfigError on a

@@ -54,17 +54,27 @@ class Runtime {
     RunSlot slot(*this);  // throws Error while another thread's run() is in progress
     std::exception_ptr error;
     std::atomic<bool> done{false};
+    // Tells run() that the main process has ended, from the destruction of its closure (it
+    // lives in the closure, and only the copy there is armed): that comes once per process,
+    // even for one whose body never finished because its stack overflowed and it was ended
+    // alone (Options::on_stack_overflow), whose stack is never unwound.
     struct Done {
-      std::atomic<bool>& flag;
+      std::atomic<bool>* flag;
+      std::exception_ptr* error;
+      Done(std::atomic<bool>& f, std::exception_ptr& e) noexcept : flag(&f), error(&e) {}
+      Done(Done&& o) noexcept : flag(o.flag), error(o.error) { o.flag = nullptr; }
+      Done(const Done&) = delete;
+      Done& operator=(const Done&) = delete;
       ~Done() {
-        flag.store(true, std::memory_order_release);  // release: publishes `error`
-        flag.notify_all();
+        if (flag == nullptr) return;
+        if (std::exception_ptr e = detail::main_overflow_error()) *error = std::move(e);
+        flag->store(true, std::memory_order_release);  // release: publishes `error`
+        flag->notify_all();
       }
     };
     // faults = false: fault injection neither fails this spawn nor crashes the main process.
     Pid main = spawn(
-        [&error, &done, fn = std::forward<F>(main_fn)]() mutable {
-          Done signal{done};
+        [&error, signal = Done{done, error}, fn = std::forward<F>(main_fn)]() mutable {
           try {
             fn();
           } catch (const detail::Shutdown&) {

@@ -115,6 +115,16 @@ const char* to_string(Policy p) noexcept {
   return "?";
 }
 
+const char* to_string(OnStackOverflow o) noexcept {
+  switch (o) {
+    case OnStackOverflow::kAbort:
+      return "abort";
+    case OnStackOverflow::kEndProcess:
+      return "end_process";
+  }
+  return "?";
+}
+
 namespace {
 Policy parse_policy(const std::string& what, std::string_view v) {
   if (v == "balance") return Policy::kBalance;
@@ -168,8 +178,9 @@ namespace {
 
 // Options::from_env as a table: one row per ERGON_* variable, naming the variable and the
 // setter of its field. A setter parses the text by the field's type (a count, a size with K/M/G,
-// a duration in the field's unit, a probability, a boolean, a policy, the pool list), and every
-// parse error names the variable the user set and says what it accepts.
+// a duration in the field's unit, a probability, a boolean, a policy, the pool list, the
+// stack overflow action), and every parse error names the variable the user set and says what
+// it accepts.
 using Setter = void (*)(Options& o, const char* var, const char* text);
 struct EnvVar {
   const char* name;
@@ -203,6 +214,19 @@ void set_policy(Options& o, const char* var, const char* text) {
   o.policy = parse_policy(std::string(var) + "='" + text + "'", text);
 }
 void set_pools(Options& o, const char*, const char* text) { o.pools = parse_pools(text); }
+void set_on_stack_overflow(Options& o, const char* var, const char* text) {
+  const std::string_view v(text);
+  if (v == "abort") {
+    o.on_stack_overflow = OnStackOverflow::kAbort;
+  } else if (v == "end_process") {
+    o.on_stack_overflow = OnStackOverflow::kEndProcess;
+  } else {
+    throw ConfigError(std::string(var) + "='" + text +
+                      "' is not a stack overflow action: use abort (the default: the report, "
+                      "then the program aborts) or end_process (only the process ends, with "
+                      "reason stack_overflow)");
+  }
+}
 
 // The bounds: what the runtime can represent or accept (workers and pool sizes: 1024 workers
 // at most; a stack: kMaxStackSize, 1 TiB of address space; reductions: a signed 32-bit budget;
@@ -210,6 +234,7 @@ void set_pools(Options& o, const char*, const char* text) { o.pools = parse_pool
 constexpr EnvVar kEnvVars[] = {
     {"ERGON_WORKERS", set_count<&Options::workers, 1024>},
     {"ERGON_STACK_SIZE", set_count<&Options::stack_size, kMaxStackSize, true>},
+    {"ERGON_STACK_OVERFLOW", set_on_stack_overflow},
     {"ERGON_MAX_PROCESSES", set_count<&Options::max_processes, SIZE_MAX>},
     {"ERGON_REDUCTIONS", set_count<&Options::reductions, INT32_MAX>},
     {"ERGON_SPIN_ROUNDS", set_count<&Options::spin_rounds, UINT32_MAX>},

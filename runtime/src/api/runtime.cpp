@@ -74,6 +74,26 @@ std::exception_ptr main_killed_error() noexcept {
   }
 }
 
+std::exception_ptr main_overflow_error() noexcept {
+  Process* p = current_process();
+  if (p == nullptr || !p->overflowed) return nullptr;
+  try {
+    // The main process has the runtime's default stack (run() spawns it without a size).
+    const std::size_t kib = p->stack.size / 1024;
+    throw StackOverflow(
+        "ergon::Runtime::run: the main process " + p->pid().to_string() +
+        " overflowed its stack of " + std::to_string(kib) +
+        " KiB and was ended alone with reason stack_overflow (Options::on_stack_overflow is "
+        "end_process): nothing on its stack was destroyed. Give it a larger stack: "
+        "ergon::Options::stack_size / ERGON_STACK_SIZE (for example " +
+        std::to_string(4 * kib) +
+        "K), or run the deep work in a process spawned with "
+        "SpawnOptions::stack_size.");
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
 }  // namespace detail
 
 void Runtime::run_main(Pid main, std::atomic<bool>& done, std::exception_ptr& error) {

@@ -76,6 +76,14 @@ struct FiberAccess {
     return bctx::transfer_t{resumer_ctx, nullptr};
   }
 
+  // SX, on the fiber's own stack, from its top: t.fctx is the signal handler's context, on the
+  // alternate signal stack, abandoned. caller_ stays the resumer's.
+  static void restarted(bctx::transfer_t t) noexcept {
+    auto* f = static_cast<Fiber*>(t.data);
+    f->entry_(f);
+    __builtin_unreachable();  // entry_ ends with finish()
+  }
+
   static void entry(bctx::transfer_t t) noexcept {
     auto* f = static_cast<Fiber*>(t.data);
     f->caller_ = t.fctx;  // SF1
@@ -169,6 +177,22 @@ void Fiber::finish() noexcept {
   bctx::jump_fcontext(caller_, this);
   __builtin_unreachable();
 }
+
+void Fiber::restart(Entry entry) noexcept {
+  // The thread holds the fiber's exception state while it runs (resume swapped it in). The
+  // exceptions caught in the dead frames stay allocated; nothing must reach them through here.
+  EhGlobals* eh = __cxa_get_globals();
+  eh->caught_exceptions = nullptr;
+  eh->uncaught_exceptions = 0;
+  entry_ = entry;
+  // The whole stack is the new context's: nothing on it is live any more.
+  bctx::fcontext_t fresh =
+      bctx::make_fcontext(stack_lo_ + stack_size_, stack_size_, &FiberAccess::restarted);
+  bctx::jump_fcontext(fresh, this);
+  __builtin_unreachable();
+}
+
+bool Fiber::exception_in_flight() noexcept { return __cxa_get_globals()->uncaught_exceptions != 0; }
 
 void Fiber::destroy() noexcept {
 #ifdef ERGON_TSAN

@@ -25,6 +25,17 @@
 // B then continues as if the resumer had resumed it, and B inherits A's resumer. resume()
 // therefore reports which fiber came back, which need not be the one it resumed.
 //
+// Restart (SX): the stack guard's way out of an overflow (stack_guard.hpp, with
+// Options::on_stack_overflow = kEndProcess). From the signal handler, on the alternate signal
+// stack, the running fiber is given a fresh context at the top of its own stack and jumped to:
+// every frame on the stack is abandoned (none is unwound: there is no room, and a destructor
+// would fault again), and `entry` runs there as process code. The fiber keeps caller_, its
+// resumer's context, so its finish() goes back to the worker as usual; the handler's own frame
+// and the kernel's signal frame stay behind on the alternate stack, which the next signal
+// reuses from its top. The handler restores the signal mask first (it runs with SIGSEGV
+// blocked, and sigreturn, which would unblock it, never comes). No sanitizer annotation: the
+// guard does not restart under ASAN or TSAN.
+//
 // Rejected: boost::context::fiber (callcc). It allocates the context record on the stack and
 // unwinds with forced_unwind exceptions on destruction; we pool stacks, decide the process
 // lifecycle ourselves, and need the raw switch to annotate it.
@@ -69,6 +80,15 @@ class Fiber {
 
   // The last switch. Fiber only; never returns.
   [[noreturn]] void finish() noexcept;
+
+  // SX: abandons every frame on the fiber's stack and runs `entry(this)` afresh from its top,
+  // on this thread. The thread's C++ exception state (the fiber's, while it runs) starts empty:
+  // exceptions caught in the dead frames are never freed. Fiber only, from a signal handler on
+  // another stack; never returns.
+  [[noreturn]] void restart(Entry entry) noexcept;
+  // Whether an exception is propagating on this thread (thrown and not yet caught: the
+  // unwinder is at work). Async-signal-safe; the stack guard asks it.
+  static bool exception_in_flight() noexcept;
 
   // Releases sanitizer state of a finished fiber. Resumer only.
   void destroy() noexcept;

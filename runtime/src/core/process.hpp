@@ -14,7 +14,8 @@
 //     is running it (one at a time, handed over by the switch).
 //   - link: whoever holds the record in a queue (global queue, a worker's inbox, a free list).
 //   - timer_*: the worker in timer_owner while it is set (see timer_wheel.hpp).
-//   - inject_crashes, fault_rng: the process only (set at spawn while the record is private).
+//   - inject_crashes, fault_rng, overflowed: the process only (set at spawn while the record is
+//     private; overflowed also by the stack guard's handler, on the process's own thread).
 //   - exiting, monitors, held, links, trap_exit, kill_reason: sig_lock, taken by the process
 //     and by any process that monitors, links or signals it (monitor.cpp, link.cpp).
 //   - parent and the observed fields (reductions, on_worker, waiting_in, stack_*): reset at
@@ -206,6 +207,12 @@ struct Process {
   // injection, and the stream its fault decisions are drawn from. Set at spawn; both unused
   // (false, unseeded) when fault injection is off.
   bool inject_crashes = false;
+  // Set by the stack guard's handler, on the process's own thread, when it ends the process
+  // for a stack overflow (Options::on_stack_overflow = kEndProcess, stack_guard.hpp); read by
+  // the process's end (overflow_entry, the closure's destructors: a nursery child's, run()'s
+  // main) and by the handler, which aborts on a second overflow. The process only; cleared at
+  // spawn. (It fills padding before fault_rng: the record does not grow.)
+  bool overflowed = false;
   Xoshiro256 fault_rng;
   // (Last among the fields: the generator is 32 bytes, which must not push the hot fields above
   // onto other cache lines; pingpong measured 2 ns per round trip when it sat near the top.)

@@ -12,6 +12,7 @@
 #include "core/process_table.hpp"
 #include "core/switches.hpp"
 #include "ergon/errors.hpp"
+#include "util/held_locks.hpp"
 
 namespace ergon::detail {
 
@@ -89,7 +90,11 @@ Scheduler::Scheduler(Options opts)
       workers_(make_workers(*this, pools_)),
       carriers_(*this, opts_.max_spare_carriers, spare_keepalive(opts_)),
       observer_(&no_observer()),
-      start_ns_(monotonic_ns()) {}
+      start_ns_(monotonic_ns()) {
+  // Before any of our processes runs: the stack guard must see the locks they hold
+  // (util/held_locks.hpp).
+  if (opts_.on_stack_overflow == OnStackOverflow::kEndProcess) count_held_locks();
+}
 
 void Scheduler::install(Hooks hooks) {
   // Before start(): the workers and a spawn read these unsynchronized; the threads that start
@@ -268,6 +273,7 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   p->interrupt.store(false, std::memory_order_relaxed);
   p->parent = spawner != nullptr ? spawner->pid() : Pid{};
   p->inject_crashes = false;
+  p->overflowed = false;
   if (injector_ != nullptr) [[unlikely]]
     injector_->seed_child(p, spawner, so.faults);
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
@@ -355,21 +361,37 @@ void Scheduler::wake_from(Worker* w, bool by_process, Process* p) noexcept {
 }
 
 void Scheduler::report_crash(Process* p, const std::string& what) noexcept {
+  try {
+    report_end(p, what, "ended by an uncaught exception: " + what);
+  } catch (...) {  // no memory for the line: report_end still counts it
+    report_end(p, what, std::string());
+  }
+}
+
+void Scheduler::report_overflow(Process* p, const std::string& what) noexcept {
+  try {
+    const std::string text = "stack_overflow: " + what;
+    report_end(p, text, what);
+  } catch (...) {
+    report_end(p, what, std::string());
+  }
+}
+
+void Scheduler::report_end(Process* p, const std::string& what, const std::string& line) noexcept {
   crashed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   if (observer_->on()) [[unlikely]]
     observer_->crash(p->pid(), what, now());
   try {
     if (opts_.on_crash) {
       opts_.on_crash(p->pid(), what);
-    } else {
-      std::string line =
-          "ergon: process " + p->pid().to_string() + " ended by an uncaught exception: " + what;
+    } else if (!line.empty()) {
+      std::string out = "ergon: process " + p->pid().to_string() + " " + line;
       if (driver_ != nullptr) {
-        line += " (deterministic run, seed " + std::to_string(seed_) +
-                ": ERGON_SEED=" + std::to_string(seed_) + " replays it)";
+        out += " (deterministic run, seed " + std::to_string(seed_) +
+               ": ERGON_SEED=" + std::to_string(seed_) + " replays it)";
       }
-      line += "\n";
-      std::fwrite(line.data(), 1, line.size(), stderr);
+      out += "\n";
+      std::fwrite(out.data(), 1, out.size(), stderr);
     }
   } catch (...) {
   }

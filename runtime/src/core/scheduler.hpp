@@ -149,6 +149,10 @@ class Scheduler {
   // The processes carriers run now: the pool's carriers, or deterministic mode's one.
   std::vector<const Process*> running_processes();
   void report_crash(Process* p, const std::string& what) noexcept;
+  // Process code, at the end of a process the stack guard ended for an overflow
+  // (Options::on_stack_overflow = kEndProcess): counted and traced as a crash; on_crash gets
+  // "stack_overflow: " + `what`, and the default line says the process was ended alone.
+  void report_overflow(Process* p, const std::string& what) noexcept;
 
   const Options& options() const noexcept { return opts_; }
   unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
@@ -195,6 +199,10 @@ class Scheduler {
   // SpawnError for a SpawnOptions::stack_size above kMaxStackSize, naming the spawner (null:
   // a spawn from outside the runtime).
   [[noreturn]] void throw_stack_too_large(std::size_t size, const Process* spawner) const;
+
+  // report_crash and report_overflow: the count, the trace event, then on_crash(`what`) or
+  // the default line.
+  void report_end(Process* p, const std::string& what, const std::string& line) noexcept;
 
   // Into the pool's global queue (from outside it, or another pool), waking one of its workers.
   void push_global(Process* p) noexcept;

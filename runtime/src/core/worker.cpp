@@ -2,6 +2,7 @@
 #include "core/worker.hpp"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "core/exception_text.hpp"
@@ -600,6 +601,30 @@ void Worker::finish(Process* p) noexcept {
 
 namespace {
 
+// The end of every process, once its function has ended (or, after an overflow, been
+// abandoned), in process code: the closure goes, then its Downs, exit signals and nursery slot,
+// and `why` gets the reason's text for the observer. Nothing here may throw, so no reduction
+// point may crash it by fault injection.
+void settle_end(Process* p, Scheduler& s, ExitReason& reason, ExitText& why) noexcept {
+  p->inject_crashes = false;
+  p->closure.destroy(p->closure.target);
+  if (p->closure.on_heap) ::operator delete(p->closure.target);
+  p->closure.target = nullptr;
+  // Process code still: the end's sends work as from any process (hooks.hpp, Lifecycle).
+  if (Lifecycle* l = s.lifecycle()) l->ending(p, reason);
+  if (s.observer().on()) [[unlikely]]
+    s.observer().describe_exit(why, reason);
+}
+
+// The last switch, after settle_end (and after its reason is gone: it may own heap memory).
+[[noreturn]] void leave_ended(Fiber* f, Process* p, Scheduler& s, const ExitText& why) noexcept {
+  Worker* w = current_carrier()->enter(p);  // E1/E2: may move p to the carrier of its worker
+  if (Observer& o = s.observer(); o.on()) [[unlikely]]
+    o.exit(w->id(), p->pid(), why, s.now());
+  p->reason = SwitchReason::kExit;
+  f->finish();
+}
+
 void process_entry(Fiber* f) noexcept {
   Process* p = static_cast<Process*>(f->owner());
   current_carrier()->leave();  // E3: process code from here
@@ -632,23 +657,45 @@ void process_entry(Fiber* f) noexcept {
     } else {
       reason.kind = ExitReason::Kind::kShutdown;
     }
-    // Its function has ended: from here on (Downs, exit signals) nothing may throw, so no
-    // reduction point may crash it by fault injection.
-    p->inject_crashes = false;
-    p->closure.destroy(p->closure.target);
-    if (p->closure.on_heap) ::operator delete(p->closure.target);
-    p->closure.target = nullptr;
-    // Process code still: the end's sends work as from any process (hooks.hpp, Lifecycle).
-    if (Lifecycle* l = s.lifecycle()) l->ending(p, reason);
-    if (s.observer().on()) [[unlikely]]
-      s.observer().describe_exit(why, reason);
+    settle_end(p, s, reason, why);
   }
-  Worker* w = current_carrier()->enter(p);  // E1/E2: may move p to the carrier of its worker
-  if (Observer& o = s.observer(); o.on()) [[unlikely]]
-    o.exit(w->id(), p->pid(), why, s.now());
-  p->reason = SwitchReason::kExit;
-  f->finish();
+  leave_ended(f, p, s, why);
+}
+
+// The report of an overflow that ends the process alone: "<stack> KiB (...)". Throws only
+// bad_alloc.
+std::string overflow_text(const StackGuard::Overflow& o) {
+  return "overflowed its stack of " + std::to_string(o.stack_size / 1024) +
+         " KiB (a frame reached " + std::to_string((o.reach + 1023) / 1024) +
+         " KiB below it, into its guard zone) and was ended alone with reason stack_overflow "
+         "(Options::on_stack_overflow is end_process): nothing on its stack was destroyed. Give "
+         "it a larger stack: SpawnOptions::stack_size for this spawn, or "
+         "ergon::Options::stack_size / ERGON_STACK_SIZE for every process (for example " +
+         std::to_string(o.suggested / 1024) + "K).";
 }
 
 }  // namespace
+
+void overflow_entry(Fiber* f) noexcept {
+  Process* p = static_cast<Process*>(f->owner());
+  // First, before any switch: what the handler measured, on this thread (stack_guard.hpp).
+  const StackGuard::Overflow o = StackGuard::last_overflow();
+  // Still process code (E3 held at the fault). Inside ergon::blocking, take a worker back
+  // first, as the call's end would have (one blocking_end per nesting level).
+  while (current_carrier()->in_blocking()) blocking_end();
+  // relaxed: a process's own scheduler was published to it before it first ran.
+  Scheduler& s = *p->sched.load(std::memory_order_relaxed);
+  try {
+    s.report_overflow(p, overflow_text(o));
+  } catch (...) {  // no memory for the text: the bare reason still says what
+    s.report_overflow(p, "overflowed its stack");
+  }
+  ExitText why = {};
+  {  // a scope, as in process_entry: `reason` is gone before the last switch
+    ExitReason reason = ExitReason::stack_overflow();
+    settle_end(p, s, reason, why);
+  }
+  leave_ended(f, p, s, why);
+}
+
 }  // namespace ergon::detail

@@ -264,6 +264,11 @@ class Worker {
   std::atomic<std::uint32_t> util_ppm_{0};  // the balancer's last estimate
 };
 
+// The end of a process that the stack guard abandoned for an overflow (stack_guard.hpp, SO3):
+// runs from the top of its own stack, as process code, and ends it with reason stack_overflow
+// the way every process ends. Passed to Fiber::restart by the guard's signal handler.
+void overflow_entry(Fiber* f) noexcept;
+
 inline void Worker::slice_part_begin(std::int32_t budget) noexcept {
   slice_mark_ = budget;
   slice_t0_ = observer_->on() ? sched_now() : 0;

@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "core/process.hpp"
 #include "core/scheduler.hpp"
@@ -28,7 +29,7 @@ void Tracer::record(unsigned w, const TraceEvent& e) noexcept {
 }
 
 void Tracer::record_shared(const TraceEvent& e) noexcept {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
   if (s != nullptr) s->shared->push(e);
 }
@@ -136,7 +137,7 @@ void Tracer::handoff(unsigned w, Pid pid, std::int64_t now) noexcept {
 }
 
 void Tracer::name(Pid pid, const std::string& name) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
   if (s != nullptr) s->names[pid.raw()] = name;
 }
@@ -148,7 +149,7 @@ void Tracer::start(std::size_t capacity, std::int64_t now, Registry& names) {
     s->workers.push_back(std::make_unique<TraceBuffer>(capacity));
   s->shared = std::make_unique<TraceBuffer>(capacity);
   for (auto& [pid, name] : names.snapshot()) s->names[pid.raw()] = name;
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   on_.store(false, std::memory_order_relaxed);  // relaxed: see on(); a restart stops first
   // release: pairs with the acquire in record() (TR1): a hook that sees the session sees its
   // buffers built and touched.
@@ -160,12 +161,12 @@ void Tracer::start(std::size_t capacity, std::int64_t now, Registry& names) {
 }
 
 void Tracer::stop() noexcept {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   on_.store(false, std::memory_order_relaxed);  // relaxed: see on(); TR3
 }
 
 trace::Summary Tracer::summary() const {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   trace::Summary sum;
   sum.on = on();
   const Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
@@ -231,7 +232,7 @@ const char* kind_name(TraceKind k) {
 }  // namespace
 
 std::string Tracer::json(Registry& registry) const {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<CountedMutex> g(mu_);
   const Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
   std::map<std::uint64_t, std::string> names;
   if (s != nullptr) names = s->names;

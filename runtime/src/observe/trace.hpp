@@ -28,6 +28,10 @@
 // Rejected: a reference count per session (an RMW per event); freeing at stop (the stalled
 // hook above writes into freed memory).
 //
+// The mutex is a CountedMutex (util/held_locks.hpp): process code takes it (a crash report,
+// trace start and stop), and a process that overflows its stack while it holds it must not be
+// abandoned (core/stack_guard.hpp).
+//
 // Invariants: a worker buffer has one writer at a time (its worker's owner carrier; a
 // hand-off passes it on with the worker, through the pool lock); events [0, count) of a
 // buffer are complete.
@@ -37,7 +41,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,6 +48,7 @@
 #include "ergon/monitor.hpp"
 #include "ergon/pid.hpp"
 #include "ergon/trace.hpp"
+#include "util/held_locks.hpp"
 
 namespace ergon::detail {
 
@@ -145,7 +149,7 @@ class Tracer final : public Observer {
   const unsigned workers_;  // (the base's on_ is TR1/TR3's flag, see above)
   // The session hooks write to: stored (release) in TR1, loaded (acquire) in TR2.
   std::atomic<Session*> session_{nullptr};
-  mutable std::mutex mu_;                       // control, the shared buffer's writers, the names
+  mutable CountedMutex mu_;                     // control, the shared buffer's writers, the names
   std::vector<std::unique_ptr<Session>> kept_;  // guarded by mu_: the last three sessions
 };
 

@@ -10,7 +10,9 @@
 // of the nursery's, so its own receives never scan past them.
 //
 // How a failure reaches the owner. The failing child records it (the first one wins, by an
-// exchange on failed_), sets the owner's `interrupt` flag and notifies it. The owner throws
+// exchange on failed_), sets the owner's `interrupt` flag and notifies it. (A child whose
+// stack overflowed, ended alone, records its failure from its closure's destruction instead:
+// its body, which does it for every other failure, never finished.) The owner throws
 // Interrupted at its next switch (Process::check_signals); the innermost open nursery
 // catches it. If the failure is not its own it cancels its children, waits for them and
 // rethrows Interrupted outwards; the nursery whose child failed rethrows the failure.
@@ -104,8 +106,13 @@ void nursery_report_end(void* arg) noexcept {
   notify_process(owner);
 }
 
-void nursery_child_ended(Nursery*, ChildSlot* slot) noexcept {
+void nursery_child_ended(Nursery* n, ChildSlot* slot) noexcept {
   Process* p = current_process();
+  // A child that overflowed its stack and was ended alone (Options::on_stack_overflow =
+  // kEndProcess, core/stack_guard.hpp) never finished its body, whose catch reports every other
+  // failure: its closure's destruction reports this one, before its end reaches the owner.
+  if (p->overflowed) [[unlikely]]
+    nursery_child_failed(n, *slot, nullptr, ExitReason::stack_overflow());
   p->at_end = &nursery_report_end;
   p->at_end_arg = slot;
 }

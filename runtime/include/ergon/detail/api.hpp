@@ -111,6 +111,10 @@ void drop_stale(mailbox::Envelope* e) noexcept;
 // For Runtime::run's main process, ended by the kill it is unwinding from: a KilledBySignal
 // naming the exit signal's sender and reason, or nullptr when the kill was the runtime's.
 std::exception_ptr main_killed_error() noexcept;
+// For Runtime::run's main process, as its closure is destroyed: a StackOverflow when the
+// calling process was ended alone by a stack overflow (Options::on_stack_overflow =
+// kEndProcess), else nullptr.
+std::exception_ptr main_overflow_error() noexcept;
 
 // Monotonic clock in nanoseconds, the one every deadline uses.
 std::int64_t now_ns() noexcept;
