@@ -9,6 +9,7 @@
 // then a retry), and sleep 0.5-4.5 ms on a timer between calls. Every second a sampler prints
 //   SAMPLE t_s=<s> rss_kb=<VmRSS> processes=<alive> calls=<answered> crashes=<...>
 //          carriers=<OS threads carrying workers, spares included>
+//          stacks_kb=<resident bytes of every pooled or used stack / 1024> stacks=<mapped>
 // and the end prints one RESULT line: the RSS and process count at the end of the warm-up
 // (the first tenth of the run) and at the end, and their ratios. bench/soak_plot.py draws the
 // samples (docs/benchmarks.md, "Soak").
@@ -129,11 +130,15 @@ void run_soak(double scale) {
       }
       const ergon::Stats st = rt.stats();
       const long rss = vmrss_kb();
-      std::printf("SAMPLE t_s=%d rss_kb=%ld processes=%llu calls=%llu crashes=%llu carriers=%llu\n",
-                  s, rss, static_cast<unsigned long long>(st.processes_alive),
-                  static_cast<unsigned long long>(g_calls.load()),
-                  static_cast<unsigned long long>(g_crashes.load()),
-                  static_cast<unsigned long long>(st.carriers));
+      std::printf(
+          "SAMPLE t_s=%d rss_kb=%ld processes=%llu calls=%llu crashes=%llu carriers=%llu "
+          "stacks_kb=%llu stacks=%llu\n",
+          s, rss, static_cast<unsigned long long>(st.processes_alive),
+          static_cast<unsigned long long>(g_calls.load()),
+          static_cast<unsigned long long>(g_crashes.load()),
+          static_cast<unsigned long long>(st.carriers),
+          static_cast<unsigned long long>(st.stacks_resident_bytes / 1024),
+          static_cast<unsigned long long>(st.stacks_mapped));
       std::fflush(stdout);
       if (s == std::max(1, static_cast<int>(seconds / 10))) {
         warm_rss = rss;

@@ -43,6 +43,11 @@ struct Stats {
   std::uint64_t messages_dropped = 0;  // sent to a dead or stale pid
   std::uint64_t stacks_mapped = 0;     // stacks the pool has created
   std::uint64_t stacks_in_use = 0;     // stacks held by live processes
+  // Bytes of every stack the pool has mapped (in use or kept for reuse) that are resident:
+  // the pages processes have touched, which a pooled stack keeps for its next process (a
+  // fresh page costs a fault; docs/design.md, "Stacks"). Counted by mincore over the pool's
+  // slabs when stats() is called: about 1 us per 64 stacks, so not for a hot loop.
+  std::uint64_t stacks_resident_bytes = 0;
   // Preemption (docs/design.md, "Preemption").
   std::uint64_t yield_requests = 0;    // watchdog asks to yield at the next reduction point
   std::uint64_t stalls = 0;            // slices that ran past Options::handoff_after

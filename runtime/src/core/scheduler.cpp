@@ -448,6 +448,7 @@ Stats Scheduler::stats() const {
   s.messages_dropped = external_dropped.load(std::memory_order_relaxed);
   s.processes_crashed = crashed.load(std::memory_order_relaxed);
   s.stacks_mapped = stacks_.mapped();
+  s.stacks_resident_bytes = stacks_.resident_bytes();
   std::int64_t in_use = stacks_.net_shared();
   const std::int64_t now = monotonic_ns();
   for (auto& w : workers_) {

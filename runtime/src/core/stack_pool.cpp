@@ -173,6 +173,19 @@ std::size_t StackPool::round_size(std::size_t size) noexcept {
   return (size + kPage - 1) & ~(kPage - 1);  // no wrap: size <= kMaxStackSize, far below it
 }
 
+std::uint64_t StackPool::resident_bytes() const {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> pages;
+  std::uint64_t resident = 0;
+  std::lock_guard<std::mutex> g(mu_);
+  for (const auto& [addr, len] : slabs_) {
+    pages.resize((len + page - 1) / page);
+    if (::mincore(addr, len, pages.data()) != 0) continue;  // cannot fail on our own mapping
+    for (unsigned char v : pages) resident += (v & 1u);
+  }
+  return resident * page;
+}
+
 void StackPool::map_slab(std::size_t size, std::vector<char*>& out) {
   const std::size_t slot = kGuardZone + size;
   // Above 256 KiB of stack a slab of 64 would reserve 32 MiB or more (with the zones) for one

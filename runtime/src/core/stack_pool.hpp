@@ -96,6 +96,9 @@ class StackPool {
   std::uint64_t mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
   // Stacks handed out through the shared pool (not a cache) minus returned there.
   std::int64_t net_shared() const noexcept { return net_shared_.load(std::memory_order_relaxed); }
+  // Resident bytes of every slab (mincore), guard zones included (they never are). Any
+  // thread; takes mu_, so a spawn that maps a slab waits for it. For stats(), not hot paths.
+  std::uint64_t resident_bytes() const;
 
   // Bytes of guard below every stack, a multiple of the page size: the largest frame that
   // code built without -fstack-clash-protection may make and still be caught (the design
@@ -115,7 +118,7 @@ class StackPool {
   void map_slab(std::size_t size, std::vector<char*>& out);  // requires mu_
 
   const std::size_t default_size_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<std::size_t, std::vector<char*>> free_;  // guarded by mu_
   std::vector<std::pair<void*, std::size_t>> slabs_;          // guarded by mu_
   // relaxed: statistics.
