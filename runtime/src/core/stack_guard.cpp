@@ -34,12 +34,21 @@ namespace {
 constexpr std::size_t kAltStackSize = 64 * 1024;
 constexpr std::size_t kGuardReach = StackPool::kGuardZone;  // faults this far below count
 
+// The stack of the process running on this thread: read in the handler from the carrier's
+// current process (Carrier::current, set at every switch), which the switch keeps anyway.
+// Rejected: a thread_local copy of the bounds written at every switch (16 instructions per
+// pingpong round trip for a value the carrier already holds; docs/benchmarks.md, issue 15).
 struct Running {
   const char* lo = nullptr;
   std::size_t size = 0;
   std::uint64_t pid = 0;
 };
-thread_local Running tls_running;
+Running running_on_this_thread() noexcept {
+  Carrier* c = current_carrier();
+  const Process* p = c != nullptr ? c->current() : nullptr;
+  if (p == nullptr) return {};
+  return {p->stack.lo, p->stack.size, p->pid().raw()};
+}
 thread_local void* tls_altstack = nullptr;
 // SO2's measurements, for the process it ends on this thread (read by last_overflow).
 thread_local StackGuard::Overflow tls_overflow;
@@ -197,7 +206,7 @@ Process* process_to_end(const Running& r, void* uctx, const char** why) noexcept
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
-  const Running& r = tls_running;
+  const Running r = running_on_this_thread();
   // Integers, not pointers: lo - kGuardReach may lie outside any object.
   const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   const auto lo = reinterpret_cast<std::uintptr_t>(r.lo);
@@ -291,12 +300,6 @@ void StackGuard::remove_from_this_thread() noexcept {
   ::munmap(tls_altstack, kAltStackSize);
   tls_altstack = nullptr;
 }
-
-void StackGuard::set_running(const char* stack_lo, std::size_t size, std::uint64_t pid) noexcept {
-  tls_running = Running{stack_lo, size, pid};
-}
-
-void StackGuard::clear_running() noexcept { tls_running = Running{}; }
 
 StackGuard::Overflow StackGuard::last_overflow() noexcept { return tls_overflow; }
 

@@ -2,10 +2,9 @@
 // and the stack size to raise, instead of a bare segmentation fault; and, when asked to
 // (Options::on_stack_overflow = kEndProcess), ends only that process.
 //
-// Each worker thread gets an alternate signal stack (the faulting stack is unusable) and
-// records, while it runs a process, that process's stack bounds and pid in a thread_local
-// that only the worker thread and its signal handler read (never code on a process stack).
-// The SIGSEGV/SIGBUS handler checks whether the fault address lies in the running process's
+// Each worker thread gets an alternate signal stack (the faulting stack is unusable). The
+// SIGSEGV/SIGBUS handler finds the process running on its thread through the thread's carrier
+// (Carrier::current, which every switch sets) and checks whether the fault address lies in its
 // guard zone, the StackPool::kGuardZone bytes below its stack (stack_pool.hpp: the zone is as
 // large as the largest frame code built without -fstack-clash-protection may make, so such a
 // frame's first store faults there instead of landing in the stack below, another process's);
@@ -73,8 +72,6 @@ namespace ergon::detail {
 struct StackGuard {
   static void install_on_this_thread() noexcept;
   static void remove_from_this_thread() noexcept;
-  static void set_running(const char* stack_lo, std::size_t size, std::uint64_t pid) noexcept;
-  static void clear_running() noexcept;
 
   // What SO2 measured: the stack's size, how far below it the fault was, and the size the
   // report suggests. The ended process reads it first thing in overflow_entry, on the thread

@@ -468,7 +468,6 @@ void Worker::run(Carrier& c, Process* p) {
   p->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
   c.set_current(p);
   if (!p->fiber.started()) p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
-  StackGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
   for (;;) {
     bump(runs_, 1);
     slice_part_begin(load_budget(budget));  // reductions and trace (worker.hpp)
@@ -477,7 +476,6 @@ void Worker::run(Carrier& c, Process* p) {
     p = static_cast<Process*>(p->fiber.resume(c.switch_point())->owner());
     if (c.lost() != nullptr) {  // kLost: the worker runs on another carrier now
       c.set_current(nullptr);
-      StackGuard::clear_running();
       return;
     }
     // What the part of the slice since the last direct switch spent, charged to p.
@@ -487,19 +485,16 @@ void Worker::run(Carrier& c, Process* p) {
         return;
       case SwitchReason::kExit:
         c.set_current(nullptr);
-        StackGuard::clear_running();
         finish(p);
         return;
       case SwitchReason::kYield:
         c.set_current(nullptr);
-        StackGuard::clear_running();
         slice_left_ = 0;
         push_back(p);
         notify();
         return;
       case SwitchReason::kMove: {
         c.set_current(nullptr);
-        StackGuard::clear_running();
         slice_left_ = 0;
         Worker& to = sched_.worker(p->move_target % sched_.worker_count());
         p->pool = &to.pool();  // a move may cross pools
@@ -522,7 +517,6 @@ void Worker::run(Carrier& c, Process* p) {
           timers_.add(p, deadline);
         }
         c.set_current(nullptr);
-        StackGuard::clear_running();
         // After a successful block another thread may wake and resume p at once: from here
         // on, p is not ours to touch.
         if (p->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
@@ -533,7 +527,6 @@ void Worker::run(Carrier& c, Process* p) {
           return;
         }
         c.set_current(p);
-        StackGuard::set_running(p->stack.lo, p->stack.size, p->pid().raw());
         continue;  // a message slipped in: run it again at once
       }
     }
@@ -554,7 +547,6 @@ bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
   next->home = this;
   next->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
   c.set_current(next);
-  StackGuard::set_running(next->stack.lo, next->stack.size, next->pid().raw());
   bump(runs_, 1);
   p->fiber.switch_to(next->fiber, &Worker::complete_block, p);
   return true;  // p runs again, maybe on another worker: `this` is not p's worker any more
