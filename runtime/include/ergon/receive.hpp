@@ -209,9 +209,9 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
     // so not even deterministic mode's clock, which jumps to the next timer, can reach it.
     deadline = deadline_after(now, timeout);
   }
-  charge(p, 1);
-  mailbox::Mailbox& mb = mailbox_of(p);
-  const std::uint32_t gen = generation_of(p);
+  const ReceiveStart start = receive_start(p);  // charges the receive's reduction
+  mailbox::Mailbox& mb = *start.mb;
+  const std::uint32_t gen = start.gen;
   mailbox::Envelope* prev = mb.marker_position(marker);
   const bool by_number = marker >= mailbox::Mailbox::kMaxMarkers;
   bool first = true, timed_out = false;

@@ -82,13 +82,30 @@ void charge_entered(Process* p, std::uint32_t reductions) {
     yield_process(p, false);  // no signal check: see switches.hpp
 }
 
-void charge(Process* p, std::uint32_t reductions) {
-  // The one branch fault injection adds here: receive and reduce are crash points.
-  if (p->inject_crashes) [[unlikely]]
-    crash_point(p, "a reduction point (receive or reduce)");
-  if (take_budget(static_cast<std::int32_t>(reductions)) > 0) return;
+namespace {
+// charge()'s slow paths, out of line so that its fast path (every receive) saves no registers.
+[[gnu::noinline]] void charge_crash_point(Process* p) {
+  crash_point(p, "a reduction point (receive or reduce)");
+}
+[[gnu::noinline]] void charge_yield(Process* p) {
   InRuntime in;
   yield_process(p);
+}
+
+[[gnu::always_inline]] inline void charge_inline(Process* p, std::uint32_t reductions) {
+  // The one branch fault injection adds here: receive and reduce are crash points.
+  if (p->inject_crashes) [[unlikely]]
+    charge_crash_point(p);
+  if (take_budget(static_cast<std::int32_t>(reductions)) <= 0) [[unlikely]]
+    charge_yield(p);
+}
+}  // namespace
+
+void charge(Process* p, std::uint32_t reductions) { charge_inline(p, reductions); }
+
+ReceiveStart receive_start(Process* p) {
+  charge_inline(p, 1);
+  return {&p->mailbox, p->pid().generation()};
 }
 
 void checkpoint_slow() {
