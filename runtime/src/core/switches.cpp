@@ -4,6 +4,7 @@
 #include <climits>
 #include <string>
 
+#include "core/direct_switch.hpp"
 #include "core/in_runtime.hpp"
 #include "core/scheduler.hpp"
 #include "ergon/errors.hpp"

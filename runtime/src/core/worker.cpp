@@ -533,25 +533,6 @@ void Worker::run(Carrier& c, Process* p) {
   }
 }
 
-bool Worker::try_direct_switch(Carrier& c, Process* p) noexcept {
-  Process* next = runnext_;
-  if (next == nullptr || !next->fiber.started()) return false;
-  if (driver_ != nullptr && driver_->skip_runnext()) return false;  // seeded (deterministic.hpp)
-  runnext_ = nullptr;
-  std::int32_t* budget = c.budget();
-  slice_left_ = load_budget(budget);
-  slice_part_end(p, slice_left_);  // reductions and trace (worker.hpp)
-  if (slice_left_ <= 0)
-    store_budget(budget, static_cast<std::int32_t>(sched_.options().reductions));
-  slice_part_begin(load_budget(budget));
-  next->home = this;
-  next->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
-  c.set_current(next);
-  bump(runs_, 1);
-  p->fiber.switch_to(next->fiber, &Worker::complete_block, p);
-  return true;  // p runs again, maybe on another worker: `this` is not p's worker any more
-}
-
 void Worker::complete_block(void* arg) noexcept {
   // On the next process's stack, on the same thread; the previous process's context is saved.
   auto* prev = static_cast<Process*>(arg);

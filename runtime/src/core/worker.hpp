@@ -87,7 +87,9 @@ class Worker {
   // runnext holds a started process, switches straight to it (Fiber::switch_to) and completes
   // p's block there. Returns false, having done nothing, otherwise. On true, p has been
   // resumed again (possibly on another worker): the caller must not touch `this` any more.
-  bool try_direct_switch(Carrier& c, Process* p) noexcept;
+  // Inline, in core/direct_switch.hpp, for its one caller (wait, core/switches.cpp): every
+  // blocking receive that hands the thread on goes through it.
+  inline bool try_direct_switch(Carrier& c, Process* p) noexcept;
   StackCache& stack_cache() noexcept { return stack_cache_; }
   Process* take_record();  // a free process record (throws SpawnError)
   void counted_spawn() noexcept {
