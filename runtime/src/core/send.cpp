@@ -79,11 +79,8 @@ template <bool kCrashPoint>
   }
   if (w != nullptr) {
     w->count_sent();
-    if (in.p != nullptr) {
-      const std::int32_t left = load_budget(in.budget) - 1;
-      store_budget(in.budget, left);
-      if (left <= 0) yield_process(in.p);
-    }
+    // No switch since the entry: this thread's budget is in.p's (take_budget, carrier.hpp).
+    if (in.p != nullptr && take_budget(1) <= 0) yield_process(in.p);
   } else if (s != nullptr) {
     s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }

@@ -233,16 +233,10 @@ void Worker::push_spawn(Process* p) noexcept {
   notify();
 }
 
-void Worker::make_runnable(Process* p, bool by_process) noexcept {
+void Worker::queue_displaced(Process* p) noexcept {
   if (inactive()) [[unlikely]] {
     forward(p);
     return;
-  }
-  if (by_process) {
-    Process* old = runnext_;
-    runnext_ = p;
-    if (old == nullptr) return;
-    p = old;  // the displaced one goes to the back, where others may steal it
   }
   push_back(p);
   notify();

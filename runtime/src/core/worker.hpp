@@ -79,7 +79,8 @@ class Worker {
   bool has_work() const noexcept;
   // Makes a woken `p` runnable here. `by_process`: woken by a send from the running process
   // (p goes to runnext); otherwise to the back of the queue.
-  void make_runnable(Process* p, bool by_process) noexcept;
+  // Inline (below): the fast path of every send that wakes its receiver is runnext.
+  inline void make_runnable(Process* p, bool by_process) noexcept;
   // A newly spawned process: front of the queue.
   void push_spawn(Process* p) noexcept;
   void disarm_timer(Process* p) noexcept;
@@ -197,8 +198,9 @@ class Worker {
   // half of the ring goes to the pool's global queue (Go's runqputslow). `front`: p was meant
   // for the ring's front (a spawn's displaced runnext), so it stays first.
   [[gnu::noinline]] void spill(Process* p, bool front) noexcept;
-  void to_global(Process* p) noexcept;  // into the pool's global queue, waking a worker
-  void forward(Process* p) noexcept;    // while inactive: to forward_target()'s inbox
+  void to_global(Process* p) noexcept;        // into the pool's global queue, waking a worker
+  void forward(Process* p) noexcept;          // while inactive: to forward_target()'s inbox
+  void queue_displaced(Process* p) noexcept;  // make_runnable's slow path: back of the queue
   void forward_to(Worker& to, Process* p) noexcept;
   void evacuate() noexcept;                 // while inactive: forward runnext_ and the queue
   Process* pop_local() noexcept;            // the ring's front, refilled from overflow_
@@ -310,6 +312,16 @@ inline Carrier::Entered Carrier::enter2(Process* p) noexcept {
   if (w->owner_.load(std::memory_order_relaxed) == this) [[likely]]
     return {w, this};
   return enter_slow(p, w);
+}
+
+inline void Worker::make_runnable(Process* p, bool by_process) noexcept {
+  if (by_process && !inactive()) [[likely]] {
+    Process* old = runnext_;
+    runnext_ = p;
+    if (old == nullptr) return;
+    p = old;  // the displaced one goes to the back, where others may steal it
+  }
+  queue_displaced(p);  // forwards it instead while this worker is inactive
 }
 
 inline Worker* Carrier::enter(Process* p, Carrier** now) noexcept {
