@@ -35,6 +35,16 @@ class InRuntime {
     carrier = e.now;
     budget = e.now->budget();  // valid until the next switch
   }
+  // For a caller that is process `self`, the one its carrier runs (wait): skips reading it back.
+  explicit InRuntime(Process* self) noexcept {
+    Carrier* c = current_carrier();
+    if (c == nullptr || c->in_blocking()) return;
+    p = self;
+    const Carrier::Entered e = c->enter2(p);  // e.now: another carrier if p moved
+    w = e.w;
+    carrier = e.now;
+    budget = e.now->budget();  // valid until the next switch
+  }
   ~InRuntime() {
     if (p != nullptr) current_carrier()->leave();  // wherever p runs now
   }

@@ -66,7 +66,7 @@ bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
   // switch saves its context on the stack, Fiber::saved_context.)
   p->waiting_in.store(where, std::memory_order_relaxed);  // Process::waiting_label resolves it
   {
-    InRuntime in;
+    InRuntime in(p);
     p->timed_out = false;
     p->deadline.store(deadline_ns, std::memory_order_relaxed);  // relaxed: see Process::deadline
     p->reason = SwitchReason::kBlock;
