@@ -70,14 +70,49 @@ struct Process {
 
   Process* link = nullptr;  // intrusive link for the queue that holds the record
 
-  // Set by the shutdown sweep or an exit signal (release), then the process's mailbox is
-  // notified (MpscInbox U2, so the wake-up is not lost); read by the process after every
-  // switch (acquire, check_signals).
-  std::atomic<bool> killed{false};
-  // Set (release) by a nursery child that failed, for the nursery's owner, which is this
-  // process; notified like `killed`. The process clears it (acq_rel exchange) when it throws
-  // Interrupted, or when its nursery takes the failure over (nursery.cpp).
-  std::atomic<bool> interrupt{false};
+  // What check_signals must look at after every switch, in one byte so that its fast path is
+  // one load and a branch (docs/benchmarks.md, issue 15):
+  //   kSigKill       set by the shutdown sweep or an exit signal (release RMW), then the
+  //                  process's mailbox is notified (MpscInbox U2, so the wake-up is not lost);
+  //                  read by the process (acquire: is_killed, check_signals);
+  //   kSigInterrupt  set (release RMW) by a nursery child that failed, for the nursery's owner,
+  //                  which is this process; notified like a kill. The process clears it
+  //                  (take_interrupt, acq_rel) when it throws Interrupted, or when its nursery
+  //                  takes the failure over (nursery.cpp);
+  //   kSigInject     whether its reduction points may crash it by fault injection (faults.hpp):
+  //                  set at spawn, cleared by the process (relaxed: it reads it only itself).
+  // Other threads set bits while the process clears its own: every change is an RMW. A record
+  // that is private (being spawned or recycled) is reset with a plain store.
+  // Rejected: three flags (three loads and branches per check, twice per wait: 24
+  // instructions per pingpong round trip); a summary flag beside them (clearing it races with
+  // a setter unless both sides are seq_cst).
+  static constexpr std::uint8_t kSigKill = 1, kSigInterrupt = 2, kSigInject = 4;
+  std::atomic<std::uint8_t> signals{0};
+  bool is_killed() const noexcept {
+    return (signals.load(std::memory_order_acquire) & kSigKill) != 0;  // acquire: see above
+  }
+  void set_killed() noexcept {
+    signals.fetch_or(kSigKill, std::memory_order_release);  // release: pairs with is_killed
+  }
+  void set_interrupt() noexcept {
+    // release: pairs with take_interrupt's acquire.
+    signals.fetch_or(kSigInterrupt, std::memory_order_release);
+  }
+  bool take_interrupt() noexcept {
+    // acq_rel: pairs with set_interrupt's release.
+    return (signals.fetch_and(static_cast<std::uint8_t>(~kSigInterrupt),
+                              std::memory_order_acq_rel) &
+            kSigInterrupt) != 0;
+  }
+  bool inject_crashes() const noexcept {
+    return (signals.load(std::memory_order_relaxed) & kSigInject) != 0;  // relaxed: own bit
+  }
+  void stop_injecting_crashes() noexcept {  // the process itself (or its end)
+    if (inject_crashes())
+      signals.fetch_and(static_cast<std::uint8_t>(~kSigInject), std::memory_order_relaxed);
+  }
+  // A private record: spawn and recycling. relaxed: published by spawn_commit's state store.
+  void reset_signals(std::uint8_t to) noexcept { signals.store(to, std::memory_order_relaxed); }
   // The process only. While shield > 0, `killed` does not throw: a nursery that is cancelling
   // its children must still wait for them (nursery.cpp).
   std::uint32_t shield = 0;
@@ -120,7 +155,7 @@ struct Process {
   std::atomic<std::uint32_t> downs_in_flight{0};
   // Links (link.hpp), guarded by sig_lock like the monitors; trap_exit is written by the
   // process under the lock and read by signal senders under it. kill_reason: set with
-  // `killed` by an exit signal that ends the process; it ends with that reason.
+  // kSigKill by an exit signal that ends the process; it ends with that reason.
   std::vector<Pid> links;
   bool trap_exit = false;
   bool has_kill_reason = false;
@@ -203,10 +238,8 @@ struct Process {
   unsigned move_target = 0;  // with kMove: the worker to resume on
   bool pinned = false;       // with kMove: the target keeps it from thieves
 
-  // The process only (faults.hpp): whether its reduction points may crash it by fault
-  // injection, and the stream its fault decisions are drawn from. Set at spawn; both unused
-  // (false, unseeded) when fault injection is off.
-  bool inject_crashes = false;
+  // The process only (faults.hpp): the stream its fault decisions are drawn from (whether
+  // they are drawn at all is kSigInject). Set at spawn; unseeded when fault injection is off.
   // Set by the stack guard's handler, on the process's own thread, when it ends the process
   // for a stack overflow (Options::on_stack_overflow = kEndProcess, stack_guard.hpp); read by
   // the process's end (overflow_entry, the closure's destructors: a nursery child's, run()'s
@@ -220,14 +253,17 @@ struct Process {
   // After every switch back into the process: a kill (unless shielded) ends it, a nursery
   // interrupt unwinds it to its nursery, and fault injection may crash it (crash_point).
   void check_signals() {
-    // acquire: pairs with the release stores of the shutdown sweep and signal_exit.
-    if (killed.load(std::memory_order_acquire) && shield == 0) [[unlikely]]
-      throw Shutdown{};
-    // relaxed peek; the exchange (acq_rel) pairs with the interrupter's release store.
-    if (interrupt.load(std::memory_order_relaxed)) [[unlikely]] {
-      if (interrupt.exchange(false, std::memory_order_acq_rel)) throw Interrupted{};
-    }
-    if (inject_crashes) [[unlikely]]
+    // acquire: pairs with the release RMWs of the shutdown sweep, signal_exit and the
+    // interrupter. One load: every bit is rare.
+    const std::uint8_t s = signals.load(std::memory_order_acquire);
+    if (s != 0) [[unlikely]]
+      act_on_signals(s);
+  }
+  // check_signals' slow side, in the order it always had: a kill, an interrupt, a crash point.
+  [[gnu::noinline]] void act_on_signals(std::uint8_t s) {
+    if ((s & kSigKill) != 0 && shield == 0) throw Shutdown{};
+    if ((s & kSigInterrupt) != 0 && take_interrupt()) throw Interrupted{};
+    if ((s & kSigInject) != 0)
       crash_point(this, "a switch back into it (after a wait, a yield or a move)");
   }
 

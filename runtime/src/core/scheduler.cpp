@@ -269,10 +269,8 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   }
   p->closure = Closure{};
   p->shield = 0;
-  // relaxed: the record is private until spawn_commit publishes it.
-  p->interrupt.store(false, std::memory_order_relaxed);
+  p->reset_signals(0);  // the record is private until spawn_commit publishes it
   p->parent = spawner != nullptr ? spawner->pid() : Pid{};
-  p->inject_crashes = false;
   p->overflowed = false;
   if (injector_ != nullptr) [[unlikely]]
     injector_->seed_child(p, spawner, so.faults);
@@ -301,7 +299,8 @@ Pid Scheduler::spawn_commit(Process* p) {
   p->deadline.store(kNoDeadline, std::memory_order_relaxed);  // relaxed: not yet published
   p->reason = SwitchReason::kYield;
   // acquire: sees the sweep's flag; a process born during shutdown is born killed.
-  p->killed.store(killing_.load(std::memory_order_acquire), std::memory_order_relaxed);
+  if (killing_.load(std::memory_order_acquire)) [[unlikely]]
+    p->set_killed();  // the record is not published yet: the release orders nothing here
   // release: a sweep that sees kAlive also sees sched (and the rest of the record).
   p->state.store(ProcessState::kAlive, std::memory_order_release);
   Pid pid = p->pid();
@@ -401,7 +400,7 @@ void Scheduler::kill_sweep() {
   ProcessTable::instance().for_each([this](Process* p) {
     if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
     if (p->sched.load(std::memory_order_relaxed) != this) return;
-    p->killed.store(true, std::memory_order_release);  // release: pairs with wait()
+    p->set_killed();  // release: pairs with wait()'s check_signals
     if (p->mailbox.notify()) wake(p);
   });
 }

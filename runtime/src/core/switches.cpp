@@ -95,7 +95,7 @@ namespace {
 
 [[gnu::always_inline]] inline void charge_inline(Process* p, std::uint32_t reductions) {
   // The one branch fault injection adds here: receive and reduce are crash points.
-  if (p->inject_crashes) [[unlikely]]
+  if (p->inject_crashes()) [[unlikely]]
     charge_crash_point(p);
   if (take_budget(static_cast<std::int32_t>(reductions)) <= 0) [[unlikely]]
     charge_yield(p);

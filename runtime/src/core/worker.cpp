@@ -549,7 +549,7 @@ void Worker::finish(Process* p) noexcept {
   p->fiber.destroy();
   sched_.stacks().release(p->stack, &stack_cache_);
   p->stack = Stack{};
-  p->killed.store(false, std::memory_order_relaxed);  // relaxed: the record is private now
+  p->reset_signals(0);  // the record is private now
   p->home = nullptr;
   p->deadline.store(kNoDeadline, std::memory_order_relaxed);  // relaxed: the record is private
   // `sched` stays: a late send to this pid from outside the runtime is counted there.
@@ -576,7 +576,7 @@ namespace {
 // to memory.
 [[gnu::always_inline]] inline void settle_end(Process* p, Scheduler& s, ExitReason& reason,
                                               ExitText& why) noexcept {
-  p->inject_crashes = false;
+  p->stop_injecting_crashes();
   p->closure.destroy(p->closure.target);
   if (p->closure.on_heap) ::operator delete(p->closure.target);
   p->closure.target = nullptr;
@@ -607,7 +607,7 @@ void process_entry(Fiber* f) noexcept {
   {  // a scope: this function never returns, and `reason` may own heap memory
     ExitReason reason;
     // acquire: pairs with the release store of the shutdown sweep.
-    if (!p->killed.load(std::memory_order_acquire)) {
+    if (!p->is_killed()) {
       try {
         p->closure.invoke(p->closure.target);
       } catch (const Shutdown&) {

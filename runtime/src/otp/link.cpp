@@ -69,7 +69,7 @@ void signal_exit(Pid to, Pid from, const ExitReason& reason, bool through_link) 
     t->has_kill_reason = true;
   }
   // release: pairs with the acquire loads at every wait (the process then throws).
-  t->killed.store(true, std::memory_order_release);
+  t->set_killed();
   t->sig_lock.unlock();
   Scheduler* s = t->sched.load(std::memory_order_acquire);  // acquire: a published record
   // U2 (mpsc_inbox.hpp): the wake-up is not lost if t is about to block.
@@ -146,8 +146,7 @@ void exit(Pid pid, const ExitReason& reason) {
   detail::signal_exit(pid, detail::pid_of(self), reason, false);
   // Killing oneself takes effect at once, as in Erlang.
   // acquire: pairs with the release store in signal_exit.
-  if (pid == detail::pid_of(self) && self->killed.load(std::memory_order_acquire) &&
-      self->shield == 0) {
+  if (pid == detail::pid_of(self) && self->is_killed() && self->shield == 0) {
     throw detail::Shutdown{};
   }
 }

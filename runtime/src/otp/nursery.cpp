@@ -86,7 +86,7 @@ void nursery_child_failed(Nursery* n, ChildSlot& slot, std::exception_ptr error,
   }
   Process* owner = n->owner_;
   // release: pairs with the acq_rel exchange in check_signals and Nursery::close.
-  owner->interrupt.store(true, std::memory_order_release);
+  owner->set_interrupt();
   notify_process(owner);
 }
 
@@ -219,8 +219,8 @@ void Nursery::close(std::exception_ptr body_error) {
   for (;;) {
     collect_ends();
     // acquire (both): the failure flag and the kill flag, written by other processes.
-    if (!cancelled_ && (body_error || interrupted || failed_.load(std::memory_order_acquire) ||
-                        p->killed.load(std::memory_order_acquire))) {
+    if (!cancelled_ &&
+        (body_error || interrupted || failed_.load(std::memory_order_acquire) || p->is_killed())) {
       cancel();
     }
     if (running_ == 0) break;
@@ -238,17 +238,17 @@ void Nursery::close(std::exception_ptr body_error) {
   if (failed || interrupted) {
     // This nursery has taken the interrupt; an enclosing nursery with a failed child of its
     // own must still be interrupted. acq_rel: pairs with the interrupters' release stores.
-    (void)p->interrupt.exchange(false, std::memory_order_acq_rel);
+    (void)p->take_interrupt();
     for (Nursery* o = outer_; o != nullptr; o = o->outer_) {
       if (o->failed_.load(std::memory_order_acquire)) {
-        p->interrupt.store(true, std::memory_order_release);  // release: as above
+        p->set_interrupt();  // release: as above
         break;
       }
     }
   }
   if (body_error) std::rethrow_exception(body_error);  // the body's exception (or its kill)
   // acquire: pairs with the release stores of the kill.
-  if (p->killed.load(std::memory_order_acquire) && p->shield == 0) throw detail::Shutdown{};
+  if (p->is_killed() && p->shield == 0) throw detail::Shutdown{};
   if (failed) std::rethrow_exception(failure_);
   if (interrupted) throw detail::Interrupted{};  // an enclosing nursery's child failed
 }

@@ -342,7 +342,7 @@ class Supervisor {
 [[noreturn]] void run_supervisor(SupervisorSpec spec, Pid ack_to, std::uint64_t ack_tag) {
   // Fault injection crashes the processes a supervisor watches, not the supervisor: its code
   // is the runtime's, and a test of a supervision tree wants its restarts, not its death.
-  current_process_or_throw("ergon::supervise")->inject_crashes = false;
+  current_process_or_throw("ergon::supervise")->stop_injecting_crashes();
   (void)trap_exits(true);
   Supervisor s(std::move(spec));
   std::string error = s.start_all();

@@ -45,11 +45,11 @@ void Faults::seed_child(Process* child, Process* spawner, bool faults) {
     std::lock_guard<std::mutex> lk(outside_mu_);
     child->fault_rng = Xoshiro256(seed_, outside_.next());
   }
-  child->inject_crashes = faults && crashes();
+  if (faults && crashes()) child->reset_signals(Process::kSigInject);  // private: see spawn_begin
 }
 
 bool Faults::on_send(Process* sender, Worker* w, Pid to, mailbox::Envelope* e, bool crash_point) {
-  if (crash_point && sender != nullptr && sender->inject_crashes && sender->shield == 0 &&
+  if (crash_point && sender != nullptr && sender->inject_crashes() && sender->shield == 0 &&
       roll_crash(sender)) {
     mailbox::dispose(e);
     throw InjectedFault(crash_message(sender->pid(), "a send"));
@@ -104,7 +104,7 @@ DelayLine::Hold Faults::roll_send(Process* sender, std::int64_t* delay_ns) {
 }
 
 void Faults::before_spawn(Process* spawner) {
-  if (spawner != nullptr && spawner->inject_crashes && spawner->shield == 0 &&
+  if (spawner != nullptr && spawner->inject_crashes() && spawner->shield == 0 &&
       roll_crash(spawner)) {
     throw InjectedFault(crash_message(spawner->pid(), "a spawn"));
   }
