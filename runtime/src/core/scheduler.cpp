@@ -342,15 +342,10 @@ void Scheduler::wake(Process* p) noexcept {
   }
 }
 
-void Scheduler::wake_from(Worker* w, bool by_process, Process* p) noexcept {
+void Scheduler::wake_elsewhere(Worker* w, Process* p) noexcept {
   Worker* owner = p->timer_owner;
   if (owner != nullptr && owner != w) {  // W1
     owner->remote_wake(p);
-    return;
-  }
-  if (w != nullptr && &w->pool() == p->pool && &w->scheduler() == this) {  // W2
-    if (owner != nullptr) w->disarm_timer(p);
-    w->make_runnable(p, by_process);
     return;
   }
   Worker* home = p->home;  // W3

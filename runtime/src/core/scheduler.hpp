@@ -119,7 +119,10 @@ class Scheduler {
   void wake(Process* p) noexcept;  // W1..W3
   // wake() for a caller that has entered the runtime (InRuntime) and knows its worker `w`
   // (nullptr off the runtime's threads) and whether a process of its own is running.
-  void wake_from(Worker* w, bool by_process, Process* p) noexcept;
+  // Inline (below): its W2 case, a wake from the receiver's own worker, is every send that
+  // wakes a blocked receiver of the sender's worker; W1 and W3 stay out of line.
+  inline void wake_from(Worker* w, bool by_process, Process* p) noexcept;
+  void wake_elsewhere(Worker* w, Process* p) noexcept;  // wake_from's W1 and W3
 
   // Before start(), once: the parts built on this scheduler.
   void install(Hooks hooks);
@@ -228,5 +231,16 @@ class Scheduler {
   std::atomic<bool> killing_{false};
   bool shut_down_ = false;  // the thread that constructs and destroys it
 };
+
+inline void Scheduler::wake_from(Worker* w, bool by_process, Process* p) noexcept {
+  Worker* owner = p->timer_owner;
+  if (w != nullptr && (owner == nullptr || owner == w) && &w->pool() == p->pool &&
+      &w->scheduler() == this) [[likely]] {  // W2
+    if (owner != nullptr) w->disarm_timer(p);
+    w->make_runnable(p, by_process);
+    return;
+  }
+  wake_elsewhere(w, p);
+}
 
 }  // namespace ergon::detail
