@@ -1,0 +1,530 @@
+// ergon::net over real loopback sockets: echo, partial writes, peer resets, half-close,
+// timeouts, a process killed in read, accept and connect, fd reuse after close, ownership and
+// its hand-off, active-once messages, UDP and Unix sockets, errors that name the call and the
+// address, and many connections at once. Every test checks that no socket is left open.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ergon/ergon.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ergon::net::Address;
+using ergon::net::Listener;
+using ergon::net::Stream;
+using ergon_test::await;
+using ergon_test::contains;
+
+// Checks on tear-down that the test closed every socket it opened (on top of RuntimeTest's
+// process, stack and envelope checks).
+class Net : public ergon_test::RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    sockets_at_start_ = ergon::net::open_sockets();
+  }
+  void TearDown() override {
+    RuntimeTest::TearDown();
+    EXPECT_EQ(ergon::net::open_sockets(), sockets_at_start_) << "sockets left open";
+  }
+  std::int64_t sockets_at_start_ = 0;
+};
+ERGON_INSTANTIATE_WORKERS(Net);
+
+Address loopback() { return Address::parse("127.0.0.1:0"); }
+
+// An echo server on a fresh port: one process per connection, each handed its stream.
+struct EchoServer {
+  ergon::Pid acceptor;
+  Address at;
+};
+EchoServer start_echo_server() {
+  const ergon::Pid parent = ergon::self();
+  ergon::Pid acceptor = ergon::spawn([parent] {
+    Listener l = Listener::bind(loopback());
+    ergon::send(parent, l.local_address());
+    for (;;) {
+      Stream s = l.accept();
+      ergon::Pid h = ergon::spawn([] {
+        Stream c = ergon::receive<Stream>();
+        char buf[16384];
+        while (std::size_t n = c.read_some(buf, sizeof buf)) c.write_all(buf, n);
+      });
+      s.hand_to(h);
+      ergon::send(h, std::move(s));
+    }
+  });
+  return EchoServer{acceptor, await<Address>()};
+}
+
+TEST_P(Net, EchoRoundTripsOverLoopback) {
+  run([] {
+    EchoServer srv = start_echo_server();
+    Stream c = Stream::connect(srv.at);
+    c.set_nodelay(true);
+    EXPECT_EQ(c.peer_address().port(), srv.at.port());
+    EXPECT_EQ(c.local_address().to_string().substr(0, 10), "127.0.0.1:");
+    for (int i = 0; i < 200; ++i) {
+      const std::string msg = "hello " + std::to_string(i);
+      c.write_all(msg);
+      std::string back(msg.size(), '\0');
+      ASSERT_EQ(c.read_exact(back.data(), back.size()), msg.size());
+      EXPECT_EQ(back, msg);
+    }
+    ergon::exit(srv.acceptor, ergon::ExitReason::kill());
+  });
+}
+
+TEST_P(Net, PartialWritesOfALargeBufferArriveWholeAndInOrder) {
+  run([] {
+    // 4 MiB: far beyond the socket buffers, so write_all writes in parts and waits for the
+    // reader to drain them.
+    std::vector<unsigned char> out(4u << 20);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = static_cast<unsigned char>(i * 131 + 7);
+      if (i % 4096 == 0) ergon::checkpoint();
+    }
+    Listener l = Listener::bind(loopback());
+    Stream c = Stream::connect(l.local_address());
+    Stream s = l.accept();
+    ergon::Pid writer = ergon::spawn([&out] {
+      Stream w = ergon::receive<Stream>();
+      w.write_all(out.data(), out.size());
+    });  // its end closes the stream: the reader sees EOF after the last byte
+    s.hand_to(writer);
+    ergon::send(writer, std::move(s));
+    std::vector<unsigned char> in;
+    in.reserve(out.size());
+    char buf[7919];  // an odd size: reads split the stream anywhere
+    while (std::size_t n = c.read_some(buf, sizeof buf, 30s)) in.insert(in.end(), buf, buf + n);
+    EXPECT_EQ(in.size(), out.size());
+    EXPECT_TRUE(in == out);
+  });
+}
+
+TEST_P(Net, APeerResetIsAnErrorNamingTheCallAndTheAddress) {
+  run([] {
+    const ergon::Pid me = ergon::self();
+    ergon::Pid srv = ergon::spawn([me] {
+      Listener l = Listener::bind(loopback());
+      ergon::send(me, l.local_address());
+      Stream s = l.accept();
+      linger lg{1, 0};  // close with an RST
+      ASSERT_EQ(::setsockopt(s.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+      (void)await<int>();
+      s.close();
+      ergon::send(me, 1);
+    });
+    const Address at = await<Address>();
+    Stream c = Stream::connect(at);
+    ergon::send(srv, 0);
+    (void)await<int>();
+    char buf[16];
+    try {
+      (void)c.read_some(buf, sizeof buf);
+      ADD_FAILURE() << "a reset connection read without an error";
+    } catch (const ergon::net::Error& e) {
+      EXPECT_EQ(e.code(), ECONNRESET);
+      EXPECT_TRUE(contains(e.what(), "ergon::net::Stream::read_some")) << e.what();
+      EXPECT_TRUE(contains(e.what(), "reset")) << e.what();
+    }
+  });
+}
+
+TEST_P(Net, HalfCloseDeliversEofAndKeepsTheOtherDirectionOpen) {
+  run([] {
+    const ergon::Pid me = ergon::self();
+    ergon::spawn([me] {
+      Listener l = Listener::bind(loopback());
+      ergon::send(me, l.local_address());
+      Stream s = l.accept();
+      std::string got;
+      char buf[64];
+      while (std::size_t n = s.read_some(buf, sizeof buf)) got.append(buf, n);  // to EOF
+      s.write_all("got " + got);
+      // Closing at the end: the client reads EOF after the reply.
+    });
+    Stream c = Stream::connect(await<Address>());
+    c.write_all("request");
+    c.shutdown(Stream::How::kWrite);
+    std::string reply;
+    char buf[64];
+    while (std::size_t n = c.read_some(buf, sizeof buf)) reply.append(buf, n);
+    EXPECT_EQ(reply, "got request");
+  });
+}
+
+TEST_P(Net, ReadAndAcceptTimeOutWithTimeoutError) {
+  run([] {
+    Listener l = Listener::bind(loopback());
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      (void)l.accept(20ms);
+      ADD_FAILURE() << "accept returned without a client";
+    } catch (const ergon::net::TimeoutError& e) {
+      EXPECT_EQ(e.code(), ETIMEDOUT);
+      EXPECT_TRUE(contains(e.what(), "ergon::net::Listener::accept(127.0.0.1:")) << e.what();
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);  // never early
+    Stream c = Stream::connect(l.local_address(), 1s);
+    Stream s = l.accept(1s);
+    char buf[4];
+    EXPECT_THROW((void)c.read_some(buf, sizeof buf, 10ms), ergon::net::TimeoutError);
+    EXPECT_THROW((void)c.read_some(buf, sizeof buf, 0ms), ergon::net::TimeoutError);
+    s.write_all("ok");
+    EXPECT_EQ(c.read_exact(buf, 2, 1s), 2u);  // after a timeout the stream still works
+    EXPECT_EQ(std::string(buf, 2), "ok");
+  });
+}
+
+TEST_P(Net, ConnectToAClosedPortNamesTheAddressAndTheErrno) {
+  run([] {
+    std::uint16_t port;
+    {
+      Listener l = Listener::bind(loopback());
+      port = l.local_address().port();
+    }  // closed: nothing listens there now
+    const Address at = Address::ip("127.0.0.1", port);
+    try {
+      (void)Stream::connect(at);
+      ADD_FAILURE() << "connected to a closed port";
+    } catch (const ergon::net::Error& e) {
+      EXPECT_EQ(e.code(), ECONNREFUSED);
+      EXPECT_TRUE(contains(e.what(), "ergon::net::Stream::connect(" + at.to_string() + ")"))
+          << e.what();
+      EXPECT_TRUE(contains(e.what(), "refused")) << e.what();
+    }
+  });
+}
+
+TEST_P(Net, ConnectTimesOutWhenTheHandshakeDoesNotComplete) {
+  run([] {
+    // A listener that never accepts, with its queue full: further SYNs are dropped, so a
+    // connect waits until its timeout.
+    Listener l = Listener::bind(loopback(), ergon::net::ListenOptions{.backlog = 0});
+    std::vector<Stream> fill;
+    bool timed_out = false;
+    for (int i = 0; i < 16 && !timed_out; ++i) {
+      try {
+        fill.push_back(Stream::connect(l.local_address(), 50ms));
+      } catch (const ergon::net::TimeoutError& e) {
+        timed_out = true;
+        EXPECT_TRUE(contains(e.what(), "timed out")) << e.what();
+      }
+    }
+    EXPECT_TRUE(timed_out) << "the kernel accepted 16 handshakes on a backlog of 0";
+  });
+}
+
+// A process waiting in a socket call unwinds at once when killed, and leaks nothing.
+void expect_killed_at_once(std::function<void(ergon::Pid parent)> body) {
+  const ergon::Pid me = ergon::self();
+  const ergon::Pid victim = ergon::spawn([me, body] { body(me); });
+  (void)await<int>();  // it is about to wait
+  // Until it waits: the call blocks within a few scheduling rounds.
+  for (int i = 0; i < 1000; ++i) {
+    auto info = ergon::process_info(victim);
+    if (info && info->waiting_in != nullptr && std::string(info->waiting_in).rfind("net ", 0) == 0)
+      break;
+    ergon::sleep_for(1ms);
+  }
+  const ergon::Ref r = ergon::monitor(victim);
+  ergon::exit(victim, ergon::ExitReason::kill());
+  const auto down = ergon::receive_for<ergon::Down>(5s);
+  ASSERT_TRUE(down.has_value()) << "the process did not end after its kill";
+  EXPECT_EQ(down->ref, r);
+  EXPECT_EQ(down->reason.kind, ergon::ExitReason::Kind::kKilled) << down->reason.to_string();
+}
+
+TEST_P(Net, AProcessKilledInReadAcceptOrConnectUnwindsAtOnceAndLeaksNothing) {
+  run([] {
+    const std::int64_t before = ergon::net::open_sockets();
+    Listener l = Listener::bind(loopback());
+    const Address at = l.local_address();
+    expect_killed_at_once([](ergon::Pid parent) {  // in accept
+      Listener mine = Listener::bind(loopback());
+      ergon::send(parent, 0);
+      (void)mine.accept();
+    });
+    expect_killed_at_once([at](ergon::Pid parent) {  // in read
+      Stream c = Stream::connect(at);
+      ergon::send(parent, 0);
+      char buf[8];
+      (void)c.read_some(buf, sizeof buf);
+    });
+    std::vector<Stream> accepted;
+    while (true) {  // the connections the reader made, so they close with this test
+      try {
+        accepted.push_back(l.accept(0ms));
+      } catch (const ergon::net::TimeoutError&) {
+        break;
+      }
+    }
+    Listener full = Listener::bind(loopback(), ergon::net::ListenOptions{.backlog = 0});
+    const Address full_at = full.local_address();
+    std::vector<Stream> fill;
+    for (int i = 0; i < 4; ++i) {
+      try {
+        fill.push_back(Stream::connect(full_at, 30ms));
+      } catch (const ergon::net::TimeoutError&) {
+        break;
+      }
+    }
+    expect_killed_at_once([full_at](ergon::Pid parent) {  // in connect (the queue is full)
+      ergon::send(parent, 0);
+      (void)Stream::connect(full_at);
+    });
+    fill.clear();
+    accepted.clear();
+    full.close();
+    l.close();
+    EXPECT_EQ(ergon::net::open_sockets(), before);
+  });
+}
+
+TEST_P(Net, AnEventOfAClosedSocketNeverWakesTheProcessOfItsReusedFd) {
+  run([] {
+    Listener l = Listener::bind(loopback());
+    const Address at = l.local_address();
+    for (int round = 0; round < 20; ++round) {
+      Stream a = Stream::connect(at);
+      Stream pa = l.accept();
+      const int fd = a.native_handle();
+      pa.write_all("stale");  // readiness for `a`, which nobody reads
+      a.close();              // its event may still be in flight
+      Stream b = Stream::connect(at);
+      Stream pb = l.accept();
+      if (b.native_handle() != fd) continue;  // the kernel picked another fd this time
+      char buf[8];
+      // b has no data: it must time out, not wake with a's readiness and read garbage.
+      EXPECT_THROW((void)b.read_some(buf, sizeof buf, 5ms), ergon::net::TimeoutError);
+      pb.write_all("fresh");
+      ASSERT_EQ(b.read_exact(buf, 5, 5s), 5u);
+      EXPECT_EQ(std::string(buf, 5), "fresh");
+    }
+  });
+}
+
+TEST_P(Net, OnlyTheOwnerUsesASocketAndHandToPassesItOn) {
+  run([] {
+    const ergon::Pid me = ergon::self();
+    Listener l = Listener::bind(loopback());
+    Stream c = Stream::connect(l.local_address());
+    Stream s = l.accept();
+    EXPECT_EQ(s.owner(), me);
+    // A process that is not the owner gets an Error naming both.
+    ergon::Pid other = ergon::spawn([me] {
+      Stream st = ergon::receive<Stream>();
+      char buf[8];
+      const std::string what =
+          ergon_test::what_of<ergon::net::Error>([&] { (void)st.read_some(buf, sizeof buf); });
+      ergon::send(me, what);
+      ergon::send(me, std::move(st));
+    });
+    ergon::send(other, std::move(s));
+    const std::string what = await<std::string>();
+    EXPECT_TRUE(contains(what, "does not own the socket")) << what;
+    EXPECT_TRUE(contains(what, "hand_to")) << what;
+    s = await<Stream>();
+    // Handed over, it works there, and not here any more.
+    ergon::Pid reader = ergon::spawn([me] {
+      Stream st = ergon::receive<Stream>();
+      char buf[5];
+      ergon::send(me, std::string(buf, st.read_exact(buf, 5)));
+      // Ends without closing: its end closes the socket, and the peer reads EOF.
+    });
+    s.hand_to(reader);
+    EXPECT_EQ(s.owner(), reader);
+    char buf[4];
+    EXPECT_THROW((void)s.read_some(buf, sizeof buf), ergon::net::Error);
+    ergon::send(reader, std::move(s));
+    c.write_all("hello");
+    EXPECT_EQ(await<std::string>(), "hello");
+    EXPECT_EQ(c.read_some(buf, sizeof buf, 5s), 0u);  // EOF: the owner's end closed it
+    // Handing to a process that has ended fails, and the caller keeps the socket.
+    EXPECT_THROW(c.hand_to(reader), ergon::net::Error);
+    EXPECT_EQ(c.owner(), me);
+  });
+}
+
+TEST_P(Net, TheOwnersEndClosesASocketWhoseHandleEscaped) {
+  static std::optional<Stream> escaped;  // outlives the owner
+  run([] {
+    const ergon::Pid me = ergon::self();
+    Listener l = Listener::bind(loopback());
+    const Address at = l.local_address();
+    const ergon::Ref r = ergon::monitor(ergon::spawn([at, me] {
+      escaped.emplace(Stream::connect(at));
+      ergon::send(me, 0);
+    }));
+    (void)await<int>();
+    Stream s = l.accept();
+    (void)await<ergon::Down>();
+    (void)r;
+    EXPECT_FALSE(escaped->is_open());
+    char buf[4];
+    EXPECT_EQ(s.read_some(buf, sizeof buf, 5s), 0u);  // EOF
+    escaped.reset();  // a stale handle: closing it again does nothing
+  });
+}
+
+TEST_P(Net, ActiveOnceDeliversDataAndTheCloseAsMessages) {
+  run([] {
+    Listener l = Listener::bind(loopback());
+    Stream c = Stream::connect(l.local_address());
+    Stream s = l.accept();
+    s.set_active_once();
+    char buf[4];
+    EXPECT_THROW((void)s.read_some(buf, sizeof buf), ergon::net::Error);  // armed
+    c.write_all("ping");
+    std::string got;
+    ergon::receive([&](ergon::net::Data d) {
+      EXPECT_EQ(d.socket, s.native_handle());
+      got = d.bytes;
+    });
+    while (got.size() < 4) {  // a write may arrive in parts
+      s.set_active_once();
+      got += ergon::receive<ergon::net::Data>().bytes;
+    }
+    EXPECT_EQ(got, "ping");
+    // Armed with data already there: delivered at once.
+    c.write_all("more");
+    ergon::sleep_for(20ms);
+    s.set_active_once();
+    EXPECT_EQ(await<ergon::net::Data>().bytes.substr(0, 1), "m");
+    c.close();
+    s.set_active_once();
+    // The rest of "more" may come first; then the close.
+    for (;;) {
+      bool closed = false;
+      ergon::receive([&](ergon::net::Data) { s.set_active_once(); },
+                     [&](ergon::net::Closed cl) {
+                       EXPECT_EQ(cl.error, 0);
+                       closed = true;
+                     },
+                     ergon::after(10s, [] { ADD_FAILURE() << "no Closed message"; }));
+      if (closed) break;
+    }
+  });
+}
+
+TEST_P(Net, UdpAndUnixSocketsCarryData) {
+  run([] {
+    using ergon::net::Datagram;
+    Datagram a = Datagram::bind(loopback());
+    Datagram b = Datagram::bind(loopback());
+    a.send_to("dgram", 5, b.local_address());
+    char buf[16];
+    Address from;
+    EXPECT_EQ(b.receive_from(buf, sizeof buf, &from, 5s), 5u);
+    EXPECT_EQ(std::string(buf, 5), "dgram");
+    EXPECT_EQ(from.port(), a.local_address().port());
+    EXPECT_THROW((void)b.receive_from(buf, sizeof buf, nullptr, 5ms), ergon::net::TimeoutError);
+
+    const std::string path = "/tmp/ergon-net-test-" + std::to_string(::getpid()) + "-" +
+                             ergon::self().to_string() + ".sock";
+    ::unlink(path.c_str());
+    Listener ul = Listener::bind(Address::unix_path(path));
+    EXPECT_EQ(ul.local_address().to_string(), "unix:" + path);
+    Stream uc = Stream::connect(Address::parse("unix:" + path));
+    Stream us = ul.accept();
+    uc.write_all("over unix");
+    EXPECT_EQ(us.read_exact(buf, 9, 5s), 9u);
+    EXPECT_EQ(std::string(buf, 9), "over unix");
+    ::unlink(path.c_str());
+  });
+}
+
+TEST_P(Net, AddressesParseAndPrint) {
+  EXPECT_EQ(Address::parse("127.0.0.1:80").to_string(), "127.0.0.1:80");
+  EXPECT_EQ(Address::parse("[::1]:8080").to_string(), "[::1]:8080");
+  EXPECT_EQ(Address::parse("[::1]:8080").port(), 8080);
+  EXPECT_THROW((void)Address::parse("127.0.0.1"), ergon::net::Error);
+  EXPECT_THROW((void)Address::parse("127.0.0.1:99999"), ergon::net::Error);
+  EXPECT_THROW((void)Address::parse("localhost:80"), ergon::net::Error);
+  run([] {
+    const auto all = Address::resolve("localhost", 80);
+    ASSERT_FALSE(all.empty());
+    EXPECT_EQ(all.front().port(), 80);
+  });
+}
+
+TEST_P(Net, AnIdleRuntimeWithOpenConnectionsBlocksInEpollInsteadOfPolling) {
+  run([this] {
+    EchoServer srv = start_echo_server();
+    std::vector<Stream> conns;
+    for (int i = 0; i < 100; ++i) conns.push_back(Stream::connect(srv.at));
+    ergon::sleep_for(50ms);  // every handler is now waiting in read
+    const auto before = stats().io_polls;
+    ergon::sleep_for(300ms);  // nothing happens: the workers park, one of them in epoll
+    const auto during = stats().io_polls - before;
+    // A busy-polling runtime would poll thousands of times; a parked one a handful (the
+    // sleep's own wake-ups). Generous, for a loaded machine.
+    EXPECT_LT(during, 200u) << "polls while idle";
+    conns.clear();
+    ergon::exit(srv.acceptor, ergon::ExitReason::kill());
+  });
+}
+
+TEST_P(Net, ManyConnectionsAtOnceEachServedByItsOwnProcess) {
+  // Raise the fd limit as far as the hard limit allows: each connection costs two fds.
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+  const std::size_t want = ergon_test::scaled<std::size_t>(10000, 1000);
+  const std::size_t n = std::min<std::size_t>(want, (rl.rlim_cur - 200) / 2);
+  if (n < want)
+    std::fprintf(stderr, "[ note ] fd limit %llu: %zu connections\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), n);
+  run([this, n] {
+    EchoServer srv = start_echo_server();
+    std::vector<Stream> conns;
+    conns.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) conns.push_back(Stream::connect(srv.at));
+    for (std::size_t i = 0; i < n; ++i) {
+      const char b = static_cast<char>('a' + i % 26);
+      conns[i].write_all(&b, 1);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      char b = 0;
+      ASSERT_EQ(conns[i].read_exact(&b, 1, 30s), 1u);
+      ASSERT_EQ(b, static_cast<char>('a' + i % 26));
+    }
+    EXPECT_GE(stats().sockets_open, 2 * n);
+    while (!conns.empty()) {  // a close is no reduction point: 10,000 of them are a long slice
+      conns.pop_back();
+      ergon::checkpoint();
+    }
+    ergon::exit(srv.acceptor, ergon::ExitReason::kill());
+  });
+}
+
+TEST(NetDeterministic, SocketsAreRefusedInDeterministicModeWithAReason) {
+  ergon::Options o;
+  o.deterministic = true;
+  o.seed = 1;
+  ergon::Runtime rt(o);
+  std::string what;
+  rt.run([&] {
+    what = ergon_test::what_of<ergon::net::Error>([] { (void)Listener::bind(loopback()); });
+  });
+  EXPECT_TRUE(contains(what, "deterministic mode")) << what;
+}
+
+}  // namespace
