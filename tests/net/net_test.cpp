@@ -470,13 +470,70 @@ TEST_P(Net, AnIdleRuntimeWithOpenConnectionsBlocksInEpollInsteadOfPolling) {
     for (int i = 0; i < 100; ++i) conns.push_back(Stream::connect(srv.at));
     ergon::sleep_for(50ms);  // every handler is now waiting in read
     const auto before = stats().io_polls;
+    rusage r0{}, r1{};
+    ::getrusage(RUSAGE_SELF, &r0);
     ergon::sleep_for(300ms);  // nothing happens: the workers park, one of them in epoll
+    ::getrusage(RUSAGE_SELF, &r1);
     const auto during = stats().io_polls - before;
+    const auto cpu_us = [](const rusage& r) {
+      return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000 + r.ru_utime.tv_usec +
+             r.ru_stime.tv_usec;
+    };
+    // ~0 % CPU: a spinning worker would use most of the 300 ms. 60 ms allows for the sleep's
+    // own wake-ups on a loaded machine.
+    EXPECT_LT(cpu_us(r1) - cpu_us(r0), 60000) << "CPU microseconds while idle";
     // A busy-polling runtime would poll thousands of times; a parked one a handful (the
     // sleep's own wake-ups). Generous, for a loaded machine.
     EXPECT_LT(during, 200u) << "polls while idle";
     conns.clear();
     ergon::exit(srv.acceptor, ergon::ExitReason::kill());
+  });
+}
+
+TEST_P(Net, ABusyRuntimeStillWakesAProcessWhoseSocketBecameReady) {
+  run([] {
+    // Pairs that ping-pong forever hand the worker to each other directly (runnext), so on
+    // one worker nobody runs out of work: the socket is polled every 61st pick (R1) or by the
+    // watchdog (R3), and the reader must still wake.
+    std::atomic<bool> stop{false};
+    std::vector<ergon::Pid> pairs;
+    for (int i = 0; i < 2; ++i) {
+      ergon::Pid a = ergon::spawn([&stop] {
+        for (;;) {
+          const ergon::Pid peer = ergon::receive<ergon::Pid>();
+          if (stop.load(std::memory_order_relaxed)) return;
+          ergon::send(peer, ergon::self());
+        }
+      });
+      ergon::Pid b = ergon::spawn([&stop, a] {
+        ergon::send(a, ergon::self());
+        for (;;) {
+          (void)ergon::receive<ergon::Pid>();
+          if (stop.load(std::memory_order_relaxed)) {
+            ergon::send(a, ergon::self());
+            return;
+          }
+          ergon::send(a, ergon::self());
+        }
+      });
+      pairs.push_back(a);
+      pairs.push_back(b);
+    }
+    Listener l = Listener::bind(loopback());
+    Stream c = Stream::connect(l.local_address());
+    Stream s = l.accept();
+    const ergon::Pid me = ergon::self();
+    ergon::Pid reader = ergon::spawn([me] {
+      Stream r = ergon::receive<Stream>();
+      char buf[4];
+      ergon::send(me, std::string(buf, r.read_exact(buf, 4, 30s)));
+    });
+    s.hand_to(reader);
+    ergon::send(reader, std::move(s));
+    ergon::sleep_for(20ms);  // the reader waits in read, the pairs spin
+    c.write_all("busy");
+    EXPECT_EQ(await<std::string>(), "busy");
+    stop.store(true, std::memory_order_relaxed);
   });
 }
 
