@@ -296,6 +296,32 @@ TEST_P(Net, AProcessKilledInReadAcceptOrConnectUnwindsAtOnceAndLeaksNothing) {
   });
 }
 
+TEST_P(Net, ANurseryCancelsAChildWaitingInReadAndTheOwnerWaitingInAccept) {
+  run([] {
+    const std::int64_t before = ergon::net::open_sockets();
+    Listener l = Listener::bind(loopback());
+    const Address at = l.local_address();
+    // One child waits in read on a connection nobody writes to; its sibling fails. The
+    // nursery cancels the reader, which unwinds out of read_some at once.
+    EXPECT_THROW(ergon::nursery([&](ergon::Nursery& n) {
+                   n.spawn([at] {
+                     Stream c = Stream::connect(at);
+                     char buf[8];
+                     (void)c.read_some(buf, sizeof buf);
+                   });
+                   n.spawn([] {
+                     ergon::sleep_for(20ms);
+                     throw std::runtime_error("sibling failed");
+                   });
+                   // The owner waits in accept: the failure interrupts it there too.
+                   for (;;) (void)l.accept();
+                 }),
+                 std::runtime_error);
+    l.close();
+    EXPECT_EQ(ergon::net::open_sockets(), before);
+  });
+}
+
 TEST_P(Net, AnEventOfAClosedSocketNeverWakesTheProcessOfItsReusedFd) {
   run([] {
     Listener l = Listener::bind(loopback());
