@@ -598,6 +598,27 @@ TEST_P(Net, ManyConnectionsAtOnceEachServedByItsOwnProcess) {
   });
 }
 
+TEST_P(Net, AnOverloadedRuntimeDefersAcceptsUntilItRecovers) {
+  ergon::Options o = options();
+  o.accept_overload = 50;
+  runtime(o);
+  run([this] {
+    Listener l = Listener::bind(loopback());
+    Stream c = Stream::connect(l.local_address());  // waits in the backlog
+    // 500 runnable processes, each yielding 100 times: the pool's queues hold far more than 50.
+    for (int i = 0; i < 500; ++i) {
+      ergon::spawn([] {
+        for (int k = 0; k < 100; ++k) ergon::yield();
+      });
+    }
+    Stream s = l.accept(30s);  // taken only once the queues drained below the threshold
+    EXPECT_GT(stats().accepts_deferred, 0u);
+    c.write_all("x");
+    char b;
+    EXPECT_EQ(s.read_exact(&b, 1, 5s), 1u);
+  });
+}
+
 TEST(NetDeterministic, SocketsAreRefusedInDeterministicModeWithAReason) {
   ergon::Options o;
   o.deterministic = true;

@@ -267,6 +267,15 @@ struct Options {
   // ERGON_IO_POLL_INTERVAL (a duration: 10ms, 500us, ...).
   std::chrono::microseconds io_poll_interval{10000};
 
+  // Admission by saturation (issue 16, drama's "accepts go last"): while more runnable
+  // processes than this wait in the run queues of the accepting process's pool, Listener::accept
+  // takes no new connection (they wait in the kernel's backlog) and looks again every 1 ms, so
+  // an overloaded server finishes what it has before it takes more; Stats::accepts_deferred
+  // counts the waits. 0 (the default) turns it off: the threshold depends on the program (how
+  // many runnable processes one connection makes), so no default fits; not tuned by a
+  // benchmark. ERGON_ACCEPT_OVERLOAD (a count).
+  std::size_t accept_overload = 0;
+
   // Called by the watchdog (on its own thread) with each stall report, at most once a second
   // per process. The default prints one line to stderr. Must not block.
   std::function<void(const StallReport&)> on_stall;

@@ -60,6 +60,8 @@ struct Stats {
   std::uint64_t io_stale_polls =
       0;  // of those, by the watchdog or balancer (Options::io_poll_interval)
   std::uint64_t io_wakeups = 0;  // processes woken by socket readiness
+  // Waits of Listener::accept while the runtime was overloaded (Options::accept_overload).
+  std::uint64_t accepts_deferred = 0;
   // The seed in use: Options::seed, or the one drawn at start when that was 0. It drives
   // deterministic mode and fault injection; ERGON_SEED=<seed> replays a deterministic run.
   std::uint64_t seed = 0;

@@ -93,6 +93,13 @@ class Reactor {
     return stale_polls_.load(std::memory_order_relaxed);
   }
   std::uint64_t io_wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
+  std::uint64_t accepts_deferred() const noexcept {
+    return deferred_.load(std::memory_order_relaxed);
+  }
+  // Any thread: an accept waited for the load to fall (Options::accept_overload).
+  void count_deferred_accept() noexcept {
+    deferred_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  }
   std::int64_t registered() const noexcept { return registered_.load(std::memory_order_relaxed); }
 
  private:
@@ -113,7 +120,7 @@ class Reactor {
   // When a poll last ran (monotonic ns). Written by every poller, read by R3. relaxed: a
   // staleness hint; a late read delays R3's poll by one tick.
   std::atomic<std::int64_t> last_poll_ns_{0};
-  std::atomic<std::uint64_t> polls_{0}, stale_polls_{0}, wakeups_{0};
+  std::atomic<std::uint64_t> polls_{0}, stale_polls_{0}, wakeups_{0}, deferred_{0};
 };
 
 }  // namespace ergon::detail

@@ -456,6 +456,7 @@ Stats Scheduler::stats() const {
   s.io_polls = reactor_.polls();
   s.io_stale_polls = reactor_.stale_polls();
   s.io_wakeups = reactor_.io_wakeups();
+  s.accepts_deferred = reactor_.accepts_deferred();
   std::int64_t in_use = stacks_.net_shared();
   const std::int64_t now = monotonic_ns();
   for (auto& w : workers_) {

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -297,12 +298,44 @@ Listener Listener::bind(const Address& at, ListenOptions opts) {
   return l;
 }
 
+namespace {
+
+// Runnable processes queued in `p`'s pool (advisory: relaxed counts, any thread).
+std::size_t queued_in_pool(Process* p) {
+  const ergon::detail::WorkerPool* pool = p->pool;
+  // relaxed: a process's own scheduler was published to it before it first ran.
+  ergon::detail::Scheduler& s = *p->sched.load(std::memory_order_relaxed);
+  std::size_t n = pool->global.size_relaxed();
+  for (unsigned i = pool->first; i < pool->first + pool->size; ++i) n += s.worker(i).queue_length();
+  return n;
+}
+
+// Admission (Options::accept_overload): waits while the pool is overloaded, 1 ms at a time (one
+// balancer tick: picked out of thin air, not tuned), or throws at the deadline.
+void admit(Process* p, std::int64_t deadline, const char* what, IoHandle* h) {
+  // relaxed: as above.
+  ergon::detail::Scheduler& s = *p->sched.load(std::memory_order_relaxed);
+  const std::size_t limit = s.options().accept_overload;
+  if (limit == 0) return;
+  while (queued_in_pool(p) > limit) {
+    s.reactor().count_deferred_accept();
+    const std::int64_t now = ergon::detail::now_ns();
+    if (now >= deadline)
+      throw TimeoutError(std::string(what) + "(" + describe(h) + "): timed out", ETIMEDOUT);
+    ergon::detail::mailbox_of(p).fetch();  // only a new message ends the wait early (IW3)
+    (void)ergon::detail::wait(p, std::min(deadline, now + 1'000'000), "net accept (overloaded)");
+  }
+}
+
+}  // namespace
+
 Stream Listener::accept(Timeout timeout) {
   static constexpr const char* kWhat = "ergon::net::Listener::accept";
   IoHandle* h = use(kWhat);
   Process* p = ergon::detail::current_process();
   const std::int64_t deadline = deadline_of(timeout);
   for (;;) {
+    admit(p, deadline, kWhat, h);
     const int fd = ::accept4(h->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       Stream s;
