@@ -676,6 +676,24 @@ TEST_P(Net, AnOverloadedRuntimeDefersAcceptsUntilItRecovers) {
   });
 }
 
+TEST(NetOptions, TheNetworkTunablesComeFromTheEnvironmentAndAreChecked) {
+  {
+    ergon_test::EnvGuard a("ERGON_IO_POLL_INTERVAL", "5ms");
+    ergon_test::EnvGuard b("ERGON_ACCEPT_OVERLOAD", "7");
+    const ergon::Options o = ergon::Options::from_env();
+    EXPECT_EQ(o.io_poll_interval, std::chrono::microseconds(5000));
+    EXPECT_EQ(o.accept_overload, 7u);
+  }
+  {
+    ergon_test::EnvGuard a("ERGON_IO_POLL_INTERVAL", "soon");
+    EXPECT_THROW((void)ergon::Options::from_env(), ergon::ConfigError);
+  }
+  ergon::Options o;
+  o.io_poll_interval = std::chrono::microseconds(10);  // below the 100 us floor
+  const std::string what = ergon_test::what_of<ergon::ConfigError>([&] { ergon::Runtime rt(o); });
+  EXPECT_TRUE(contains(what, "io_poll_interval")) << what;
+}
+
 TEST(NetDeterministic, SocketsAreRefusedInDeterministicModeWithAReason) {
   ergon::Options o;
   o.deterministic = true;
