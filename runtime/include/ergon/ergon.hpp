@@ -21,6 +21,7 @@
 #include "ergon/faults.hpp"
 #include "ergon/link.hpp"
 #include "ergon/monitor.hpp"
+#include "ergon/net.hpp"
 #include "ergon/nursery.hpp"
 #include "ergon/options.hpp"
 #include "ergon/pid.hpp"

@@ -259,6 +259,23 @@ struct Options {
   // slow disk room to finish. ERGON_SHUTDOWN_TIMEOUT (a duration in whole ms: 200ms, 5s).
   std::chrono::milliseconds shutdown_timeout{5000};
 
+  // --- the network (docs/design.md, "The reactor") ----------------------------------------
+  // How long sockets may go unpolled, while every worker is busy and none blocks in epoll,
+  // before the watchdog (or the balancer) polls them itself. Workers poll whenever they run
+  // out of work and every 61st pick, so this bounds IO latency only under a slice that never
+  // ends. 10 ms: Go's sysmon forces a netpoll after the same 10 ms; not tuned by a benchmark.
+  // ERGON_IO_POLL_INTERVAL (a duration: 10ms, 500us, ...).
+  std::chrono::microseconds io_poll_interval{10000};
+
+  // Admission by saturation (issue 16, drama's "accepts go last"): while more runnable
+  // processes than this wait in the run queues of the accepting process's pool, Listener::accept
+  // takes no new connection (they wait in the kernel's backlog) and looks again every 1 ms, so
+  // an overloaded server finishes what it has before it takes more; Stats::accepts_deferred
+  // counts the waits. 0 (the default) turns it off: the threshold depends on the program (how
+  // many runnable processes one connection makes), so no default fits; not tuned by a
+  // benchmark. ERGON_ACCEPT_OVERLOAD (a count).
+  std::size_t accept_overload = 0;
+
   // Called by the watchdog (on its own thread) with each stall report, at most once a second
   // per process. The default prints one line to stderr. Must not block.
   std::function<void(const StallReport&)> on_stall;

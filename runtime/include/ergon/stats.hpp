@@ -54,6 +54,14 @@ struct Stats {
   std::uint64_t handoffs = 0;          // workers moved to another thread (watchdog or blocking)
   std::uint64_t carrier_cap_hits = 0;  // hand-offs refused: max_spare_carriers reached
   std::uint64_t carriers = 0;          // OS threads carrying workers, spares included
+  // The network (ergon/net.hpp; docs/design.md, "The reactor").
+  std::uint64_t sockets_open = 0;  // sockets of this runtime open now
+  std::uint64_t io_polls = 0;      // epoll_waits by workers and side threads
+  std::uint64_t io_stale_polls =
+      0;  // of those, by the watchdog or balancer (Options::io_poll_interval)
+  std::uint64_t io_wakeups = 0;  // processes woken by socket readiness
+  // Waits of Listener::accept while the runtime was overloaded (Options::accept_overload).
+  std::uint64_t accepts_deferred = 0;
   // The seed in use: Options::seed, or the one drawn at start when that was 0. It drives
   // deterministic mode and fault injection; ERGON_SEED=<seed> replays a deterministic run.
   std::uint64_t seed = 0;

@@ -94,6 +94,11 @@ Options validated(Options o) {
         "ergon::Options::watchdog_tick must be between 0 (watchdog off) and 10 s "
         "(ERGON_WATCHDOG_TICK)");
   }
+  if (o.io_poll_interval < microseconds(100) || o.io_poll_interval > std::chrono::seconds(10)) {
+    throw ConfigError(
+        "ergon::Options::io_poll_interval must be between 100 us and 10 s "
+        "(ERGON_IO_POLL_INTERVAL)");
+  }
   if (o.preempt_after < microseconds(1) || o.handoff_after < o.preempt_after) {
     throw ConfigError(
         "ergon::Options::preempt_after must be at least 1 us, and handoff_after at least "

@@ -34,6 +34,7 @@ void Balancer::add_stats(Stats& s) const {
 }
 
 void Balancer::tick(std::int64_t now) {
+  sched_.reactor().poll_if_stale(now);  // R3 (core/reactor.hpp), for a runtime without a watchdog
   const std::int64_t window = now - last_ns_;
   last_ns_ = now;
   ++ticks_;

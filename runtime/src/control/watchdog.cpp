@@ -43,6 +43,7 @@ void Watchdog::add_stats(Stats& s) const {
 }
 
 void Watchdog::tick(std::int64_t now) {
+  sched_.reactor().poll_if_stale(now);  // R3 (core/reactor.hpp): one relaxed load without sockets
   CarrierPool& pool = sched_.carriers();
   for (unsigned i = 0; i < sched_.worker_count(); ++i) {
     Worker& w = sched_.worker(i);

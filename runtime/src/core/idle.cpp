@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/reactor.hpp"
 #include "core/worker.hpp"
 
 namespace ergon::detail {
@@ -126,6 +127,18 @@ void Idle::unpark_all() {
     }
   }
   for (Parker* p : all) p->wake();
+}
+
+void Parker::wake() noexcept {
+  // seq_cst: B2 (reactor.hpp), the store side of the pair with the parker's B1 load; also the
+  // release that futex_wait's acquire pairs with (what the waker published).
+  word_.store(1, std::memory_order_seq_cst);
+  if (Reactor* r = polling_.load(std::memory_order_seq_cst)) {  // seq_cst: B2's load
+    r->kick();
+    return;
+  }
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_), FUTEX_WAKE_PRIVATE, 1, nullptr,
+            nullptr, 0);
 }
 
 void futex_wait(std::atomic<std::uint32_t>& word, std::int64_t deadline_ns) noexcept {

@@ -45,6 +45,7 @@
 namespace ergon::detail {
 
 class Worker;
+class Reactor;
 
 // A futex word (a Parker's, TickSleep's): 0 = no wake-up pending, 1 = woken.
 void futex_wait(std::atomic<std::uint32_t>& word, std::int64_t deadline_ns) noexcept;
@@ -61,15 +62,21 @@ class Parker {
     // relaxed: only the owner resets the word; a waker's store after this is a new wake-up.
     word_.store(0, std::memory_order_relaxed);
   }
-  // Any thread: sets the word and wakes the owner (N3, A1, and the scheduler's shutdown).
-  void wake() noexcept { futex_wake(word_); }
+  // Any thread: sets the word and wakes the owner (N3, A1, and the scheduler's shutdown):
+  // through the reactor's eventfd when the owner blocks in epoll (B2 of reactor.hpp), else
+  // through its futex.
+  void wake() noexcept;
 
  private:
   friend class Idle;
+  friend class Reactor;
 
   // Set to 1 by a waker (futex_wake's release store, which pairs with the acquire load in the
   // owner's futex_wait), reset to 0 by the owner (reset()).
   std::atomic<std::uint32_t> word_{0};
+  // The reactor whose epoll_wait the owner blocks in (R2 of reactor.hpp), or nullptr. Written
+  // by the owner (seq_cst: B1), read by wakers (seq_cst: B2).
+  std::atomic<Reactor*> polling_{nullptr};
   bool in_sleepers_ = false;        // guarded by Idle::mu_
   bool woken_searching_ = false;    // guarded by Idle::mu_
   const Worker* worker_ = nullptr;  // the owner; set by Idle::attach before the threads start

@@ -44,6 +44,7 @@ namespace ergon::detail {
 
 class Worker;
 class WorkerPool;
+struct IoHandle;
 
 // Why a process switched back to its worker.
 // kLost: its carrier lost the worker while it ran (carrier.hpp); it is requeued there.
@@ -161,6 +162,10 @@ struct Process {
   bool has_kill_reason = false;
   ExitReason kill_reason;
   Pid kill_sender;  // the process whose signal set kill_reason
+  // The sockets it owns (io_handle.hpp, "Ownership"), a list through IoHandle::owned_*.
+  // Guarded by sig_lock; empty when the process ends (its end closes them), so a new process
+  // of the record starts with none.
+  IoHandle* io_owned = nullptr;
 
   // --- Observed (ergon/process_info.hpp) ------------------------------------------------------
   // Each has one writer at a time, named below, and is read by process_info on any thread.

@@ -86,6 +86,9 @@ Scheduler::Scheduler(Options opts)
       seed_(resolve_seed(opts_.seed)),
       id_(next_id()),
       stacks_(opts_.stack_size),
+      reactor_(
+          *this,
+          std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.io_poll_interval).count()),
       pools_(make_pools(opts_)),
       workers_(make_workers(*this, pools_)),
       carriers_(*this, opts_.max_spare_carriers, spare_keepalive(opts_)),
@@ -443,6 +446,11 @@ Stats Scheduler::stats() const {
   s.processes_crashed = crashed.load(std::memory_order_relaxed);
   s.stacks_mapped = stacks_.mapped();
   s.stacks_resident_bytes = stacks_.resident_bytes();
+  s.sockets_open = static_cast<std::uint64_t>(std::max<std::int64_t>(0, reactor_.registered()));
+  s.io_polls = reactor_.polls();
+  s.io_stale_polls = reactor_.stale_polls();
+  s.io_wakeups = reactor_.io_wakeups();
+  s.accepts_deferred = reactor_.accepts_deferred();
   std::int64_t in_use = stacks_.net_shared();
   const std::int64_t now = monotonic_ns();
   for (auto& w : workers_) {

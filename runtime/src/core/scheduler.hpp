@@ -53,6 +53,7 @@
 #include "core/carrier.hpp"
 #include "core/hooks.hpp"
 #include "core/process.hpp"
+#include "core/reactor.hpp"
 #include "core/side_thread.hpp"
 #include "core/stack_pool.hpp"
 #include "core/worker.hpp"
@@ -173,6 +174,9 @@ class Scheduler {
     for (SideThread* t : side_threads_) t->poke();
   }
   StackPool& stacks() noexcept { return stacks_; }
+  // Socket readiness (reactor.hpp): every worker polls it, the side threads when it is stale.
+  Reactor& reactor() noexcept { return reactor_; }
+  const Reactor& reactor() const noexcept { return reactor_; }
   CarrierPool& carriers() noexcept { return carriers_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns), or the driver's
@@ -214,6 +218,7 @@ class Scheduler {
   const std::uint64_t seed_;
   const std::uint32_t id_;
   StackPool stacks_;
+  Reactor reactor_;  // before the workers and carriers that poll it, after them in destruction
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<Worker>> workers_;
   CarrierPool carriers_;  // after workers_: its carriers run them

@@ -1,11 +1,14 @@
 // Worker: the scheduler loop. See worker.hpp for the design.
 #include "core/worker.hpp"
 
+#include <sys/epoll.h>
+
 #include <algorithm>
 #include <string>
 #include <utility>
 
 #include "core/exception_text.hpp"
+#include "core/io_handle.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
 #include "core/stack_guard.hpp"
@@ -336,6 +339,9 @@ Process* Worker::next_process() {
       if (Process* p = pop_pinned()) return p;
     }
     if (tick_ % kGlobalEveryPicks == 0) {
+      // R1 (reactor.hpp): a busy worker polls sockets too, so a full queue does not starve IO.
+      if (sched_.reactor().active()) [[unlikely]]
+        (void)sched_.reactor().poll_now(this);
       if (Process* p = pool_.global.pop()) return p;
     }
     if (!inbox_.empty()) drain_inbox();
@@ -345,6 +351,10 @@ Process* Worker::next_process() {
     if (timers_.size() != 0) {
       fire_timers(sched_.now());
       if (Process* p = pop_local()) return p;
+    }
+    // R1 (reactor.hpp): out of local work, poll sockets before taking other workers' work.
+    if (sched_.reactor().active()) [[unlikely]] {
+      if (sched_.reactor().poll_now(this) != 0) continue;  // the woken are queued: look again
     }
     if (Process* p = search()) return p;
     if (stopping_and_done()) return nullptr;
@@ -434,12 +444,21 @@ void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
   if (deadline != INT64_MAX && deadline <= sched_.now()) return;                  // fire first
   pool_.idle.prepare_park(parker_);                                               // K1
+  // R2 (reactor.hpp): with sockets open, the first worker to park blocks in epoll instead of
+  // its futex; what it finds is dispatched after K4, once it is counted awake again.
+  epoll_event io_events[Reactor::kBatch];
+  int io_ready = 0;
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
     const std::int64_t trace_t0 = observer_->on() ? sched_.now() : 0;  // hooks.hpp
     const std::int64_t t0 = monotonic_ns();
     park_since_.store(t0, std::memory_order_relaxed);  // relaxed: see park_since_
-    parker_.wait(deadline);                            // K3
+    Reactor& r = sched_.reactor();
+    if (r.active() && r.try_take_poller(this)) {
+      io_ready = r.wait_as_poller(parker_, deadline, io_events);  // K3, in epoll
+    } else {
+      parker_.wait(deadline);  // K3
+    }
     park_since_.store(0, std::memory_order_relaxed);
     bump(parked_ns_, monotonic_ns() - t0);
     if (trace_t0 != 0 && observer_->on()) [[unlikely]]
@@ -450,6 +469,7 @@ void Worker::park() {
   }
   searching_ = pool_.idle.finish_park(parker_);  // K4
   sched_.poke_side_threads();                    // D2 (tick_sleep.hpp)
+  if (io_ready != 0) (void)sched_.reactor().dispatch(this, io_events, io_ready);
 }
 
 void Worker::run(Carrier& c, Process* p) {
@@ -582,6 +602,9 @@ namespace {
   p->closure.target = nullptr;
   // Process code still: the end's sends work as from any process (hooks.hpp, Lifecycle).
   if (Lifecycle* l = s.lifecycle()) l->ending(p, reason);
+  // Its sockets, after `exiting` is set (io_handle.hpp, "Ownership"): none for most processes.
+  if (p->io_owned != nullptr) [[unlikely]]
+    io_close_owned(p);
   if (s.observer().on()) [[unlikely]]
     s.observer().describe_exit(why, reason);
 }
