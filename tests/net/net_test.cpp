@@ -297,7 +297,9 @@ void expect_killed_at_once(std::function<void(ergon::Pid parent)> body, bool mus
         info && info->waiting_in != nullptr && std::string(info->waiting_in).rfind("net ", 0) == 0;
     if (!waited) ergon::sleep_for(1ms);
   }
-  if (must_wait) EXPECT_TRUE(waited) << "the victim never waited in a socket call";
+  if (must_wait) {
+    EXPECT_TRUE(waited) << "the victim never waited in a socket call";
+  }
   ergon::exit(victim, ergon::ExitReason::kill());
   const auto down = ergon::receive_for<ergon::Down>(5s);
   ASSERT_TRUE(down.has_value()) << "the process did not end after its kill";
