@@ -17,6 +17,7 @@
 // docs/api.md describes every call; docs/design.md how they work.
 #pragma once
 
+#include "ergon/call.hpp"
 #include "ergon/errors.hpp"
 #include "ergon/faults.hpp"
 #include "ergon/link.hpp"
