@@ -32,6 +32,7 @@
 #include "ergon/receive.hpp"
 #include "ergon/registry.hpp"
 #include "ergon/runtime.hpp"
+#include "ergon/server.hpp"
 #include "ergon/stats.hpp"
 #include "ergon/supervisor.hpp"
 #include "ergon/top.hpp"
