@@ -11,7 +11,7 @@
 // With one worker the receiver is always blocked in receive when the other sends (each side
 // sends and then blocks), so each counted call is a send to a blocked receiver.
 //
-// call_rt: ergon::call round trips to a server on the same runtime (call + reply, with a 5 s
+// call_rt: ergon::call round trips to an ergon::Server on the same runtime (call + reply, with a 5 s
 // timeout as gen_server's default), the issue-17 bar: at most 1.5x a pingpong round trip
 // (bench/budget.py counts both in instructions).
 //
@@ -65,23 +65,23 @@ struct OpSquare {
   std::int64_t v;
 };
 
+// The server of call_rt: an ergon::Server that answers OpSquare with its argument.
+struct OpServer {
+  using Calls = ergon::Handles<OpSquare>;
+  std::int64_t handle_call(const OpSquare& q) { return q.v; }
+};
+
 void call_rt(double s) {
   const std::int64_t n = cnt(1e6, s);
   ergon::Runtime rt;
   rt.run([n] {
-    const ergon::Pid server = ergon::spawn([] {
-      for (bool running = true; running;) {
-        ergon::receive([](ergon::Call<OpSquare>& c) { ergon::reply(c.from, c.request.v); },
-                       [&](OpStop) { running = false; });
-      }
-    });
+    const ergon::Pid server = ergon::start_server<OpServer>();
     const clk::time_point t0 = clk::now();
     std::int64_t sum = 0;
     for (std::int64_t i = 0; i < n; ++i) {
       sum += ergon::call(server, OpSquare{i}, std::chrono::seconds(5));
     }
     const std::int64_t ns = ns_since(t0);
-    ergon::send(server, OpStop{});
     check(sum == n * (n - 1) / 2, "sum=" + std::to_string(sum));
     finish(fmt_result(ns, kvf("ns_per_call", double(ns) / n) + kvi("calls", n)));
   });

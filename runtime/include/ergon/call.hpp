@@ -144,7 +144,8 @@ using ReplyWire = std::conditional_t<std::is_void_v<R>, Unit, R>;
 // Out of line (otp/call.cpp); the steps are named in docs/design.md, "Calls and aliases".
 // C2+C3: monitors `server` and activates the caller's alias with the monitor's id as the tag.
 // Throws CallError for a null pid or the caller itself.
-Ref call_begin(Process* self, Pid server, const char* what);
+// `me` gets the caller's pid (for the From), which this reads anyway.
+Ref call_begin(Process* self, Pid server, const char* what, Pid& me);
 // The pid registered as `name`, or throws CallError(noproc) naming it.
 Pid call_resolve(std::string_view name, const char* what);
 // C6: withdraws the alias. True: no reply can land any more. False: a reply() claimed it
@@ -181,10 +182,11 @@ R call_pid(Pid server, Req&& request, std::int64_t timeout_ns, const char* what)
       mb.release(marker);
     }
   } g{self, mb, mb.mark(), Ref()};         // C1: only what comes after the request is looked at
-  g.ref = call_begin(self, server, what);  // C2, C3
+  Pid me;
+  g.ref = call_begin(self, server, what, me);  // C2, C3
   g.armed = true;
   const std::uint64_t tag = g.ref.id();
-  send(server, Call<std::decay_t<Req>>{From{pid_of(self), tag, &reply_type_name<W>},
+  send(server, Call<std::decay_t<Req>>{From{me, tag, &reply_type_name<W>},
                                        std::forward<Req>(request)});  // C4
   enum class Got : std::uint8_t { kReply, kDown, kTimeout };
   std::optional<W> value;

@@ -83,8 +83,8 @@ namespace {
 }
 }  // namespace
 
-Ref call_begin(Process* self, Pid server, const char* what) {
-  const Pid me = pid_of(self);
+Ref call_begin(Process* self, Pid server, const char* what, Pid& me) {
+  me = pid_of(self);
   if (!server || server == me) [[unlikely]]
     throw_bad_target(server, what);
   const Ref ref = monitor_as(self, server, std::string());  // C2
