@@ -181,7 +181,7 @@ R call_pid(Pid server, Req&& request, std::int64_t timeout_ns, const char* what)
       }
       mb.release(marker);
     }
-  } g{self, mb, mb.mark(), Ref()};         // C1: only what comes after the request is looked at
+  } g{self, mb, mb.mark(), Ref()};  // C1: only what comes after the request is looked at
   Pid me;
   g.ref = call_begin(self, server, what, me);  // C2, C3
   g.armed = true;
@@ -248,8 +248,8 @@ auto call(std::string_view name, Req&& request, std::chrono::duration<Rep, Perio
 // cast to a dead pid, or to a name nobody holds, is dropped (and counted).
 template <class Msg>
 void cast(Pid server, Msg&& msg) {
-  detail::send_envelope(server, mailbox::make_message<Cast<std::decay_t<Msg>>>(
-                                    Cast<std::decay_t<Msg>>{std::forward<Msg>(msg)}));
+  using M = detail::wire_t<Msg>;
+  detail::send_envelope(server, mailbox::make_message<Cast<M>>(Cast<M>{M(std::forward<Msg>(msg))}));
 }
 template <class Msg>
 void cast(std::string_view name, Msg&& msg) {
@@ -261,7 +261,7 @@ void cast(std::string_view name, Msg&& msg) {
 // is not the type the caller expects (naming both), or `from` is empty. Any process or thread.
 template <class T>
 void reply(const From& from, T&& value) {
-  using W = detail::ReplyWire<std::decay_t<T>>;
+  using W = detail::ReplyWire<detail::wire_t<T>>;
   if (from.reply_type != &detail::reply_type_name<W>) {
     detail::throw_reply_mismatch(from, detail::reply_type_name<W>());
   }
