@@ -85,6 +85,26 @@ std::string ExitReason::to_string() const {
   return "?";
 }
 
+const char* to_string(ExitReason::Kind k) noexcept {
+  switch (k) {
+    case ExitReason::Kind::kNormal:
+      return "normal";
+    case ExitReason::Kind::kException:
+      return "exception";
+    case ExitReason::Kind::kShutdown:
+      return "shutdown";
+    case ExitReason::Kind::kNoProc:
+      return "noproc";
+    case ExitReason::Kind::kKill:
+      return "kill";
+    case ExitReason::Kind::kKilled:
+      return "killed";
+    case ExitReason::Kind::kUser:
+      return "user";
+  }
+  return "?";
+}
+
 std::string Ref::to_string() const { return "#Ref<" + std::to_string(id_) + ">"; }
 
 namespace {
