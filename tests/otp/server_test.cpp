@@ -230,4 +230,27 @@ TEST_P(Server, RunsUnderASupervisorAndIsRestartedWithItsName) {
   });
 }
 
+struct Trapper {
+  static constexpr bool kTrapExits = true;
+  using Calls = ergon::Handles<Size>;
+  explicit Trapper(ergon::Pid w) : w_(w) {}
+  std::size_t handle_call(const Size&) { return 0; }
+  void terminate(const ExitReason& why) { ergon::send(w_, Terminated{why}); }
+  ergon::Pid w_;
+};
+
+TEST_P(Server, ATrappingServerRunsTerminateWhenItsSupervisorShutsItDown) {
+  run([] {
+    ergon::SupervisorSpec spec;
+    spec.children = {
+        {.id = "t", .start = ergon::serve<Trapper>(ergon::ServerOptions{}, ergon::self())}};
+    const ergon::Pid sup = ergon::start_supervisor(spec);
+    // Once it answers, it traps exits (a signal before that would end it without terminate,
+    // as it would end a gen_server still in init).
+    EXPECT_EQ(ergon::call(ergon::supervisor::which_children(sup).at(0).pid, Size{}, 5s), 0u);
+    ergon::supervisor::stop(sup);
+    EXPECT_EQ(await<Terminated>().reason.kind, ExitReason::Kind::kShutdown);
+  });
+}
+
 }  // namespace
