@@ -11,9 +11,9 @@
 // With one worker the receiver is always blocked in receive when the other sends (each side
 // sends and then blocks), so each counted call is a send to a blocked receiver.
 //
-// call_rt: ergon::call round trips to an ergon::Server on the same runtime (call + reply, with a 5 s
-// timeout as gen_server's default), the issue-17 bar: at most 1.5x a pingpong round trip
-// (bench/budget.py counts both in instructions).
+// call_rt: ergon::call round trips to an ergon::Server on the same runtime (call + reply, with
+// a 5 s timeout as gen_server's default), the issue-17 bar: at most 1.5x a pingpong round
+// trip (bench/budget.py counts both in instructions).
 //
 // Rejected: timing the send. A send is ~40 ns; a wall clock on a shared machine cannot resolve
 // a 2 % change in it, while the instruction count does not move with the noise.

@@ -159,8 +159,9 @@ Process* record_of(Pid pid) noexcept {
 
 }  // namespace
 
-// M1, for a pid or for the pid a name resolved to (Pid{} when nobody held it). `name` is moved into the held entry only when the monitor is made (a call's monitor has
-// none: its entry is built in place, with no string moved).
+// M1, for a pid or for the pid a name resolved to (Pid{} when nobody held it). `name` is moved into
+// the held entry only when the monitor is made (a call's monitor has none: its entry is built in
+// place, with no string moved).
 Ref monitor_as(Process* self, Pid pid, std::string&& name) {
   const Ref ref = Ref::make(g_next_ref.fetch_add(1, std::memory_order_relaxed), pid);
   const Pid me = pid_of(self);
