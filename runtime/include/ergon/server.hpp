@@ -85,8 +85,8 @@ struct Handles {};
 struct NoReply {};
 
 struct ServerOptions {
-  std::string name;    // registered before init runs; empty: none
-  SpawnOptions spawn;  // start_server / start_server_link only (`link` is set by the latter)
+  std::string name;      // registered before init runs; empty: none
+  SpawnOptions spawn{};  // start_server / start_server_link only (`link` is set by the latter)
   // How long start_server waits for init; kInfinity: as long as it takes.
   std::chrono::milliseconds init_timeout = kInfinity;
 };

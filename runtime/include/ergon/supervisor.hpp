@@ -63,7 +63,7 @@ struct ChildSpec {
   // How long a shutdown waits before it kills: kBrutalKill, a time, or kInfinity.
   std::chrono::milliseconds shutdown{5000};
   ChildType type = ChildType::kWorker;
-  SpawnOptions spawn;  // e.g. the pool the child runs in (`link` is always set)
+  SpawnOptions spawn{};  // e.g. the pool the child runs in (`link` is always set)
 };
 
 // What a supervisor reports to SupervisorSpec::on_event.
