@@ -18,6 +18,9 @@ Operations (the ergon-bench workload, the metric that counts it, and what is cou
                                              and the spawner's receive
     send_blocked  send_blocked  sends        ergon::send to a receiver blocked in receive,
                                              alone (callgrind --toggle-collect)
+    call_rt       call_rt       calls        an ergon::call round trip to a server (call,
+                                             reply, 5 s timeout); issue 17's bar is 1.5x
+                                             pingpong_rt
 
 Each operation runs with one worker (ERGON_WORKERS=1) at two scales; the difference of the two
 totals over the difference of the operation counts removes start-up, set-up (the ring's and the
@@ -49,6 +52,7 @@ OPS = {
     "yield": ("yield", "yields", 0.02, 0.06, None),
     "spawn_exit": ("spawn_one", "procs", 0.05, 0.15, None),
     "send_blocked": ("send_blocked", "sends", 0.02, 0.06, "*send_to_blocked*"),
+    "call_rt": ("call_rt", "calls", 0.02, 0.06, None),
 }
 
 

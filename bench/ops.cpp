@@ -3,6 +3,7 @@
 // yield, spawn_one); this file holds the rest.
 //
 //   ergon-bench send_blocked [scale]    RESULT send_blocked ergon wall_ms=... sends=<n>
+//   ergon-bench call_rt [scale]         RESULT call_rt ergon wall_ms=... ns_per_call=... calls=<n>
 //
 // send_blocked: the pingpong exchange, with every send made through send_to_blocked(), a
 // function that is never inlined, so callgrind can count only what a send costs
@@ -10,8 +11,13 @@
 // With one worker the receiver is always blocked in receive when the other sends (each side
 // sends and then blocks), so each counted call is a send to a blocked receiver.
 //
+// call_rt: ergon::call round trips to an ergon::Server on the same runtime (call + reply, with
+// a 5 s timeout as gen_server's default), the issue-17 bar: at most 1.5x a pingpong round
+// trip (bench/budget.py counts both in instructions).
+//
 // Rejected: timing the send. A send is ~40 ns; a wall clock on a shared machine cannot resolve
 // a 2 % change in it, while the instruction count does not move with the noise.
+#include <chrono>
 #include <cstdint>
 #include <ergon/ergon.hpp>
 #include <string>
@@ -54,7 +60,35 @@ void send_blocked(double s) {
   });
 }
 
+struct OpSquare {
+  using Reply = std::int64_t;
+  std::int64_t v;
+};
+
+// The server of call_rt: an ergon::Server that answers OpSquare with its argument.
+struct OpServer {
+  using Calls = ergon::Handles<OpSquare>;
+  std::int64_t handle_call(const OpSquare& q) { return q.v; }
+};
+
+void call_rt(double s) {
+  const std::int64_t n = cnt(1e6, s);
+  ergon::Runtime rt;
+  rt.run([n] {
+    const ergon::Pid server = ergon::start_server<OpServer>();
+    const clk::time_point t0 = clk::now();
+    std::int64_t sum = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      sum += ergon::call(server, OpSquare{i}, std::chrono::seconds(5));
+    }
+    const std::int64_t ns = ns_since(t0);
+    check(sum == n * (n - 1) / 2, "sum=" + std::to_string(sum));
+    finish(fmt_result(ns, kvf("ns_per_call", double(ns) / n) + kvi("calls", n)));
+  });
+}
+
 const Workload kOps[] = {
+    {"call_rt", call_rt, "ergon::call round trips to a server (call + reply, 5 s timeout)"},
     {"send_blocked", send_blocked, "pingpong whose sends are counted alone (bench/budget.py)"},
 };
 

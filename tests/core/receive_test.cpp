@@ -15,6 +15,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "ergon/ergon.hpp"
@@ -663,6 +664,77 @@ TEST_P(Receive, TimeoutsRacingWithArrivalsLoseNoMessage) {
     for (int p = 0; p < kPairs; ++p) failures += await<int>();
   });
   EXPECT_EQ(failures, 0);
+}
+
+// --- shapes and limits of issue 17: catch-all, T& guards, several types, absolute deadlines
+
+struct RxA {
+  int v;
+};
+struct RxB {
+  std::string s;
+};
+
+TEST_P(Receive, AGenericLambdaIsACatchAllThatDrainsAnyType) {
+  run([] {
+    ergon::send(ergon::self(), 2.5);
+    ergon::send(ergon::self(), RxA{1});
+    // A typed handler first still wins for its type; the catch-all takes the rest in order.
+    const std::string first = ergon::receive([](const RxA&) { return std::string("RxA"); },
+                                             [](auto&& m) { return m.type_name(); });
+    EXPECT_EQ(first, "double");
+    EXPECT_EQ(ergon::receive([](const ergon::AnyMessage& m) { return m.is<RxA>(); }), true);
+    EXPECT_FALSE(ergon::receive_for<RxA>(std::chrono::milliseconds(0)));  // drained
+  });
+}
+
+TEST_P(Receive, AGuardMayTakeTheMessageByNonConstReference) {
+  run([] {
+    ergon::send(ergon::self(), RxA{3});
+    ergon::send(ergon::self(), RxA{4});
+    const int v = ergon::receive(
+        ergon::on<RxA>([](RxA& a) { return a.v == 4; }, [](auto& a) { return a.v; }));
+    EXPECT_EQ(v, 4);
+    EXPECT_EQ(ergon::receive<RxA>().v, 3);
+  });
+}
+
+TEST_P(Receive, ReceiveForTakesSeveralTypesAndGivesAVariant) {
+  run([] {
+    ergon::send(ergon::self(), RxB{"x"});
+    auto got = ergon::receive_for<RxA, RxB>(std::chrono::seconds(5));
+    ASSERT_TRUE(got);
+    ASSERT_EQ(got->index(), 1u);
+    EXPECT_EQ(std::get<RxB>(*got).s, "x");
+    EXPECT_FALSE((ergon::receive_for<RxA, RxB>(std::chrono::milliseconds(1))));
+  });
+}
+
+TEST_P(Receive, AnAbsoluteDeadlineInThePastOnlyLooks) {
+  run([] {
+    const auto past = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    EXPECT_FALSE(ergon::receive_until<RxA>(past));
+    ergon::send(ergon::self(), RxA{7});
+    EXPECT_EQ(ergon::receive_until<RxA>(past)->v, 7);  // a queued message is still taken
+    const bool timed_out =
+        ergon::receive([](const RxA&) { return false; },
+                       ergon::until(std::chrono::steady_clock::now() + std::chrono::milliseconds(2),
+                                    [] { return true; }));
+    EXPECT_TRUE(timed_out);
+  });
+}
+
+TEST_P(Receive, AMarkerReceivesForSeveralTypes) {
+  run([] {
+    ergon::send(ergon::self(), RxA{1});  // before the marker: not seen through it
+    ergon::Marker m = ergon::mark();
+    ergon::send(ergon::self(), RxA{2});
+    auto got = m.receive_for<RxA>(std::chrono::seconds(5));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->v, 2);
+    EXPECT_FALSE(m.receive_for<RxA>(std::chrono::milliseconds(0)));
+    EXPECT_EQ(ergon::receive<RxA>().v, 1);
+  });
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 // docs/api.md describes every call; docs/design.md how they work.
 #pragma once
 
+#include "ergon/call.hpp"
 #include "ergon/errors.hpp"
 #include "ergon/faults.hpp"
 #include "ergon/link.hpp"
@@ -32,6 +33,7 @@
 #include "ergon/receive.hpp"
 #include "ergon/registry.hpp"
 #include "ergon/runtime.hpp"
+#include "ergon/server.hpp"
 #include "ergon/stats.hpp"
 #include "ergon/supervisor.hpp"
 #include "ergon/top.hpp"

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,14 @@ struct ExitReason {
     return kind == Kind::kUser && what == "stack_overflow";
   }
 };
+
+// "normal", "exception", "shutdown", "noproc", "kill", "killed", "user".
+const char* to_string(ExitReason::Kind k) noexcept;
+inline std::ostream& operator<<(std::ostream& os, ExitReason::Kind k) { return os << to_string(k); }
+inline std::string to_string(const ExitReason& r) { return r.to_string(); }
+inline std::ostream& operator<<(std::ostream& os, const ExitReason& r) {
+  return os << r.to_string();
+}
 
 // The name of one monitor (or, later, of one request): unique within the program.
 class Ref {
@@ -105,6 +114,12 @@ Ref monitor(std::string_view name);
 // NotInProcess outside a process.
 bool demonitor(const Ref& ref, bool flush = false);
 
+}  // namespace ergon
+
+namespace ergon {
+inline std::string to_string(const Ref& r) { return r.to_string(); }
+inline std::ostream& operator<<(std::ostream& os, const Ref& r) { return os << r.to_string(); }
+inline std::string to_string(Pid p) { return p.to_string(); }
 }  // namespace ergon
 
 template <>

@@ -80,6 +80,7 @@ struct ChildSlot {
   Nursery* nursery = nullptr;
   ChildSlot* next_ended = nullptr;  // link in the nursery's list of ended children
   bool ended = false;               // the owner only: it has taken the child's end
+  bool taken = false;               // Child::get has run (it moves the value out)
 };
 
 template <class T>
@@ -170,7 +171,8 @@ class Child {
   Pid pid() const noexcept { return slot_ ? slot_->pid : Pid{}; }
   // True once the owner has been told that the child ended (always, after the scope).
   bool done() const noexcept { return slot_ && slot_->ended; }
-  // The child's value (T = void: nothing), moved out: call it once. Inside the scope it
+  // The child's value (T = void: nothing), moved out: call it once (a second call throws
+  // Error). Inside the scope it
   // waits for the child (the owner only); after the scope the child has ended. Throws the
   // child's exception if it failed, ChildFailed if it was cancelled or ended without a value.
   T get();
@@ -272,6 +274,11 @@ auto nursery(F&& body) {
 template <class T>
 T Child<T>::get() {
   if (!slot_) throw Error("ergon::Child::get: an empty Child (default-constructed or moved from)");
+  if (slot_->taken) {
+    throw Error("ergon::Child::get: called twice for process " + slot_->pid.to_string() +
+                "; the first call moved the value out: keep it in a variable");
+  }
+  slot_->taken = true;
   if (slot_->nursery != nullptr) slot_->nursery->await(*slot_);
   switch (slot_->state) {
     case detail::ChildSlot::State::kDone:

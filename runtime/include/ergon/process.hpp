@@ -31,9 +31,11 @@ inline Pid self() { return detail::pid_of(detail::current_process_or_throw("ergo
 // Sends a copy (or the moved value) of `msg` to `to`. Never blocks. A message to a process
 // that has ended, or to a stale pid, is dropped and counted in Stats::messages_dropped. Messages
 // from one sender to one receiver arrive in the order they were sent. Any thread.
+// A string literal or char pointer is sent as a std::string (detail::WireType): receive it
+// with receive<std::string>().
 template <class T>
 void send(Pid to, T&& msg) {
-  using M = std::decay_t<T>;
+  using M = detail::wire_t<T>;
   detail::send_envelope(to, mailbox::make_message<M>(std::forward<T>(msg)));
 }
 

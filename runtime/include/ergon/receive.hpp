@@ -22,39 +22,84 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "ergon/detail/api.hpp"
 #include "ergon/mailbox/mailbox.hpp"
 
 namespace ergon {
+
+// What a catch-all handler receives: a message of any type, which is dropped once the handler
+// returns. is<T>() / get<T>() look inside; type_name() names the type, for a log line.
+class AnyMessage {
+ public:
+  explicit AnyMessage(mailbox::Envelope* e) noexcept : e_(e) {}
+  template <class T>
+  bool is() const noexcept {
+    return e_->holds<T>();
+  }
+  // The payload if it is a T, else nullptr.
+  template <class T>
+  T* get() noexcept {
+    return is<T>() ? &mailbox::payload<T>(e_) : nullptr;
+  }
+  // The type's name as the compiler spells it ("int", "std::__cxx11::basic_string<char>").
+  std::string type_name() const {
+    const std::string_view pretty = mailbox::pretty_type_name(e_);
+    const std::size_t at = pretty.find("T = ");
+    if (at == std::string_view::npos) return std::string(pretty);
+    const std::string_view rest = pretty.substr(at + 4);
+    return std::string(rest.substr(0, rest.find_first_of(";]")));
+  }
+
+ private:
+  mailbox::Envelope* e_;
+};
+
 namespace detail {
 
 // --- what a callable takes and returns ---------------------------------------------------
-template <class F>
-struct CallableTraits : CallableTraits<decltype(&std::decay_t<F>::operator())> {};
-#define ERGON_CALLABLE_TRAITS(QUALS)         \
-  template <class C, class R, class A>       \
-  struct CallableTraits<R (C::*)(A) QUALS> { \
-    using Arg = A;                           \
-    using Ret = R;                           \
+// Arg and Ret for a callable with exactly one parameter (a lambda, a functor, a function
+// pointer); no members at all for any other shape (a generic lambda, an overload set, two
+// parameters), so that make_handler can tell the shapes apart and say what to write instead.
+template <class M>
+struct MemberTraits {};
+#define ERGON_CALLABLE_TRAITS(QUALS)       \
+  template <class C, class R, class A>     \
+  struct MemberTraits<R (C::*)(A) QUALS> { \
+    using Arg = A;                         \
+    using Ret = R;                         \
   };
 ERGON_CALLABLE_TRAITS()
 ERGON_CALLABLE_TRAITS(const)
 ERGON_CALLABLE_TRAITS(noexcept)
 ERGON_CALLABLE_TRAITS(const noexcept)
+ERGON_CALLABLE_TRAITS(&)
+ERGON_CALLABLE_TRAITS(const&)
 #undef ERGON_CALLABLE_TRAITS
+template <class F, class = void>
+struct CallableTraits {};
+template <class F>
+struct CallableTraits<F, std::void_t<decltype(&F::operator())>>
+    : MemberTraits<decltype(&F::operator())> {};
 template <class R, class A>
-struct CallableTraits<R (*)(A)> {
+struct CallableTraits<R (*)(A), void> {
   using Arg = A;
   using Ret = R;
 };
 template <class R, class A>
-struct CallableTraits<R (*)(A) noexcept> {
+struct CallableTraits<R (*)(A) noexcept, void> {
   using Arg = A;
   using Ret = R;
+};
+template <class F>
+inline constexpr bool kOneArg = requires {
+  typename CallableTraits<F>::Arg;
 };
 
 template <class A, class F, class T>
@@ -91,21 +136,60 @@ struct Plain {
   }
 };
 
+// The guard sees the message as const T& when it can take one, else as T& (a guard written
+// with a T& parameter); fn may be a one-parameter callable or a generic lambda.
 template <class T, class P, class F>
 struct Guarded {
+  static_assert(std::is_invocable_v<P&, const T&> || std::is_invocable_v<P&, T&>,
+                "ergon::on<T>(guard, fn): the guard must take the message (const T&, T& or T) and "
+                "return something testable as bool, e.g. [](const T& m) { return m.id == 7; }");
+  static_assert(kOneArg<F> || std::is_invocable_v<F&, T&>,
+                "ergon::on<T>(guard, fn): fn must take the message: (T), (const T&), (T&), (T&&) "
+                "or a generic (auto&) parameter");
   using Type = T;
-  using Arg = typename CallableTraits<F>::Arg;
-  using Ret = typename CallableTraits<F>::Ret;
   static constexpr bool kIsAfter = false;
   P pred;
   F fn;
   bool matches(mailbox::Envelope* e) {
-    return e->holds<T>() && static_cast<bool>(pred(std::as_const(mailbox::payload<T>(e))));
+    if (!e->holds<T>()) return false;
+    if constexpr (std::is_invocable_v<P&, const T&>) {
+      return static_cast<bool>(pred(std::as_const(mailbox::payload<T>(e))));
+    } else {
+      return static_cast<bool>(pred(mailbox::payload<T>(e)));
+    }
   }
+  static auto ret_of() {
+    if constexpr (kOneArg<F>) {
+      return std::type_identity<typename CallableTraits<F>::Ret>{};
+    } else {
+      return std::type_identity<std::invoke_result_t<F&, T&>>{};
+    }
+  }
+  using Ret = typename decltype(ret_of())::type;
   template <class R>
   R invoke(mailbox::Envelope* e) {
-    return invoke_as<R>(
-        [&]() -> decltype(auto) { return call_with<Arg>(fn, mailbox::payload<T>(e)); });
+    if constexpr (kOneArg<F>) {
+      using Arg = typename CallableTraits<F>::Arg;
+      return invoke_as<R>(
+          [&]() -> decltype(auto) { return call_with<Arg>(fn, mailbox::payload<T>(e)); });
+    } else {
+      return invoke_as<R>([&]() -> decltype(auto) { return fn(mailbox::payload<T>(e)); });
+    }
+  }
+};
+
+// The catch-all (Erlang's `_ ->`): a handler that takes an AnyMessage, or a generic lambda
+// ([](auto&&) {...}). It matches every message; the message is dropped once it returns.
+template <class F>
+struct CatchAll {
+  using Ret = std::invoke_result_t<F&, AnyMessage&>;
+  static constexpr bool kIsAfter = false;
+  F fn;
+  bool matches(mailbox::Envelope*) { return true; }
+  template <class R>
+  R invoke(mailbox::Envelope* e) {
+    AnyMessage m(e);
+    return invoke_as<R>(fn, m);
   }
 };
 
@@ -113,8 +197,9 @@ template <class F>
 struct After {
   using Ret = std::invoke_result_t<F&>;
   static constexpr bool kIsAfter = true;
-  std::int64_t timeout_ns;
+  std::int64_t timeout_ns;  // with `absolute`, the deadline itself (now_ns()'s clock)
   F fn;
+  bool absolute = false;
   bool matches(mailbox::Envelope*) { return false; }
   template <class R>
   R invoke(mailbox::Envelope*) {
@@ -128,13 +213,35 @@ template <class T, class P, class F>
 struct IsHandlerKind<Guarded<T, P, F>> : std::true_type {};
 template <class F>
 struct IsHandlerKind<After<F>> : std::true_type {};
+template <class F>
+struct IsHandlerKind<CatchAll<F>> : std::true_type {};
+
+template <class H>
+inline constexpr bool kBadHandler = false;
 
 template <class H>
 auto make_handler(H&& h) {
-  if constexpr (IsHandlerKind<std::decay_t<H>>::value) {
-    return std::decay_t<H>(std::forward<H>(h));
+  using D = std::decay_t<H>;
+  if constexpr (IsHandlerKind<D>::value) {
+    return D(std::forward<H>(h));
+  } else if constexpr (kOneArg<D>) {
+    if constexpr (std::is_same_v<std::remove_cvref_t<typename CallableTraits<D>::Arg>,
+                                 AnyMessage>) {
+      return CatchAll<D>{std::forward<H>(h)};
+    } else {
+      return Plain<D>{std::forward<H>(h)};
+    }
+  } else if constexpr (std::is_invocable_v<D&, AnyMessage&>) {
+    return CatchAll<D>{std::forward<H>(h)};
   } else {
-    return Plain<std::decay_t<H>>{std::forward<H>(h)};
+    static_assert(kBadHandler<H>,
+                  "ergon::receive: a handler must take exactly one message: a lambda or function "
+                  "with one parameter whose type is the message type ([](const Ping& p) {...}), "
+                  "ergon::on<T>(guard, fn), ergon::after(timeout, fn), ergon::until(time, fn), or "
+                  "a catch-all that takes anything ([](auto&&) {...} or "
+                  "[](const ergon::AnyMessage&) {...}). For an overload set, write one lambda "
+                  "per type; for two values, send a struct or a std::pair.");
+    return 0;
   }
 }
 
@@ -179,13 +286,28 @@ std::size_t find_match(mailbox::Envelope* e, Tuple& t, std::index_sequence<I...>
   return which;
 }
 
+// The earliest deadline of the after/until handlers (kNoDeadline if none), and its index.
+// `due`: that deadline has passed already (a zero timeout, or an absolute time in the past).
 template <class Tuple, std::size_t... I>
-void find_after(Tuple& t, std::int64_t& timeout, std::size_t& index, std::index_sequence<I...>) {
+void find_after(Tuple& t, std::int64_t& deadline, std::size_t& index, bool& due,
+                std::index_sequence<I...>) {
+  std::int64_t now = INT64_MIN;  // read once, when the first handler needs it
   auto one = [&](auto& h, std::size_t i) {
     if constexpr (std::decay_t<decltype(h)>::kIsAfter) {
-      if (index == SIZE_MAX || h.timeout_ns < timeout) {
-        timeout = h.timeout_ns;
+      std::int64_t d;
+      if (h.absolute) {
+        d = h.timeout_ns;
+        if (now == INT64_MIN) now = now_ns();
+      } else {
+        if (now == INT64_MIN) now = now_ns();
+        // A timeout beyond the clock's range (saturating_ns) waits forever: no timer is armed,
+        // so not even deterministic mode's clock, which jumps to the next timer, can reach it.
+        d = deadline_after(now, h.timeout_ns < 0 ? 0 : h.timeout_ns);
+      }
+      if (index == SIZE_MAX || d < deadline) {
+        deadline = d;
         index = i;
+        due = d <= now;
       }
     }
   };
@@ -198,17 +320,10 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
   using R = typename ReceiveResult<typename Hs::Ret...>::Type;
   auto handlers = std::make_tuple(std::move(hs)...);
   constexpr auto kIdx = std::index_sequence_for<Hs...>{};
-  std::int64_t timeout = INT64_MAX;
-  std::size_t after_index = SIZE_MAX;
-  find_after(handlers, timeout, after_index, kIdx);
   std::int64_t deadline = kNoDeadline;
-  if (after_index != SIZE_MAX) {
-    timeout = timeout < 0 ? 0 : timeout;
-    std::int64_t now = now_ns();
-    // A timeout beyond the clock's range (saturating_ns) waits forever: no timer is armed,
-    // so not even deterministic mode's clock, which jumps to the next timer, can reach it.
-    deadline = deadline_after(now, timeout);
-  }
+  std::size_t after_index = SIZE_MAX;
+  bool due = false;
+  find_after(handlers, deadline, after_index, due, kIdx);
   const ReceiveStart start = receive_start(p);  // charges the receive's reduction
   mailbox::Mailbox& mb = *start.mb;
   const std::uint32_t gen = start.gen;
@@ -240,8 +355,9 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
       e = next;
     }
     if (mb.fetch()) continue;
-    // The first time, `deadline` was just computed from the clock: only a zero timeout is due.
-    if (deadline != kNoDeadline && (timed_out || (first ? timeout == 0 : now_ns() >= deadline))) {
+    // The first time, find_after has just compared the deadline with the clock (`due`).
+    if (after_index != SIZE_MAX &&
+        (timed_out || (first ? due : deadline != kNoDeadline && now_ns() >= deadline))) {
       return invoke_after<R, 0>(after_index, handlers);
     }
     first = false;
@@ -264,6 +380,23 @@ auto after(std::chrono::duration<Rep, Period> timeout, F&& fn) {
   return detail::After<std::decay_t<F>>{detail::saturating_ns(timeout), std::forward<F>(fn)};
 }
 
+// A handler that runs when no message matched by the time `t` (absolute; steady_clock).
+template <class Clock, class Duration, class F>
+auto until(std::chrono::time_point<Clock, Duration> t, F&& fn) {
+  static_assert(std::is_same_v<Clock, std::chrono::steady_clock>,
+                "ergon::until takes a std::chrono::steady_clock time point (the clock every "
+                "ergon deadline uses); convert a system_clock time with a duration first");
+  return detail::After<std::decay_t<F>>{detail::saturating_ns(t.time_since_epoch()),
+                                        std::forward<F>(fn), true};
+}
+
+// A catch-all handler, spelled out: matches every message (Erlang's `_ ->`). The same as
+// passing a generic lambda or one taking const AnyMessage&.
+template <class F>
+auto on_any(F&& fn) {
+  return detail::CatchAll<std::decay_t<F>>{std::forward<F>(fn)};
+}
+
 // Waits for the first message that one of `handlers` matches and runs that handler.
 // Throws NotInProcess outside a process.
 template <class... H>
@@ -280,11 +413,39 @@ T receive() {
   return receive([](T& v) -> T { return std::move(v); });
 }
 
-// Like receive<T>(), but gives up after `timeout` and returns std::nullopt.
-template <class T, class Rep, class Period>
-std::optional<T> receive_for(std::chrono::duration<Rep, Period> timeout) {
-  return receive([](T& v) -> std::optional<T> { return std::optional<T>(std::move(v)); },
-                 after(timeout, [] { return std::optional<T>(); }));
+namespace detail {
+// What receive_for / receive_until return: optional<T> for one type, optional<variant<T...>>
+// for several.
+template <class... T>
+using ReceiveAny = std::conditional_t<sizeof...(T) == 1, std::tuple_element_t<0, std::tuple<T...>>,
+                                      std::variant<T...>>;
+template <class... T, class Limit>
+std::optional<ReceiveAny<T...>> receive_some(Process* p, mailbox::Mailbox::MarkerId m,
+                                             Limit limit) {
+  using Out = std::optional<ReceiveAny<T...>>;
+  return receive_impl(p, m, make_handler([](T& v) -> Out { return Out(std::move(v)); })...,
+                      std::move(limit));
+}
+}  // namespace detail
+
+// Like receive<T>(), but gives up after `timeout` and returns std::nullopt. With several
+// types, the first message of any of them, as a std::variant: receive_for<A, B>(50ms).
+template <class... T, class Rep, class Period>
+auto receive_for(std::chrono::duration<Rep, Period> timeout) {
+  static_assert(sizeof...(T) > 0, "ergon::receive_for<T...>: name at least one message type");
+  using Out = std::optional<detail::ReceiveAny<T...>>;
+  return detail::receive_some<T...>(detail::current_process_or_throw("ergon::receive_for"),
+                                    mailbox::Mailbox::kNoMarker,
+                                    after(timeout, [] { return Out(); }));
+}
+
+// The same with an absolute deadline (steady_clock): std::nullopt once `t` has passed.
+template <class... T, class Clock, class Duration>
+auto receive_until(std::chrono::time_point<Clock, Duration> t) {
+  static_assert(sizeof...(T) > 0, "ergon::receive_until<T...>: name at least one message type");
+  using Out = std::optional<detail::ReceiveAny<T...>>;
+  return detail::receive_some<T...>(detail::current_process_or_throw("ergon::receive_until"),
+                                    mailbox::Mailbox::kNoMarker, until(t, [] { return Out(); }));
 }
 
 // A receive marker: receives through it only see messages that arrived after it was made.
@@ -313,15 +474,31 @@ class Marker {
   template <class... H>
   auto receive(H&&... handlers) {
     static_assert(sizeof...(H) > 0, "receive needs at least one handler");
+    check_owner();
+    return detail::receive_impl(p_, id_, detail::make_handler(std::forward<H>(handlers))...);
+  }
+  // receive_for / receive_until through the marker.
+  template <class... T, class Rep, class Period>
+  auto receive_for(std::chrono::duration<Rep, Period> timeout) {
+    using Out = std::optional<detail::ReceiveAny<T...>>;
+    check_owner();
+    return detail::receive_some<T...>(p_, id_, after(timeout, [] { return Out(); }));
+  }
+  template <class... T, class Clock, class Duration>
+  auto receive_until(std::chrono::time_point<Clock, Duration> t) {
+    using Out = std::optional<detail::ReceiveAny<T...>>;
+    check_owner();
+    return detail::receive_some<T...>(p_, id_, until(t, [] { return Out(); }));
+  }
+
+ private:
+  void check_owner() const {
     if (!owned_by_caller()) {
       throw NotInProcess(
           "ergon::Marker::receive: a marker belongs to the process that made it, and is "
           "void once that process has ended; make the marker in the process that receives");
     }
-    return detail::receive_impl(p_, id_, detail::make_handler(std::forward<H>(handlers))...);
   }
-
- private:
   bool owned_by_caller() const noexcept {
     return detail::current_process() == p_ && detail::generation_of(p_) == gen_;
   }

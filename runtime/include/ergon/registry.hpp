@@ -38,7 +38,7 @@ Pid whereis_or_throw(std::string_view name, const char* what);
 // holds it (Erlang's badarg), NotInProcess outside a process.
 template <class T>
 void send(std::string_view name, T&& msg) {
-  using M = std::decay_t<T>;
+  using M = detail::wire_t<T>;
   const Pid to = detail::whereis_or_throw(name, "ergon::send");
   detail::send_envelope(to, mailbox::make_message<M>(std::forward<T>(msg)));
 }

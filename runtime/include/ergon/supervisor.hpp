@@ -38,6 +38,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,7 +63,7 @@ struct ChildSpec {
   // How long a shutdown waits before it kills: kBrutalKill, a time, or kInfinity.
   std::chrono::milliseconds shutdown{5000};
   ChildType type = ChildType::kWorker;
-  SpawnOptions spawn;  // e.g. the pool the child runs in (`link` is always set)
+  SpawnOptions spawn{};  // e.g. the pool the child runs in (`link` is always set)
 };
 
 // What a supervisor reports to SupervisorSpec::on_event.
@@ -93,6 +94,23 @@ struct SupervisorSpec {
 // A child spec that runs a supervisor (type kSupervisor, shutdown kInfinity).
 ChildSpec supervisor_child(std::string id, SupervisorSpec spec,
                            Restart restart = Restart::kPermanent);
+
+// Names for logs: "one_for_one", "permanent", "worker", "started", ... (Erlang's atoms).
+const char* to_string(Strategy s) noexcept;
+const char* to_string(Restart r) noexcept;
+const char* to_string(ChildType t) noexcept;
+const char* to_string(SupervisorEvent::Kind k) noexcept;
+inline std::ostream& operator<<(std::ostream& os, Strategy s) { return os << to_string(s); }
+inline std::ostream& operator<<(std::ostream& os, Restart r) { return os << to_string(r); }
+inline std::ostream& operator<<(std::ostream& os, ChildType t) { return os << to_string(t); }
+inline std::ostream& operator<<(std::ostream& os, SupervisorEvent::Kind k) {
+  return os << to_string(k);
+}
+// "started kv <0.5.1>", "exited kv <0.5.1> (exception: boom)", "gave_up".
+std::string to_string(const SupervisorEvent& e);
+inline std::ostream& operator<<(std::ostream& os, const SupervisorEvent& e) {
+  return os << to_string(e);
+}
 
 // Spawns a supervisor linked to the caller and returns once its children have started.
 // Throws Error for a bad spec (an empty or repeated id, no start function, intensity < 0,

@@ -255,6 +255,13 @@ struct Process {
   // (Last among the fields: the generator is 32 bytes, which must not push the hot fields above
   // onto other cache lines; pingpong measured 2 ns per round trip when it sat near the top.)
 
+  // The call alias (otp/call.cpp, docs/design.md "Calls and aliases"): the tag of the call()
+  // this process waits in, or 0. Written by the process (activate: store; withdraw: CAS to 0)
+  // and by a reply() on any thread (claim: CAS tag -> 0); exactly one of withdraw and claim
+  // wins, and only a claimed Reply is pushed. Reset at birth (OtpLifecycle::born). After
+  // fault_rng: nothing hot moves for a field that only calls touch.
+  std::atomic<std::uint64_t> alias{0};
+
   // After every switch back into the process: a kill (unless shielded) ends it, a nursery
   // interrupt unwinds it to its nursery, and fault injection may crash it (crash_point).
   void check_signals() {

@@ -70,7 +70,8 @@ bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
     p->timed_out = false;
     p->deadline.store(deadline_ns, std::memory_order_relaxed);  // relaxed: see Process::deadline
     p->reason = SwitchReason::kBlock;
-    if (deadline_ns != kNoDeadline || !in.w->try_direct_switch(*in.carrier, p)) {
+    // A deadline does not stop a direct switch: complete_block arms its timer.
+    if (!in.w->try_direct_switch(*in.carrier, p)) {
       p->fiber.suspend();
     }
   }

@@ -550,9 +550,27 @@ void Worker::run(Carrier& c, Process* p) {
 void Worker::complete_block(void* arg) noexcept {
   // On the next process's stack, on the same thread; the previous process's context is saved.
   auto* prev = static_cast<Process*>(arg);
+  // relaxed: prev wrote it on this thread before the switch (Process::deadline).
+  if (prev->deadline.load(std::memory_order_relaxed) != kNoDeadline) [[unlikely]] {
+    complete_timed_block(prev);
+    return;
+  }
   if (prev->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
   // A message slipped in: it is runnable again, next after the process now running.
   current_worker()->make_runnable(prev, true);
+}
+
+// complete_block for a receive with a timeout: its timer is armed before the block, as run()'s
+// kBlock arms it, on this worker. Out of line so that the untimed block, pingpong's, pays one
+// load and one branch for it.
+[[gnu::noinline]] void Worker::complete_timed_block(Process* prev) noexcept {
+  Worker* w = current_worker();
+  prev->timer_owner = w;
+  // relaxed: as in complete_block.
+  w->timers_.add(prev, prev->deadline.load(std::memory_order_relaxed));
+  if (prev->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
+  w->disarm_timer(prev);
+  w->make_runnable(prev, true);
 }
 
 void Worker::finish(Process* p) noexcept {

@@ -188,6 +188,7 @@ class Worker {
   bool stopping_and_done() noexcept;  // the scheduler stops and no process is left
   void park();
   static void complete_block(void* prev) noexcept;
+  static void complete_timed_block(Process* prev) noexcept;
   void finish(Process* p) noexcept;
   void drain_inbox() noexcept;
   Process* pop_pinned() noexcept;

@@ -14,6 +14,8 @@ void OtpLifecycle::born(Process* child, Process* link_to) noexcept {
   reset_monitors(child);
   child->nursery = nullptr;
   child->at_end = nullptr;
+  // relaxed: the record is not published yet; spawn_commit's release publishes it.
+  child->alias.store(0, std::memory_order_relaxed);
   if (link_to != nullptr) link_at_spawn(link_to, child);
 }
 

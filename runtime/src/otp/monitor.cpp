@@ -85,6 +85,26 @@ std::string ExitReason::to_string() const {
   return "?";
 }
 
+const char* to_string(ExitReason::Kind k) noexcept {
+  switch (k) {
+    case ExitReason::Kind::kNormal:
+      return "normal";
+    case ExitReason::Kind::kException:
+      return "exception";
+    case ExitReason::Kind::kShutdown:
+      return "shutdown";
+    case ExitReason::Kind::kNoProc:
+      return "noproc";
+    case ExitReason::Kind::kKill:
+      return "kill";
+    case ExitReason::Kind::kKilled:
+      return "killed";
+    case ExitReason::Kind::kUser:
+      return "user";
+  }
+  return "?";
+}
+
 std::string Ref::to_string() const { return "#Ref<" + std::to_string(id_) + ">"; }
 
 namespace {
@@ -100,7 +120,11 @@ bool erase_monitor(Process* t, std::uint64_t ref, Pid watcher) noexcept {
   auto& v = t->monitors;
   for (std::size_t i = v.size(); i-- > 0;) {  // from the back: see "Costs" above
     if (v[i].ref == ref && v[i].watcher == watcher) {
-      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+      if (i + 1 == v.size()) {
+        v.pop_back();  // the usual case, and no move loop (or zero-length memmove) for it
+      } else {
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+      }
       return true;
     }
   }
@@ -116,7 +140,11 @@ Process::HeldMonitor* find_held(Process* w, std::uint64_t ref) noexcept {
 }
 
 void erase_held(Process* w, const Process::HeldMonitor* h) noexcept {
-  w->held.erase(w->held.begin() + (h - w->held.data()));
+  if (h + 1 == w->held.data() + w->held.size()) {
+    w->held.pop_back();  // the usual case: see erase_monitor
+  } else {
+    w->held.erase(w->held.begin() + (h - w->held.data()));
+  }
 }
 
 // Whether `pid` is still the process of record `p` (alive or ending). Requires p->sig_lock.
@@ -131,20 +159,22 @@ Process* record_of(Pid pid) noexcept {
 
 }  // namespace
 
-// M1, for a pid or for the pid a name resolved to (Pid{} when nobody held it).
-Ref monitor_as(Process* self, Pid pid, std::string name) {
+// M1, for a pid or for the pid a name resolved to (Pid{} when nobody held it). `name` is moved into
+// the held entry only when the monitor is made (a call's monitor has none: its entry is built in
+// place, with no string moved).
+Ref monitor_as(Process* self, Pid pid, std::string&& name) {
   const Ref ref = Ref::make(g_next_ref.fetch_add(1, std::memory_order_relaxed), pid);
   const Pid me = pid_of(self);
   Process* t = record_of(pid);
   bool added = false;
   if (t != nullptr) {
-    Process::HeldMonitor h{ref.id(), pid, name};
     lock_two(self, t);
     if (alive_locked(t, pid)) {
       try {
         t->monitors.push_back({ref.id(), me});
         try {
-          self->held.push_back(std::move(h));
+          Process::HeldMonitor& h = self->held.emplace_back(ref.id(), pid);
+          if (!name.empty()) h.name = std::move(name);  // SSO or a moved buffer: cannot throw
         } catch (...) {
           t->monitors.pop_back();
           throw;
@@ -171,7 +201,34 @@ Ref monitor(Pid pid) {
 }
 
 bool demonitor(const Ref& ref, bool flush) {
-  detail::Process* self = detail::current_process_or_throw("ergon::demonitor");
+  return detail::demonitor_as(detail::current_process_or_throw("ergon::demonitor"), ref, flush);
+}
+
+namespace {
+// demonitor's flush when MD1 found no entry: the Down was sent, or is being sent. Out of line
+// (it holds a receive), so that MD1's fast path, a call's every end, stays small.
+[[gnu::noinline]] void flush_down(detail::Process* self, const Ref& ref) {
+  // acquire: pairs with the release decrement in send_downs (ME4): a Down counted landed
+  // is in our mailbox. A Down ME4 took from us before our lock above was counted under it.
+  while (self->downs_in_flight.load(std::memory_order_acquire) != 0) yield();
+  // A Down that fault injection's delay line holds is on its way too: take it out there
+  // first. The line pushes under its lock, so a Down that left it before is in the mailbox.
+  if (detail::Injector* inj =
+          self->sched.load(std::memory_order_relaxed)->injector()) {  // relaxed: our own
+    (void)inj->discard_held(
+        detail::pid_of(self),
+        [](const mailbox::Envelope* e, const void* r) {
+          return e->holds<Down>() && static_cast<const mailbox::Message<Down>*>(e)->value.ref ==
+                                         *static_cast<const Ref*>(r);
+        },
+        &ref);
+  }
+  (void)receive(on<Down>([&ref](const Down& d) { return d.ref == ref; }, [](const Down&) {}),
+                after(std::chrono::milliseconds(0), [] {}));
+}
+}  // namespace
+
+bool detail::demonitor_as(detail::Process* self, const Ref& ref, bool flush) {
   const Pid pid = ref.target();
   detail::Process* t = detail::record_of(pid);
   bool removed = false;
@@ -185,25 +242,8 @@ bool demonitor(const Ref& ref, bool flush) {
     removed = true;
   }
   detail::unlock_two(self, t != nullptr ? t : self);
-  if (flush && !removed) {
-    // acquire: pairs with the release decrement in send_downs (ME4): a Down counted landed
-    // is in our mailbox. A Down ME4 took from us before our lock above was counted under it.
-    while (self->downs_in_flight.load(std::memory_order_acquire) != 0) yield();
-    // A Down that fault injection's delay line holds is on its way too: take it out there
-    // first. The line pushes under its lock, so a Down that left it before is in the mailbox.
-    if (detail::Injector* inj =
-            self->sched.load(std::memory_order_relaxed)->injector()) {  // relaxed: our own
-      (void)inj->discard_held(
-          detail::pid_of(self),
-          [](const mailbox::Envelope* e, const void* r) {
-            return e->holds<Down>() && static_cast<const mailbox::Message<Down>*>(e)->value.ref ==
-                                           *static_cast<const Ref*>(r);
-          },
-          &ref);
-    }
-    (void)receive(on<Down>([&ref](const Down& d) { return d.ref == ref; }, [](const Down&) {}),
-                  after(std::chrono::milliseconds(0), [] {}));
-  }
+  if (flush && !removed) [[unlikely]]
+    flush_down(self, ref);
   return removed;
 }
 

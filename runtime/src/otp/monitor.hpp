@@ -18,6 +18,8 @@ void reset_monitors(Process* p) noexcept;
 void send_downs(Process* p, const ExitReason& reason) noexcept;
 // M1: `self` monitors `pid`, which a name (`name`, or "") resolved to; Pid{} when nobody
 // held the name (a Down with kNoProc comes at once).
-Ref monitor_as(Process* self, Pid pid, std::string name);
+Ref monitor_as(Process* self, Pid pid, std::string&& name);
+// MD1 (and the flush) of demonitor(ref, flush), for `self`, the calling process.
+bool demonitor_as(Process* self, const Ref& ref, bool flush);
 
 }  // namespace ergon::detail

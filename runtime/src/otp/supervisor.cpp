@@ -476,4 +476,58 @@ void stop(Pid sup) {
 }
 
 }  // namespace supervisor
+const char* to_string(Strategy s) noexcept {
+  switch (s) {
+    case Strategy::kOneForOne:
+      return "one_for_one";
+    case Strategy::kOneForAll:
+      return "one_for_all";
+    case Strategy::kRestForOne:
+      return "rest_for_one";
+  }
+  return "?";
+}
+
+const char* to_string(Restart r) noexcept {
+  switch (r) {
+    case Restart::kPermanent:
+      return "permanent";
+    case Restart::kTransient:
+      return "transient";
+    case Restart::kTemporary:
+      return "temporary";
+  }
+  return "?";
+}
+
+const char* to_string(ChildType t) noexcept {
+  return t == ChildType::kWorker ? "worker" : "supervisor";
+}
+
+const char* to_string(SupervisorEvent::Kind k) noexcept {
+  switch (k) {
+    case SupervisorEvent::Kind::kStarted:
+      return "started";
+    case SupervisorEvent::Kind::kExited:
+      return "exited";
+    case SupervisorEvent::Kind::kRestarted:
+      return "restarted";
+    case SupervisorEvent::Kind::kTerminated:
+      return "terminated";
+    case SupervisorEvent::Kind::kGaveUp:
+      return "gave_up";
+  }
+  return "?";
+}
+
+std::string to_string(const SupervisorEvent& e) {
+  std::string out = to_string(e.kind);
+  if (!e.child.empty()) out += " " + e.child;
+  if (e.pid) out += " " + e.pid.to_string();
+  if (e.kind == SupervisorEvent::Kind::kExited || e.kind == SupervisorEvent::Kind::kTerminated) {
+    out += " (" + e.reason.to_string() + ")";
+  }
+  return out;
+}
+
 }  // namespace ergon

@@ -35,8 +35,17 @@
 namespace ergon::mailbox {
 
 // The address of kTypeTag<T> identifies T. An inline variable has one address in a program.
+// It also names T, for messages that no handler matched (ergon::AnyMessage::type_name): the
+// name is in the binary, nothing is computed at run time.
+struct TypeTag {
+  const char* (*name)() noexcept;
+};
 template <class T>
-inline constexpr char kTypeTag = 0;
+const char* pretty_type_name() noexcept {
+  return __PRETTY_FUNCTION__;  // "... [with T = Ping]" (GCC) or "... [T = Ping]" (Clang)
+}
+template <class T>
+inline constexpr TypeTag kTypeTag{&pretty_type_name<T>};
 
 template <class T>
 constexpr const void* type_tag() noexcept {
@@ -103,6 +112,11 @@ Message<T>* make_message(A&&... args) {
     free_envelope(e, sizeof(Message<T>));
   };
   return m;
+}
+
+// The `__PRETTY_FUNCTION__` text that names the type of `e`'s payload (see TypeTag).
+inline const char* pretty_type_name(const Envelope* e) noexcept {
+  return static_cast<const TypeTag*>(e->type)->name();
 }
 
 template <class T>

@@ -91,6 +91,22 @@ Pid spawn_into(Scheduler* sched, F&& f, const SpawnOptions& opts) {
   return spawn_commit(p);
 }
 
+// The type a message of type T travels as: T decayed, except that a string literal or a
+// char pointer is sent as a std::string. A receive<std::string> would never match the
+// `const char*` that send(pid, "hello") would otherwise carry (messages match by exact
+// type), and a pointer into the sender's memory is rarely what a message should hold.
+template <class T>
+struct WireType {
+  using Type = std::decay_t<T>;
+};
+template <class T>
+requires std::is_same_v < std::decay_t<T>,
+const char* > || std::is_same_v<std::decay_t<T>, char*> struct WireType<T> {
+  using Type = std::string;
+};
+template <class T>
+using wire_t = typename WireType<T>::Type;
+
 // The calling process; throws NotInProcess naming `what` when called outside a process.
 Process* current_process_or_throw(const char* what);
 // The calling process, or nullptr.
