@@ -28,9 +28,11 @@ Pid spawn(F&& fn, SpawnOptions opts = {}) {
 // The calling process's pid.
 inline Pid self() { return detail::pid_of(detail::current_process_or_throw("ergon::self")); }
 
-// Sends a copy (or the moved value) of `msg` to `to`. Never blocks. A message to a process
-// that has ended, or to a stale pid, is dropped and counted in Stats::messages_dropped. Messages
-// from one sender to one receiver arrive in the order they were sent. Any thread.
+// Sends a copy (or the moved value) of `msg` to `to`. Never blocks, unless `to` has a bounded
+// mailbox (SpawnOptions::mailbox_capacity) that is full: then its MailboxPolicy decides (the
+// sender may wait for a slot, or get MailboxFull). A message to a process that has ended, or to
+// a stale pid, is dropped and counted in Stats::messages_dropped. Messages from one sender to
+// one receiver arrive in the order they were sent. Any thread.
 template <class T>
 void send(Pid to, T&& msg) {
   using M = std::decay_t<T>;

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "core/bounded.hpp"
 #include "core/exception_text.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
@@ -571,6 +572,9 @@ void Worker::finish(Process* p) noexcept {
   // release: pairs with the acquire in send_envelope: a sender that sees the new generation
   // also sees the closed mailbox.
   p->generation.store(g, std::memory_order_release);
+  // Senders waiting for a slot find the pid dead once woken (bounded.hpp).
+  if (p->mailbox.waiting_senders() != 0) [[unlikely]]
+    wake_all_senders(p, this);
   p->fiber.destroy();
   sched_.stacks().release(p->stack, &stack_cache_);
   p->stack = Stack{};

@@ -104,6 +104,12 @@ Pid pid_of(Process* p) noexcept;
 // Delivers `e` to `to`, or drops (disposes and counts) it if `to` is dead. Any thread.
 void send_envelope(Pid to, mailbox::Envelope* e);
 
+// The receiver `p` took `e`, a kCounted envelope, out of its bounded mailbox: gives its slot
+// back and wakes a waiting sender. With `trim`, a drop_oldest mailbox over its capacity drops
+// its oldest counted messages, `e` first: then it returns true, having disposed of `e`, and
+// the caller scans again (core/bounded.hpp).
+bool release_counted(Process* p, mailbox::Envelope* e, bool trim) noexcept;
+
 // A message whose stamp is not the receiver's generation was meant for an earlier process
 // in the same slot: dispose and count it.
 void drop_stale(mailbox::Envelope* e) noexcept;
