@@ -221,6 +221,21 @@ TEST_P(Bounded, TwoSendersBlockedOnEachOtherAreReportedNotHung) {
   });
 }
 
+TEST_P(Bounded, ASenderStuckOnAFullMailboxIsNamedInTheHangReport) {
+  if (!is_deterministic()) GTEST_SKIP() << "the hang report is deterministic mode's Deadlock";
+  ergon::Pid stuck_on;
+  const std::string w = ergon_test::what_of<ergon::Deadlock>([&] {
+    runtime().run([&] {
+      // It waits for a Finish that never comes, so its one slot never frees.
+      stuck_on = ergon::spawn([] { (void)ergon::receive<Finish>(); },
+                              {.mailbox_capacity = 1, .overflow = ergon::MailboxPolicy::kBlock});
+      ergon::send(stuck_on, 1);
+      ergon::send(stuck_on, 2);  // waits forever: no cycle, no timeout
+    });
+  });
+  EXPECT_TRUE(contains(w, "waiting in send (mailbox full) to " + stuck_on.to_string())) << w;
+}
+
 // Conservation: producers flood consumers with drop policies; every message is received or
 // counted as dropped, exactly.
 TEST_P(Bounded, DropPoliciesConserveMessagesExactly) {
