@@ -236,6 +236,20 @@ TEST_P(Bounded, ASenderStuckOnAFullMailboxIsNamedInTheHangReport) {
   EXPECT_TRUE(contains(w, "waiting in send (mailbox full) to " + stuck_on.to_string())) << w;
 }
 
+TEST_P(Bounded, TheTopViewShowsBoundedMailboxesAndTheirCounters) {
+  run([] {
+    const Parked p = spawn_parked(
+        ergon::self(), {.mailbox_capacity = 4, .overflow = ergon::MailboxPolicy::kDropNewest});
+    for (int i = 0; i < 6; ++i) ergon::send(p.receiver, i);
+    const std::string table = ergon::top_table(10);
+    EXPECT_TRUE(contains(table, "bounded mailboxes: 2 dropped by policy")) << table;
+    EXPECT_TRUE(contains(table, "fullest first")) << table;
+    EXPECT_TRUE(contains(table, p.receiver.to_string())) << table;
+    ergon::send(p.helper, Finish{});
+    EXPECT_EQ(ergon_test::await<Report>().got.size(), 4u);
+  });
+}
+
 // Conservation: producers flood consumers with drop policies; every message is received or
 // counted as dropped, exactly.
 TEST_P(Bounded, DropPoliciesConserveMessagesExactly) {
