@@ -45,6 +45,27 @@ void send_new(Pid to, A&&... args) {
   detail::send_envelope(to, mailbox::make_message<T>(std::forward<A>(args)...));
 }
 
+// Like erlang:hibernate: unwinds the calling process's stack (its destructors run, as for an
+// exception: do not catch (...) it without rethrowing), gives the stack back to the pool with
+// its pages released, and parks the process until a message arrives; then it continues in `fn`
+// on a fresh stack. Its mailbox, pid, links, monitors and name stay. A hibernated process costs
+// its record and mailbox only. Never returns. A process whose `fn` returns ends as usual.
+// Throws NotInProcess outside a process.
+template <class F>
+[[noreturn]] void hibernate(F&& fn) {
+  using Fn = std::decay_t<F>;
+  static_assert(std::is_invocable_v<Fn&>, "hibernate takes a callable with no arguments");
+  void* target = ::operator new(sizeof(Fn));
+  try {
+    ::new (target) Fn(std::forward<F>(fn));
+  } catch (...) {
+    ::operator delete(target);
+    throw;
+  }
+  detail::hibernate_into([](void* t) { (*static_cast<Fn*>(t))(); },
+                         [](void* t) { static_cast<Fn*>(t)->~Fn(); }, target);
+}
+
 // Puts the calling process at the back of its worker's run queue.
 void yield();
 

@@ -48,7 +48,8 @@ class WorkerPool;
 
 // Why a process switched back to its worker.
 // kLost: its carrier lost the worker while it ran (carrier.hpp); it is requeued there.
-enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove, kLost };
+// kHibernate: it unwound for ergon::hibernate; its worker takes its stack (hibernate.hpp).
+enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove, kLost, kHibernate };
 
 enum class ProcessState : std::uint8_t { kFree, kAlive };
 
@@ -238,6 +239,12 @@ struct Process {
   // both sides: two processes that start waiting on each other at once store, then load the
   // other's; seq_cst forbids both loads missing both stores (the store-load hazard).
   std::atomic<std::uint64_t> send_blocked_on{0};
+
+  // ergon::hibernate (hibernate.hpp): the callable it continues in, set by the process before
+  // it unwinds, moved into `closure` by its entry. The process only.
+  void (*next_invoke)(void*) = nullptr;
+  void (*next_destroy)(void*) = nullptr;
+  void* next_target = nullptr;
 
   // After every switch back into the process: a kill (unless shielded) ends it, a nursery
   // interrupt unwinds it to its nursery, and fault injection may crash it (crash_point).

@@ -48,6 +48,11 @@ struct ExitSignal {
   std::string what;
 };
 
+// Thrown by ergon::hibernate to unwind the calling process's stack (its destructors run) to its
+// entry, which then parks it without a stack (core/hibernate.cpp). Not a std::exception, for the
+// same reason as Shutdown: do not swallow it.
+struct Hibernate {};
+
 // The function a process runs, stored in the process itself when it is small enough.
 struct Closure {
   static constexpr std::size_t kInline = 64;
@@ -90,6 +95,11 @@ Pid spawn_into(Scheduler* sched, F&& f, const SpawnOptions& opts) {
   }
   return spawn_commit(p);
 }
+
+// ergon::hibernate's out-of-line part: records the callable the process continues in (`target`,
+// on the heap, run by `invoke`, destroyed by `destroy` and then freed with operator delete)
+// and throws Hibernate; outside a process, destroys it and throws NotInProcess.
+[[noreturn]] void hibernate_into(void (*invoke)(void*), void (*destroy)(void*), void* target);
 
 // The calling process; throws NotInProcess naming `what` when called outside a process.
 Process* current_process_or_throw(const char* what);
