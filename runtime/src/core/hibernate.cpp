@@ -20,29 +20,19 @@ void hibernate_into(void (*invoke)(void*), void (*destroy)(void*), void* target)
         "ergon::hibernate was called outside a process (or inside ergon::blocking). Call it "
         "from a function run by ergon::spawn or ergon::Runtime::run.");
   }
-  if (p->next_target != nullptr) {  // hibernate called again while unwinding for the first
-    p->next_destroy(p->next_target);
-    ::operator delete(p->next_target);
-  }
-  p->next_invoke = invoke;  // H1
-  p->next_destroy = destroy;
-  p->next_target = target;
-  (void)p->mailbox.fetch();
-  throw Hibernate{};
+  (void)p->mailbox.fetch();  // H1
+  throw Hibernate{invoke, destroy, target};
 }
 
-void leave_hibernated(Fiber* f, Process* p) noexcept {
+void leave_hibernated(Fiber* f, Process* p, const Hibernate& next) noexcept {
   // H2. The old callable goes (as at a process's end); the next one takes its place.
   p->closure.destroy(p->closure.target);
   if (p->closure.on_heap) ::operator delete(p->closure.target);
   p->closure = Closure{};
-  p->closure.invoke = p->next_invoke;
-  p->closure.destroy = p->next_destroy;
-  p->closure.target = p->next_target;
+  p->closure.invoke = next.invoke;
+  p->closure.destroy = next.destroy;
+  p->closure.target = next.target;
   p->closure.on_heap = true;
-  p->next_invoke = nullptr;
-  p->next_destroy = nullptr;
-  p->next_target = nullptr;
   // For process_info while it sleeps (relaxed: see Process::waiting_in).
   p->waiting_in.store("hibernate", std::memory_order_relaxed);
   p->deadline.store(kNoDeadline, std::memory_order_relaxed);  // relaxed: see Process::deadline

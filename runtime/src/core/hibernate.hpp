@@ -5,7 +5,7 @@
 // ------
 // A hibernated process is a record whose fiber is not started and whose stack is empty: the
 // state of a process spawned and not yet run, minus the stack. Steps:
-//   H1 ergon::hibernate (process code): the next callable goes to the record (next_*), the
+//   H1 ergon::hibernate (process code): the next callable goes into the Hibernate thrown, the
 //      inbox is fetched into the cache (so the park below can succeed), and Hibernate is
 //      thrown: the stack unwinds, every destructor runs.
 //   H2 process_entry catches it, destroys the old callable, installs the next one as the
@@ -26,12 +26,15 @@
 // two on the first run after it.
 #pragma once
 
+#include "ergon/detail/api.hpp"
+
 namespace ergon::detail {
 
 class Fiber;
 struct Process;
 
 // H2: in process_entry, after the stack unwound for Hibernate. Never returns.
-[[noreturn]] void leave_hibernated(Fiber* f, Process* p) noexcept;
+// `next`: the callable it continues in, copied from the caught Hibernate.
+[[noreturn]] void leave_hibernated(Fiber* f, Process* p, const Hibernate& next) noexcept;
 
 }  // namespace ergon::detail

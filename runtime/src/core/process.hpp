@@ -240,12 +240,6 @@ struct Process {
   // other's; seq_cst forbids both loads missing both stores (the store-load hazard).
   std::atomic<std::uint64_t> send_blocked_on{0};
 
-  // ergon::hibernate (hibernate.hpp): the callable it continues in, set by the process before
-  // it unwinds, moved into `closure` by its entry. The process only.
-  void (*next_invoke)(void*) = nullptr;
-  void (*next_destroy)(void*) = nullptr;
-  void* next_target = nullptr;
-
   // After every switch back into the process: a kill (unless shielded) ends it, a nursery
   // interrupt unwinds it to its nursery, and fault injection may crash it (crash_point).
   void check_signals() {

@@ -681,14 +681,16 @@ void process_entry(Fiber* f) noexcept {
   // The exit reason, for the observer: its worker reports the exit after `reason` is gone.
   ExitText why = {};
   bool hibernating = false;
-  {  // a scope: this function never returns, and `reason` may own heap memory
+  Hibernate next{};  // the callable it continues in, when hibernating
+  {                  // a scope: this function never returns, and `reason` may own heap memory
     ExitReason reason;
     // acquire: pairs with the release store of the shutdown sweep.
     if (!p->killed.load(std::memory_order_acquire)) {
       try {
         p->closure.invoke(p->closure.target);
-      } catch (const Hibernate&) {  // H2: unwound for ergon::hibernate
+      } catch (const Hibernate& h) {  // H2: unwound for ergon::hibernate
         hibernating = true;
+        next = h;
       } catch (const Shutdown&) {
         reason.kind = ExitReason::Kind::kShutdown;  // ended by the runtime: not a crash
       } catch (const ExitSignal& e) {               // ergon::exit(reason)
@@ -713,7 +715,7 @@ void process_entry(Fiber* f) noexcept {
   }
   // Outside every catch and scope: the switch leaves this stack for good.
   if (hibernating) [[unlikely]]
-    leave_hibernated(f, p);
+    leave_hibernated(f, p, next);
   leave_ended(f, p, s, why);
 }
 

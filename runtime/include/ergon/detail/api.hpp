@@ -51,7 +51,13 @@ struct ExitSignal {
 // Thrown by ergon::hibernate to unwind the calling process's stack (its destructors run) to its
 // entry, which then parks it without a stack (core/hibernate.cpp). Not a std::exception, for the
 // same reason as Shutdown: do not swallow it.
-struct Hibernate {};
+// It carries the callable the process continues in (on the heap, run by `invoke`, destroyed by
+// `destroy` and freed with operator delete), so that the record needs no field for it.
+struct Hibernate {
+  void (*invoke)(void*);
+  void (*destroy)(void*);
+  void* target;
+};
 
 // The function a process runs, stored in the process itself when it is small enough.
 struct Closure {
@@ -96,9 +102,9 @@ Pid spawn_into(Scheduler* sched, F&& f, const SpawnOptions& opts) {
   return spawn_commit(p);
 }
 
-// ergon::hibernate's out-of-line part: records the callable the process continues in (`target`,
+// ergon::hibernate's out-of-line part: hands the callable the process continues in (`target`,
 // on the heap, run by `invoke`, destroyed by `destroy` and then freed with operator delete)
-// and throws Hibernate; outside a process, destroys it and throws NotInProcess.
+// to the Hibernate it throws; outside a process, destroys it and throws NotInProcess.
 [[noreturn]] void hibernate_into(void (*invoke)(void*), void (*destroy)(void*), void* target);
 
 // The calling process; throws NotInProcess naming `what` when called outside a process.
