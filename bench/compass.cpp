@@ -369,6 +369,46 @@ void memory(double s) {
   });
 }
 
+// ------------------------------------------------------------------ memory_hibernated
+// 1,000,000 processes parked by ergon::hibernate: RSS per process. They are spawned in waves
+// of 256, each wave waited for until all of it has hibernated, so that stacks given back by
+// hibernation are reused by the next wave, as a long-lived server's are: what stays per
+// process is its record and mailbox (the stacks in play at once are a wave's, not a million).
+void memory_hibernated(double s) {
+  const std::int64_t n = cnt(1e6, s);
+  in_runtime([n] {
+    const ergon::Pid main = ergon::self();
+    static std::atomic<std::int64_t> gone{0};
+    std::vector<ergon::Pid> procs;
+    procs.reserve(static_cast<std::size_t>(n));
+    const long rss0 = vmrss_kb();
+    const clk::time_point t0 = clk::now();
+    constexpr std::int64_t kWave = 256;
+    for (std::int64_t i = 0; i < n; i += kWave) {
+      const std::int64_t wave = std::min(kWave, n - i);
+      for (std::int64_t k = 0; k < wave; ++k) {
+        procs.push_back(ergon::spawn([main, n] {
+          ergon::send(main, Ready{});
+          ergon::hibernate([main, n] {
+            ergon::receive<Stop>();
+            if (gone.fetch_add(1) + 1 == n) ergon::send(main, Gone{});
+          });
+        }));
+      }
+      for (std::int64_t k = 0; k < wave; ++k) ergon::receive<Ready>();
+    }
+    ergon::yield();  // the last wave's processes finish hibernating
+    const std::int64_t ns = ns_since(t0);
+    const long rss1 = vmrss_kb();
+    for (const ergon::Pid& p : procs) ergon::send(p, Stop{});  // untimed check
+    ergon::receive<Gone>();
+    check(gone.load() == n, "gone=" + std::to_string(gone.load()));
+    finish(fmt_result(ns, kvf("bytes_per_proc", double(rss1 - rss0) * 1024 / n) +
+                              kvi("rss_before_kb", rss0) + kvi("rss_after_kb", rss1) +
+                              kvi("procs", n)));
+  });
+}
+
 // ------------------------------------------------------------------ hog / blocking latency
 std::atomic<std::uint64_t> g_sink{0};
 
@@ -543,6 +583,8 @@ constexpr Workload kCompass[] = {
     {"yield", yield_w, "1,000 processes x 1,000 yields"},
     {"big", big, "1,000 processes, each pings every other"},
     {"memory", memory, "1,000,000 processes blocked in receive: RSS per process"},
+    {"memory_hibernated", memory_hibernated,
+     "1,000,000 processes parked by ergon::hibernate: RSS per process"},
     {"hog_latency", hog_latency, "pingpong latency while 4 x nproc hogs compute 1.5 s"},
     {"hog_latency_checkpoint", hog_latency_checkpoint,
      "hog_latency with ergon::checkpoint() in the hog loop"},

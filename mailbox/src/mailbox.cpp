@@ -13,8 +13,8 @@ namespace {
 // Envelope storage: per-thread free lists and per-thread live counts, in one trivially
 // initialised thread_local (each access is one %fs-relative instruction, no guard).
 //
-// Free lists: size classes 64, 128 and 256 bytes (an Envelope's 32-byte header plus up to 32,
-// 96 or 224 bytes of message; larger messages go to the allocator). A list holds at most
+// Free lists: size classes 64, 128 and 256 bytes (an Envelope's 40-byte header plus up to 24,
+// 88 or 216 bytes of message; larger messages go to the allocator). A list holds at most
 // kCacheDepth blocks: an envelope freed on another thread than it was allocated on lands in
 // that thread's list, so a one-way flow (producer thread -> consumer thread) would otherwise
 // pile blocks up on the consumer; past the depth they go back to the allocator. 256 blocks of
@@ -271,13 +271,112 @@ void Mailbox::release(MarkerId m) noexcept {
   markers_[m] = nullptr;
 }
 
+namespace {
+// Disposes a chain as dispose_chain does, giving back the slot of each counted envelope (B3).
+// Returns how many envelopes there were; *waiters is set when a release saw waiting senders.
+std::size_t dispose_counted(Mailbox& mb, Envelope* head, bool* waiters) noexcept {
+  std::size_t n = 0;
+  while (head != nullptr) {
+    Envelope* next = head->next;
+    if ((head->flags & kCounted) != 0 && mb.release_slot() == Mailbox::Release::kSenderWaits) {
+      *waiters = true;
+    }
+    dispose(head);
+    head = next;
+    ++n;
+  }
+  return n;
+}
+}  // namespace
+
+Mailbox::Reserve Mailbox::try_reserve() noexcept {
+  const std::uint32_t cap = capacity();
+  // relaxed: the CAS re-reads.
+  std::uint64_t old = bound_.load(std::memory_order_relaxed);
+  for (;;) {
+    const auto used = static_cast<std::uint32_t>(old);
+    if (used >= cap) return Reserve::kFull;
+    // relaxed: the slot count publishes nothing; the envelope is published by the push's
+    // release CAS (MpscInbox P1), and waiting is ordered by add_waiter's CAS on this word.
+    if (bound_.compare_exchange_weak(old, old + 1, std::memory_order_relaxed,
+                                     std::memory_order_relaxed)) {
+      std::uint32_t hw = high_water_.load(std::memory_order_relaxed);
+      while (used + 1 > hw &&
+             !high_water_.compare_exchange_weak(hw, used + 1, std::memory_order_relaxed)) {
+      }
+      return Reserve::kReserved;
+    }
+  }
+}
+
+void Mailbox::force_reserve() noexcept {
+  // relaxed: as try_reserve.
+  const auto used = static_cast<std::uint32_t>(bound_.fetch_add(1, std::memory_order_relaxed)) + 1;
+  std::uint32_t hw = high_water_.load(std::memory_order_relaxed);
+  while (used > hw && !high_water_.compare_exchange_weak(hw, used, std::memory_order_relaxed)) {
+  }
+}
+
+Mailbox::Release Mailbox::release_slot() noexcept {
+  // acq_rel: pairs with add_waiter's CAS: a release ordered after it sees its waiter (and then
+  // finds it on the runtime's list, under the lock); one ordered before it makes that CAS fail.
+  const std::uint64_t old = bound_.fetch_sub(1, std::memory_order_acq_rel);
+  return (old >> 32) != 0 ? Release::kSenderWaits : Release::kNoWaiter;
+}
+
+Mailbox::Wait Mailbox::add_waiter() noexcept {
+  const std::uint32_t cap = capacity();
+  std::uint64_t old = bound_.load(std::memory_order_relaxed);  // relaxed: the CAS re-reads
+  for (;;) {
+    if (static_cast<std::uint32_t>(old) < cap) return Wait::kNotFull;
+    // acq_rel: pairs with release_slot's fetch_sub (see there).
+    if (bound_.compare_exchange_weak(old, old + (std::uint64_t{1} << 32), std::memory_order_acq_rel,
+                                     std::memory_order_relaxed)) {
+      return Wait::kWaiting;
+    }
+  }
+}
+
+void Mailbox::remove_waiter() noexcept {
+  // relaxed: under the runtime's lock, which orders it with add_waiter; a release that reads
+  // the old count wakes nobody it cannot find (it looks under the same lock).
+  bound_.fetch_sub(std::uint64_t{1} << 32, std::memory_order_relaxed);
+}
+
+std::size_t Mailbox::trim_oldest() noexcept {
+  fetch();
+  std::size_t n = 0;
+  const std::uint32_t cap = capacity();
+  Envelope* prev = nullptr;
+  Envelope* e = cache_head_;
+  while (e != nullptr && slots_used() > cap) {
+    Envelope* next = e->next;
+    if ((e->flags & kCounted) != 0) {
+      remove(prev, e);
+      // No waiter can be woken here: senders to a mailbox that drops its oldest never wait.
+      (void)release_slot();
+      dispose(e);
+      ++n;
+    } else {
+      prev = e;
+    }
+    e = next;
+  }
+  return n;
+}
+
 std::size_t Mailbox::close_and_clear() noexcept {
-  std::size_t n = dispose_chain(cache_head_);
-  cache_head_ = cache_tail_ = nullptr;
-  cache_len_.store(0, std::memory_order_relaxed);  // relaxed: see cache_len_
+  Envelope* rest = inbox_.close();
   marker_used_ = 0;
   for (auto& m : markers_) m = nullptr;
-  n += dispose_chain(inbox_.close());
+  // The usual end: nothing left (no call, no flag test: bench/budget.py spawn_exit).
+  if (cache_head_ == nullptr && rest == nullptr) [[likely]]
+    return 0;
+  bool waiters = false;  // the runtime wakes every waiting sender after a close anyway
+  std::size_t n = dispose_counted(*this, cache_head_, &waiters);
+  cache_head_ = cache_tail_ = nullptr;
+  cache_len_.store(0, std::memory_order_relaxed);  // relaxed: see cache_len_
+  n += dispose_counted(*this, rest, &waiters);
   return n;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "test_util.hpp"
@@ -232,6 +233,44 @@ TEST(StackFloor, TheCLibraryRunsOnTheSmallestStack) {
   const std::string out = ergon_test::run_command(fixture + " run 2>&1", &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_EQ(field(out, "ran"), std::to_string(ergon::kMinStackSize)) << out;
+}
+
+}  // namespace
+
+namespace {
+
+// The VmFlags line of the /proc/self/smaps entry that holds `addr` ("" if none).
+std::string vm_flags_of(std::uintptr_t addr) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return "";
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+        std::strchr(line, '-') < std::strchr(line, ' ')) {
+      inside = addr >= lo && addr < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line;
+      break;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
+
+TEST_P(StackSize, StacksAreMappedWithoutTransparentHugePages) {
+  if (std::FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    std::fclose(f);
+  } else {
+    GTEST_SKIP() << "this kernel has no transparent huge pages";
+  }
+  run([] {
+    int local = 0;
+    const std::string flags = vm_flags_of(reinterpret_cast<std::uintptr_t>(&local));
+    EXPECT_NE(flags.find(" nh"), std::string::npos) << "MADV_NOHUGEPAGE on the slab: " << flags;
+  });
 }
 
 }  // namespace

@@ -732,3 +732,68 @@ TEST_F(Mailboxes, CloseWhileProducersPushAccountsForEveryEnvelope) {
 }
 
 }  // namespace
+
+// Bounded mode's slot word (mailbox.hpp, B1..B3), single-threaded: reservations stop at the
+// capacity, a waiter counts only while the mailbox is full, a release reports the waiter, and a
+// close gives back the slot of every counted envelope it disposes of.
+namespace {
+
+TEST(MailboxBound, ReservationsStopAtTheCapacityAndReleasesReportWaiters) {
+  Mailbox mb;
+  mb.set_bound(2);
+  EXPECT_EQ(mb.add_waiter(), Mailbox::Wait::kNotFull) << "not full: no waiting";
+  EXPECT_EQ(mb.try_reserve(), Mailbox::Reserve::kReserved);
+  EXPECT_EQ(mb.try_reserve(), Mailbox::Reserve::kReserved);
+  EXPECT_EQ(mb.try_reserve(), Mailbox::Reserve::kFull);
+  EXPECT_EQ(mb.high_water(), 2u);
+  EXPECT_EQ(mb.add_waiter(), Mailbox::Wait::kWaiting);
+  EXPECT_EQ(mb.waiting_senders(), 1u);
+  EXPECT_EQ(mb.release_slot(), Mailbox::Release::kSenderWaits);
+  mb.remove_waiter();
+  EXPECT_EQ(mb.release_slot(), Mailbox::Release::kNoWaiter);
+  EXPECT_EQ(mb.slots_used(), 0u);
+}
+
+TEST(MailboxBound, CloseGivesBackTheSlotsOfCountedEnvelopes) {
+  Mailbox mb;
+  mb.set_bound(4);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(mb.try_reserve(), Mailbox::Reserve::kReserved);
+    Envelope* e = ergon::mailbox::make_message<int>(i);
+    e->flags |= ergon::mailbox::kCounted;
+    ASSERT_EQ(mb.push(e), PushResult::kQueued);
+  }
+  ASSERT_EQ(mb.push(ergon::mailbox::make_message<int>(9)), PushResult::kQueued);  // uncounted
+  EXPECT_TRUE(mb.fetch());
+  EXPECT_EQ(mb.slots_used(), 3u);
+  EXPECT_EQ(mb.close_and_clear(), 4u);
+  EXPECT_EQ(mb.slots_used(), 0u);
+  mb.reopen();
+}
+
+TEST(MailboxBound, TrimOldestDropsCountedEnvelopesOnlyDownToTheCapacity) {
+  Mailbox mb;
+  mb.set_bound(2);
+  for (int i = 0; i < 5; ++i) {
+    mb.force_reserve();
+    Envelope* e = ergon::mailbox::make_message<int>(i);
+    e->flags |= ergon::mailbox::kCounted;
+    ASSERT_EQ(mb.push(e), PushResult::kQueued);
+    if (i == 1) {
+      Envelope* s = ergon::mailbox::make_message<int>(100);
+      s->flags |= ergon::mailbox::kSystem;
+      ASSERT_EQ(mb.push(s), PushResult::kQueued);
+    }
+  }
+  EXPECT_EQ(mb.trim_oldest(), 3u);
+  std::vector<int> left;
+  for (Envelope* e = mb.head(); e != nullptr; e = e->next) {
+    left.push_back(ergon::mailbox::payload<int>(e));
+  }
+  EXPECT_EQ(left, (std::vector<int>{100, 3, 4})) << "the system message is never dropped";
+  EXPECT_EQ(mb.high_water(), 5u);
+  (void)mb.close_and_clear();
+  mb.reopen();
+}
+
+}  // namespace

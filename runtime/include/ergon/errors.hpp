@@ -36,6 +36,20 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
+// A send to a full bounded mailbox (SpawnOptions::mailbox_capacity) failed: its policy is
+// MailboxPolicy::kFail, a blocked send timed out, a sender that may not block (a worker's
+// thread outside a process) met kBlock, or blocking would close a cycle of processes waiting
+// on each other's full mailboxes. The message names the receiver, the cause and the fix; the
+// message that was being sent is destroyed.
+class MailboxFull : public Error {
+ public:
+  MailboxFull(const std::string& what, Pid receiver) : Error(what), receiver_(receiver) {}
+  Pid receiver() const noexcept { return receiver_; }
+
+ private:
+  Pid receiver_;
+};
+
 // Deterministic mode (Options::deterministic): Runtime::run found every process waiting for a
 // message with no timer armed, before the main process ended. The message names the seed that
 // replays the run and the processes that wait.

@@ -292,6 +292,36 @@ struct Options {
   static Options from_env() { return from_env(Options{}); }
 };
 
+// What a send to a full bounded mailbox does (SpawnOptions::mailbox_capacity; docs/design.md,
+// "Bounded mailboxes"). System messages (exit signals, Downs, and envelopes marked
+// mailbox::kSystem, as a call's reply will be) never count against the capacity and are never
+// dropped.
+enum class MailboxPolicy {
+  // The sending process waits for a slot (its worker runs other processes meanwhile), up to
+  // SpawnOptions::send_timeout; then the send throws MailboxFull. A sender outside any
+  // process (another thread, Runtime-level code) blocks its own OS thread, polling, with the
+  // same timeout; on a worker's own thread outside a process the send throws MailboxFull
+  // instead (a worker is never blocked). Two processes that would wait for each other (a
+  // cycle of full mailboxes) are not left to hang: the send that closes the cycle throws
+  // MailboxFull naming the cycle.
+  kBlock,
+  // The new message is dropped (and counted: ProcessInfo::mailbox_dropped,
+  // Stats::mailbox_dropped).
+  kDropNewest,
+  // The new message is queued; the receiver drops its oldest counted messages when it next
+  // takes one, down to the capacity (counted as for kDropNewest). Between two of its receives
+  // the mailbox may hold more than the capacity.
+  kDropOldest,
+  // The send throws MailboxFull naming the receiver, its capacity and the fix.
+  kFail,
+  // The message goes to SpawnOptions::fallback instead (under the fallback's own policy; a
+  // message forwarded once is dropped rather than forwarded again). No live fallback: dropped.
+  kForward,
+};
+
+// "block", "drop_newest", "drop_oldest", "fail" or "forward".
+const char* to_string(MailboxPolicy p) noexcept;
+
 // Per-spawn settings.
 struct SpawnOptions {
   // Stack size for this process in bytes; 0 means the runtime's Options::stack_size. Rounded
@@ -310,6 +340,14 @@ struct SpawnOptions {
   // driver, a collector of results) immune. Default true: faults reach every process but the
   // main process of Runtime::run and supervisors. No effect when faults are off.
   bool faults = true;
+  // How many ordinary messages the process's mailbox holds; 0 (the default): unbounded, as in
+  // Erlang. At most 2^31. What a send to a full mailbox does: `overflow`.
+  std::uint32_t mailbox_capacity = 0;
+  MailboxPolicy overflow = MailboxPolicy::kBlock;
+  // kBlock: how long a sender waits for a slot before MailboxFull; 0: forever.
+  std::chrono::milliseconds send_timeout{0};
+  // kForward: where the overflow goes.
+  Pid fallback{};
 };
 
 }  // namespace ergon

@@ -28,9 +28,11 @@ Pid spawn(F&& fn, SpawnOptions opts = {}) {
 // The calling process's pid.
 inline Pid self() { return detail::pid_of(detail::current_process_or_throw("ergon::self")); }
 
-// Sends a copy (or the moved value) of `msg` to `to`. Never blocks. A message to a process
-// that has ended, or to a stale pid, is dropped and counted in Stats::messages_dropped. Messages
-// from one sender to one receiver arrive in the order they were sent. Any thread.
+// Sends a copy (or the moved value) of `msg` to `to`. Never blocks, unless `to` has a bounded
+// mailbox (SpawnOptions::mailbox_capacity) that is full: then its MailboxPolicy decides (the
+// sender may wait for a slot, or get MailboxFull). A message to a process that has ended, or to
+// a stale pid, is dropped and counted in Stats::messages_dropped. Messages from one sender to
+// one receiver arrive in the order they were sent. Any thread.
 // A string literal or char pointer is sent as a std::string (detail::WireType): receive it
 // with receive<std::string>().
 template <class T>
@@ -43,6 +45,27 @@ void send(Pid to, T&& msg) {
 template <class T, class... A>
 void send_new(Pid to, A&&... args) {
   detail::send_envelope(to, mailbox::make_message<T>(std::forward<A>(args)...));
+}
+
+// Like erlang:hibernate: unwinds the calling process's stack (its destructors run, as for an
+// exception: do not catch (...) it without rethrowing), gives the stack back to the pool with
+// its pages released, and parks the process until a message arrives; then it continues in `fn`
+// on a fresh stack. Its mailbox, pid, links, monitors and name stay. A hibernated process costs
+// its record and mailbox only. Never returns. A process whose `fn` returns ends as usual.
+// Throws NotInProcess outside a process.
+template <class F>
+[[noreturn]] void hibernate(F&& fn) {
+  using Fn = std::decay_t<F>;
+  static_assert(std::is_invocable_v<Fn&>, "hibernate takes a callable with no arguments");
+  void* target = ::operator new(sizeof(Fn));
+  try {
+    ::new (target) Fn(std::forward<F>(fn));
+  } catch (...) {
+    ::operator delete(target);
+    throw;
+  }
+  detail::hibernate_into([](void* t) { (*static_cast<Fn*>(t))(); },
+                         [](void* t) { static_cast<Fn*>(t)->~Fn(); }, target);
 }
 
 // Puts the calling process at the back of its worker's run queue.

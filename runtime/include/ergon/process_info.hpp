@@ -17,6 +17,8 @@
 //     receiver is moving from the inbox to its cache at that moment, and the unfetched part
 //     saturates at 65,535 (a process that never receives shows at least that);
 //   - waiting_in: one relaxed store before a process blocks;
+//   - the mailbox_* counters: nothing on an unbounded mailbox; a bounded one counts in its
+//     slot word and on its slow paths;
 //   - stack_used: nothing (derived from the context its last switch saved on its stack).
 //
 // The calls that list processes walk every record of the process table: use them for
@@ -66,6 +68,13 @@ struct ProcessInfo {
   std::vector<Pid> monitored_by;  // processes that monitor it
   bool trap_exit = false;
   Pid parent;  // its spawner; Pid{} when spawned from outside the runtime
+  // Its bounded mailbox (SpawnOptions::mailbox_capacity; all 0 when unbounded): the capacity,
+  // the most slots in use at once, the messages its policy dropped (drop_newest, drop_oldest,
+  // a forward with no live fallback) and the senders waiting for a slot now.
+  std::uint32_t mailbox_capacity = 0;
+  std::uint32_t mailbox_high_water = 0;
+  std::uint64_t mailbox_dropped = 0;
+  std::uint32_t blocked_senders = 0;
 };
 
 // The process `pid` of the caller's runtime, or std::nullopt when `pid` names no live

@@ -341,6 +341,8 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
       }
       if (e->stamp != gen) {  // meant for an earlier process in this slot
         mb.remove(prev, e);
+        if (e->flags & mailbox::kCounted) [[unlikely]]
+          (void)release_counted(p, e, false);  // no trim: the scan goes on at `next`
         drop_stale(e);
         e = next;
         continue;
@@ -348,6 +350,14 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
       std::size_t which = find_match(e, handlers, kIdx);
       if (which != SIZE_MAX) {
         mb.remove(prev, e);
+        // The one branch a bounded mailbox adds to a receive, on the envelope just matched.
+        if (e->flags & mailbox::kCounted) [[unlikely]] {
+          if (release_counted(p, e, true)) {  // dropped, the oldest of an overfull mailbox
+            prev = mb.marker_position(marker);
+            e = prev != nullptr ? prev->next : mb.head();
+            continue;
+          }
+        }
         EnvelopeGuard guard{e};
         return invoke_at<R, 0>(which, e, handlers);
       }

@@ -41,8 +41,15 @@ struct Stats {
   std::uint64_t processes_crashed = 0;  // ended by an uncaught exception
   std::uint64_t messages_sent = 0;
   std::uint64_t messages_dropped = 0;  // sent to a dead or stale pid
-  std::uint64_t stacks_mapped = 0;     // stacks the pool has created
-  std::uint64_t stacks_in_use = 0;     // stacks held by live processes
+  // Bounded mailboxes (SpawnOptions::mailbox_capacity): messages their policies dropped
+  // (drop_newest, drop_oldest, a forward with nowhere to go), overflow forwarded to a
+  // fallback, sends that waited for a slot, and sends that threw MailboxFull.
+  std::uint64_t mailbox_dropped = 0;
+  std::uint64_t messages_forwarded = 0;
+  std::uint64_t sends_blocked = 0;
+  std::uint64_t mailbox_full_errors = 0;
+  std::uint64_t stacks_mapped = 0;  // stacks the pool has created
+  std::uint64_t stacks_in_use = 0;  // stacks held by live processes
   // Bytes of every stack the pool has mapped (in use or kept for reuse) that are resident:
   // the pages processes have touched, which a pooled stack keeps for its next process (a
   // fresh page costs a fault; docs/design.md, "Stacks"). Counted by mincore over the pool's

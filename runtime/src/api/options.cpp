@@ -115,6 +115,22 @@ const char* to_string(Policy p) noexcept {
   return "?";
 }
 
+const char* to_string(MailboxPolicy p) noexcept {
+  switch (p) {
+    case MailboxPolicy::kBlock:
+      return "block";
+    case MailboxPolicy::kDropNewest:
+      return "drop_newest";
+    case MailboxPolicy::kDropOldest:
+      return "drop_oldest";
+    case MailboxPolicy::kFail:
+      return "fail";
+    case MailboxPolicy::kForward:
+      return "forward";
+  }
+  return "?";
+}
+
 const char* to_string(OnStackOverflow o) noexcept {
   switch (o) {
     case OnStackOverflow::kAbort:

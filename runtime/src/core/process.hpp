@@ -37,6 +37,7 @@
 #include "ergon/detail/api.hpp"
 #include "ergon/mailbox/mailbox.hpp"
 #include "ergon/monitor.hpp"
+#include "ergon/options.hpp"
 #include "util/spin_lock.hpp"
 #include "util/xoshiro.hpp"
 
@@ -48,7 +49,8 @@ struct IoHandle;
 
 // Why a process switched back to its worker.
 // kLost: its carrier lost the worker while it ran (carrier.hpp); it is requeued there.
-enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove, kLost };
+// kHibernate: it unwound for ergon::hibernate; its worker takes its stack (hibernate.hpp).
+enum class SwitchReason : std::uint8_t { kYield, kBlock, kExit, kMove, kLost, kHibernate };
 
 enum class ProcessState : std::uint8_t { kFree, kAlive };
 
@@ -261,6 +263,27 @@ struct Process {
   // wins, and only a claimed Reply is pushed. Reset at birth (OtpLifecycle::born). After
   // fault_rng: nothing hot moves for a field that only calls touch.
   std::atomic<std::uint64_t> alias{0};
+
+  // --- Bounded mailbox (core/bounded.hpp; cold, so after the hot fields) -------------------
+  // The policy of a bounded mailbox (SpawnOptions): written at spawn while the record is
+  // private; read by senders after their generation check. relaxed: published with the record
+  // (spawn_commit's release); a sender that read a later occupant's values sends a message
+  // the stamp check drops.
+  std::atomic<MailboxPolicy> overflow{MailboxPolicy::kBlock};
+  std::atomic<std::int64_t> send_timeout_ns{0};  // 0: forever
+  std::atomic<std::uint64_t> fallback{0};        // Pid::raw()
+  // Messages its policy dropped: senders (drop newest, forward with nowhere to go) and the
+  // process (drop oldest), by RMW. relaxed: a statistic. Reset at spawn.
+  std::atomic<std::uint64_t> mailbox_dropped{0};
+  // The senders waiting for a slot in this mailbox (bounded.hpp, B2/B3), guarded by
+  // senders_lock together with the mailbox's waiter count (Mailbox::add_waiter).
+  SpinLock senders_lock;
+  std::vector<Process*> waiting_senders;
+  // The pid (raw) whose full mailbox this process waits to send to, or 0: written by the
+  // process around a wait for a slot, read by other senders looking for a cycle. seq_cst on
+  // both sides: two processes that start waiting on each other at once store, then load the
+  // other's; seq_cst forbids both loads missing both stores (the store-load hazard).
+  std::atomic<std::uint64_t> send_blocked_on{0};
 
   // After every switch back into the process: a kill (unless shielded) ends it, a nursery
   // interrupt unwinds it to its nursery, and fault injection may crash it (crash_point).

@@ -230,6 +230,16 @@ void Scheduler::throw_stack_too_large(std::size_t size, const Process* spawner) 
                    " KiB); sizes below 32 KiB (ergon::kMinStackSize) are rounded up to it.");
 }
 
+namespace {
+[[noreturn, gnu::cold, gnu::noinline]] void throw_capacity_too_large(std::uint32_t capacity,
+                                                                     const Process* spawner) {
+  throw SpawnError("ergon::spawn (from " + spawner_name(spawner) +
+                   "): SpawnOptions::mailbox_capacity is " + std::to_string(capacity) +
+                   ", more than the largest capacity, 2^31. Ask for at most that, or 0 for an "
+                   "unbounded mailbox.");
+}
+}  // namespace
+
 Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() != this) w = nullptr;
@@ -242,6 +252,8 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
     injector_->before_spawn(spawner);  // throws InjectedFault or SpawnError
   check_limit(w);
   // Before a record or a stack is taken, the checks that throw: nothing to give back.
+  if (so.mailbox_capacity > (std::uint32_t{1} << 31)) [[unlikely]]
+    throw_capacity_too_large(so.mailbox_capacity, spawner);
   if (so.link && spawner == nullptr) {
     throw NotInProcess(
         "ergon::spawn_link (SpawnOptions::link) needs a spawner process to link to; from "
@@ -273,6 +285,14 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   p->closure = Closure{};
   p->shield = 0;
   p->reset_signals(0);  // the record is private until spawn_commit publishes it
+  // relaxed: the record is private until spawn_commit publishes it (bounded.hpp).
+  p->mailbox.set_bound(so.mailbox_capacity);
+  if (so.mailbox_capacity != 0) [[unlikely]] {
+    p->overflow.store(so.overflow, std::memory_order_relaxed);
+    p->send_timeout_ns.store(saturating_ns(so.send_timeout), std::memory_order_relaxed);
+    p->fallback.store(so.fallback.raw(), std::memory_order_relaxed);
+    p->mailbox_dropped.store(0, std::memory_order_relaxed);
+  }
   p->parent = spawner != nullptr ? spawner->pid() : Pid{};
   p->overflowed = false;
   if (injector_ != nullptr) [[unlikely]]
@@ -444,6 +464,10 @@ Stats Scheduler::stats() const {
   s.messages_sent = external_sent.load(std::memory_order_relaxed);
   s.messages_dropped = external_dropped.load(std::memory_order_relaxed);
   s.processes_crashed = crashed.load(std::memory_order_relaxed);
+  s.mailbox_dropped = bounded_dropped.load(std::memory_order_relaxed);
+  s.messages_forwarded = bounded_forwarded.load(std::memory_order_relaxed);
+  s.sends_blocked = bounded_blocked.load(std::memory_order_relaxed);
+  s.mailbox_full_errors = bounded_errors.load(std::memory_order_relaxed);
   s.stacks_mapped = stacks_.mapped();
   s.stacks_resident_bytes = stacks_.resident_bytes();
   s.sockets_open = static_cast<std::uint64_t>(std::max<std::int64_t>(0, reactor_.registered()));

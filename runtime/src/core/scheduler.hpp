@@ -199,6 +199,11 @@ class Scheduler {
   // Counters for threads that are not workers. relaxed: statistics.
   std::atomic<std::int64_t> external_live{0};
   std::atomic<std::uint64_t> external_spawned{0}, external_sent{0}, external_dropped{0};
+  // Bounded mailboxes (bounded.cpp), by RMW on their slow paths only (an unbounded send never
+  // touches them): policy drops, forwards, sends that waited, MailboxFull errors. relaxed:
+  // statistics.
+  std::atomic<std::uint64_t> bounded_dropped{0}, bounded_forwarded{0}, bounded_blocked{0},
+      bounded_errors{0};
   std::atomic<std::uint64_t> crashed{0};
 
  private:

@@ -1,6 +1,7 @@
 // The send path, steps 2-4. See send.hpp.
 #include "core/send.hpp"
 
+#include "core/bounded.hpp"
 #include "core/in_runtime.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
@@ -16,6 +17,19 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
   } else if (s != nullptr) {
     s->external_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }
+}
+
+// A push that found the receiver gone: the envelope is dropped and counted, and a counted one
+// gives its slot back (B3). Out of line and cold, so that the send's hot path keeps its
+// registers (bench/budget.py send_blocked).
+[[gnu::noinline, gnu::cold]] void closed_push(mailbox::Envelope* e, Process* target, Scheduler* s,
+                                              Worker* w, bool by_process) noexcept {
+  if ((e->flags & mailbox::kCounted) != 0 &&
+      target->mailbox.release_slot() == mailbox::Mailbox::Release::kSenderWaits) {
+    wake_one_sender(target, w, by_process);
+  }
+  mailbox::dispose(e);
+  count_drop(w, s);
 }
 
 // Steps 2-4 of a send (docs/design.md, "From send to a handler"): the pid's record, its
@@ -34,8 +48,7 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
       target->sched.load(std::memory_order_relaxed)->wake_from(w, by_process, target);
       break;
     case mailbox::PushResult::kClosed:
-      mailbox::dispose(e);
-      count_drop(w, s);
+      closed_push(e, target, s, w, by_process);
       return false;
   }
   return true;
@@ -59,23 +72,30 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
   return target;
 }
 
-// send_envelope (kCrashPoint) and post_envelope (not).
-template <bool kCrashPoint>
-[[gnu::always_inline]] inline void send_impl(Pid to, mailbox::Envelope* e) {
+// send_envelope (kCrashPoint) and post_envelope (not). Returns false, before touching `e`,
+// when the receiver's mailbox is bounded and `e` is an ordinary message (kBounded: the check
+// is made): the caller takes the bounded path (bounded.hpp), outside the runtime.
+template <bool kCrashPoint, bool kBounded>
+[[gnu::always_inline]] inline bool send_impl(Pid to, mailbox::Envelope* e) {
   InRuntime in;
   Worker* w = in.w;
   Scheduler* s = nullptr;
   Process* target = live_target(to, e, w, s);
-  if (target == nullptr) return;
+  if (target == nullptr) return true;
+  // The one branch a capacity adds to an unbounded send: a field beside the inbox head.
+  if constexpr (kBounded) {
+    if (target->mailbox.capacity() != 0 && (e->flags & mailbox::kSystem) == 0) [[unlikely]]
+      return false;
+  }
   // The one branch fault injection adds to a send when it is off. `s` is not null here: the
   // receiver is alive, and only a scheduler with no live process forgets its records.
   if (Injector* f = s->injector(); f != nullptr) [[unlikely]] {
     if (!f->on_send(in.p, w, to, e, kCrashPoint) &&
         !push_envelope(to, e, target, s, w, in.p != nullptr)) {
-      return;
+      return true;
     }
   } else if (!push_envelope(to, e, target, s, w, in.p != nullptr)) {
-    return;
+    return true;
   }
   if (w != nullptr) {
     w->count_sent();
@@ -84,13 +104,40 @@ template <bool kCrashPoint>
   } else if (s != nullptr) {
     s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }
+  return true;
 }
 
 }  // namespace
 
-void send_envelope(Pid to, mailbox::Envelope* e) { send_impl<true>(to, e); }
+void send_envelope(Pid to, mailbox::Envelope* e) {
+  if (!send_impl<true, true>(to, e)) [[unlikely]]
+    send_bounded(to, e);
+}
 
-void post_envelope(Pid to, mailbox::Envelope* e) { send_impl<false>(to, e); }
+void post_envelope(Pid to, mailbox::Envelope* e) {
+  e->flags |= mailbox::kSystem;  // the runtime's own messages never count, are never dropped
+  (void)send_impl<false, false>(to, e);
+}
+
+void send_unbounded(Pid to, mailbox::Envelope* e) { (void)send_impl<true, false>(to, e); }
+
+void push_counted(Pid to, mailbox::Envelope* e, Process* target) noexcept {
+  InRuntime in;
+  e->flags |= mailbox::kCounted;
+  Scheduler* s = target->sched.load(std::memory_order_acquire);  // acquire: as live_target
+  if (s == nullptr) {  // the record's scheduler is gone: nobody will take it
+    if (target->mailbox.release_slot() == mailbox::Mailbox::Release::kSenderWaits)
+      wake_one_sender(target, in.w, in.p != nullptr);
+    mailbox::dispose(e);
+    return;
+  }
+  if (!push_envelope(to, e, target, s, in.w, in.p != nullptr)) return;
+  if (in.w != nullptr) {
+    in.w->count_sent();
+  } else {
+    s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  }
+}
 
 void deliver_envelope(Pid to, mailbox::Envelope* e, Worker* w) noexcept {
   Scheduler* s = nullptr;

@@ -36,6 +36,12 @@ void post(Pid to, T&& msg) {
 // Steps 2-4 only, for a message the delay line held (testing/delay_line.hpp): the record, the
 // generation, the push and the wake-up. `w`: the caller's worker or nullptr (a drop's count).
 void deliver_envelope(Pid to, mailbox::Envelope* e, Worker* w) noexcept;
+// The send path without the capacity check: for a bounded path that found the receiver dead
+// or unbounded after all (bounded.cpp), and messages that must not be held back.
+void send_unbounded(Pid to, mailbox::Envelope* e);
+// Pushes `e` into `target`'s mailbox (whose pid is `to`) after its sender reserved a slot
+// (B1): marks it kCounted; a push that fails gives the slot back and counts the drop.
+void push_counted(Pid to, mailbox::Envelope* e, Process* target) noexcept;
 // Wakes `p` after the caller won its wake-up (p->mailbox.try_unblock()), from process code or
 // from any thread: enters the runtime first, as a send does.
 void wake_unblocked(Scheduler* s, Process* p) noexcept;

@@ -195,6 +195,11 @@ void StackPool::map_slab(std::size_t size, std::vector<char*>& out) {
   void* mem = ::mmap(nullptr, len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) throw_map_error("mmap", errno, size, len);
+  // No transparent huge pages: with THP set to "always" one touched byte of a stack could make
+  // the kernel back 2 MiB of the slab (many neighbouring stacks' untouched pages) with one huge
+  // page, and the lazy commit above would be gone. Advisory: a kernel without THP refuses it
+  // (EINVAL), which changes nothing.
+  (void)::madvise(mem, len, MADV_NOHUGEPAGE);
   char* base = static_cast<char*>(mem);
   try {
     for (std::size_t i = 0; i < count; ++i) install_guard(base + i * slot, size);

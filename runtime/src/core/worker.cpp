@@ -2,13 +2,18 @@
 #include "core/worker.hpp"
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
+#include "core/bounded.hpp"
 #include "core/exception_text.hpp"
 #include "core/io_handle.hpp"
+#include "core/hibernate.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
 #include "core/stack_guard.hpp"
@@ -481,7 +486,11 @@ void Worker::run(Carrier& c, Process* p) {
   p->home = this;
   p->on_worker.store(id_, std::memory_order_relaxed);  // relaxed: see Process::on_worker
   c.set_current(p);
-  if (!p->fiber.started()) p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
+  if (!p->fiber.started()) {
+    if (p->stack.lo == nullptr) [[unlikely]]
+      rehydrate(p);  // H4: it hibernated (hibernate.hpp)
+    p->fiber.start(p->stack.lo, p->stack.size, &process_entry, p);
+  }
   for (;;) {
     bump(runs_, 1);
     slice_part_begin(load_budget(budget));  // reductions and trace (worker.hpp)
@@ -500,6 +509,11 @@ void Worker::run(Carrier& c, Process* p) {
       case SwitchReason::kExit:
         c.set_current(nullptr);
         finish(p);
+        return;
+      case SwitchReason::kHibernate:
+        c.set_current(nullptr);
+        slice_left_ = 0;
+        hibernate(p);
         return;
       case SwitchReason::kYield:
         c.set_current(nullptr);
@@ -573,6 +587,39 @@ void Worker::complete_block(void* arg) noexcept {
   w->make_runnable(prev, true);
 }
 
+void Worker::hibernate(Process* p) noexcept {
+  // H3. Off the process's stack now: its pages go back to the kernel (the pool keeps touched
+  // pages of an ordinary freed stack for reuse; a hibernated process must cost none), then the
+  // stack goes back to the pool.
+  p->fiber.destroy();
+  (void)::madvise(p->stack.lo, p->stack.size, MADV_DONTNEED);
+  sched_.stacks().release(p->stack, &stack_cache_);
+  p->stack = Stack{};
+  // Messages already waiting (in its cache: H1 fetched) wake it at once, as in Erlang; else it
+  // parks, and the next push wakes it. (The worker acts for the process here, MpscInbox C2.)
+  if (p->mailbox.head() == nullptr && p->mailbox.try_block() == mailbox::BlockResult::kBlocked) {
+    return;
+  }
+  push_back(p);  // a message slipped in: it continues at once
+  notify();
+}
+
+void Worker::rehydrate(Process* p) noexcept {
+  // H4. The size it was spawned with (Process::stack_bytes, set at spawn).
+  try {
+    p->stack =
+        sched_.stacks().acquire(p->stack_bytes.load(std::memory_order_relaxed), &stack_cache_);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ergon: no stack for hibernated process %s to continue on: %s\n",
+                 p->pid().to_string().c_str(), e.what());
+    std::abort();
+  }
+  // relaxed: see Process, "Observed".
+  p->stack_top.store(reinterpret_cast<std::uintptr_t>(p->stack.lo) + p->stack.size,
+                     std::memory_order_relaxed);
+  p->waiting_in.store(nullptr, std::memory_order_relaxed);
+}
+
 void Worker::finish(Process* p) noexcept {
   // relaxed: see Process::registered.
   if (p->registered.exchange(false, std::memory_order_relaxed)) [[unlikely]] {
@@ -584,6 +631,9 @@ void Worker::finish(Process* p) noexcept {
   // release: pairs with the acquire in send_envelope: a sender that sees the new generation
   // also sees the closed mailbox.
   p->generation.store(g, std::memory_order_release);
+  // Senders waiting for a slot find the pid dead once woken (bounded.hpp).
+  if (p->mailbox.waiting_senders() != 0) [[unlikely]]
+    wake_all_senders(p, this);
   p->fiber.destroy();
   sched_.stacks().release(p->stack, &stack_cache_);
   p->stack = Stack{};
@@ -645,12 +695,17 @@ void process_entry(Fiber* f) noexcept {
   Scheduler& s = *p->sched.load(std::memory_order_relaxed);
   // The exit reason, for the observer: its worker reports the exit after `reason` is gone.
   ExitText why = {};
-  {  // a scope: this function never returns, and `reason` may own heap memory
+  bool hibernating = false;
+  Hibernate next{};  // the callable it continues in, when hibernating
+  {                  // a scope: this function never returns, and `reason` may own heap memory
     ExitReason reason;
     // acquire: pairs with the release store of the shutdown sweep.
     if (!p->is_killed()) {
       try {
         p->closure.invoke(p->closure.target);
+      } catch (const Hibernate& h) {  // H2: unwound for ergon::hibernate
+        hibernating = true;
+        next = h;
       } catch (const Shutdown&) {
         reason.kind = ExitReason::Kind::kShutdown;  // ended by the runtime: not a crash
       } catch (const ExitSignal& e) {               // ergon::exit(reason)
@@ -670,8 +725,12 @@ void process_entry(Fiber* f) noexcept {
     } else {
       reason.kind = ExitReason::Kind::kShutdown;
     }
-    settle_end(p, s, reason, why);
+    if (!hibernating) [[likely]]
+      settle_end(p, s, reason, why);
   }
+  // Outside every catch and scope: the switch leaves this stack for good.
+  if (hibernating) [[unlikely]]
+    leave_hibernated(f, p, next);
   leave_ended(f, p, s, why);
 }
 

@@ -190,6 +190,10 @@ class Worker {
   static void complete_block(void* prev) noexcept;
   static void complete_timed_block(Process* prev) noexcept;
   void finish(Process* p) noexcept;
+  // H3 and H4 of hibernation (hibernate.hpp): takes the stack of a process that unwound for
+  // ergon::hibernate and parks it; gives a woken hibernated process a fresh stack.
+  void hibernate(Process* p) noexcept;
+  void rehydrate(Process* p) noexcept;
   void drain_inbox() noexcept;
   Process* pop_pinned() noexcept;
   void push_pinned(Process* p) noexcept;

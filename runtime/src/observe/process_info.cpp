@@ -91,6 +91,13 @@ std::optional<ProcessInfo> read_record(Scheduler& s, Registry& names, Process* p
   for (const auto& m : p->monitors) info.monitored_by.push_back(m.watcher);
   info.trap_exit = p->trap_exit;
   info.parent = p->parent;
+  // relaxed: statistics (bounded.hpp); all 0 for an unbounded mailbox.
+  info.mailbox_capacity = p->mailbox.capacity();
+  if (info.mailbox_capacity != 0) {
+    info.mailbox_high_water = p->mailbox.high_water();
+    info.mailbox_dropped = p->mailbox_dropped.load(std::memory_order_relaxed);
+    info.blocked_senders = p->mailbox.waiting_senders();
+  }
   named = p->registered.load(std::memory_order_relaxed);  // relaxed: a hint (registry.hpp)
   p->sig_lock.unlock();                                   // PI4
   if (info.worker < s.worker_count()) info.pool = s.worker(info.worker).pool().name;

@@ -118,6 +118,12 @@ std::string top_table(const Stats& s, const std::vector<ProcessInfo>& procs, std
           " crashed), %" PRIu64 " messages sent, %" PRIu64 " dropped to dead pids\n\n",
           s.workers.size(), s.processes_alive, s.processes_spawned, s.processes_crashed,
           s.messages_sent, s.messages_dropped);
+  if (s.mailbox_dropped + s.messages_forwarded + s.sends_blocked + s.mailbox_full_errors != 0) {
+    appendf(out,
+            "bounded mailboxes: %" PRIu64 " dropped by policy, %" PRIu64 " forwarded, %" PRIu64
+            " sends blocked, %" PRIu64 " MailboxFull\n\n",
+            s.mailbox_dropped, s.messages_forwarded, s.sends_blocked, s.mailbox_full_errors);
+  }
   appendf(out, "%6s %-12s %6s %9s %8s %8s %8s %8s %14s\n", "worker", "pool", "util", "run queue",
           "migr in", "migr out", "steals", "parks", "reductions");
   for (std::size_t i = 0; i < s.workers.size(); ++i) {
@@ -134,6 +140,25 @@ std::string top_table(const Stats& s, const std::vector<ProcessInfo>& procs, std
   for (const ProcessInfo& p : procs) v.push_back(&p);
   process_rows(out, "heaviest by reductions", v, rows, true);
   process_rows(out, "heaviest by mailbox length", v, rows, false);
+  // Processes with a bounded mailbox, fullest first (ergon::SpawnOptions::mailbox_capacity).
+  std::vector<const ProcessInfo*> bounded;
+  for (const ProcessInfo& p : procs) {
+    if (p.mailbox_capacity != 0) bounded.push_back(&p);
+  }
+  if (!bounded.empty()) {
+    std::sort(bounded.begin(), bounded.end(), [](const ProcessInfo* a, const ProcessInfo* b) {
+      return a->message_queue_len * b->mailbox_capacity >
+             b->message_queue_len * a->mailbox_capacity;
+    });
+    appendf(out, "\nbounded mailboxes, fullest first:\n%-16s %8s %9s %10s %10s %8s\n", "pid",
+            "msgs", "capacity", "high-water", "dropped", "blocked");
+    for (std::size_t i = 0; i < bounded.size() && i < rows; ++i) {
+      const ProcessInfo& p = *bounded[i];
+      appendf(out, "%-16s %8zu %9u %10u %10" PRIu64 " %8u\n", p.pid.to_string().c_str(),
+              p.message_queue_len, p.mailbox_capacity, p.mailbox_high_water, p.mailbox_dropped,
+              p.blocked_senders);
+    }
+  }
   return out;
 }
 

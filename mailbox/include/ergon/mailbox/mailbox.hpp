@@ -26,6 +26,28 @@
 // Neither costs an atomic RMW. Each part is exact; their sum can miss a batch for the moment
 // between a fetch's exchange and its cache update, and the inbox part saturates at 65,535.
 //
+// Bounded mode (docs/design.md, "Bounded mailboxes"). A mailbox with a capacity (set_bound,
+// 0: unbounded, the default) counts the slots its counted envelopes (kCounted) hold in one
+// atomic word, `bound_`: the slots in use in the low 32 bits, the senders waiting for a slot
+// in the high 32. The protocol, in named steps:
+//   B1 reserve: a sender CASes used -> used + 1 while used < capacity (try_reserve), then
+//      marks its envelope kCounted and pushes it. A push that fails (kClosed) gives the slot
+//      back (release).
+//   B2 wait:    a sender that found it full adds itself to the runtime's list of waiting
+//      senders and, under the same lock, CASes waiters -> waiters + 1 only while used is still
+//      at capacity (add_waiter); if a slot freed meanwhile it retries B1 instead of waiting.
+//   B3 release: whoever disposes of a kCounted envelope (the receiver taking it, a close, a
+//      drop) decrements used (release). When the old word had waiters, it tells the caller,
+//      which wakes one waiting sender (and takes it off the list: remove_waiter). The woken
+//      sender retries B1; a sender that took the freed slot first keeps it (no hand-off).
+// Because the waiters count changes only under the runtime's lock together with its list, a
+// release that sees waiters > 0 finds a sender on the list, and a sender never waits once a
+// slot is free: the CAS of B2 and the decrement of B3 are ordered in the word.
+// The word is never reset: a close disposes of its counted envelopes (each gives its slot
+// back), and a late sender's slot comes back when its envelope is disposed of, even in the
+// record's next process. The unbounded mailbox pays for all this one load and branch in the
+// send path (on capacity_, beside head_) and one on each taken envelope's flags.
+//
 // Invariants: cache_head_ == nullptr iff cache_tail_ == nullptr; every live marker points at
 // an envelope in the cache or is nullptr; cache_len_ counts the cache.
 #pragma once
@@ -92,6 +114,48 @@ class Mailbox {
   std::size_t close_and_clear() noexcept;
   void reopen() noexcept;
 
+  // Bounded mode (see above) ---------------------------------------------------------------
+
+  // Sets the capacity (0: unbounded). At spawn, while nothing is queued (the record is
+  // private: no sender can reserve yet).
+  void set_bound(std::uint32_t capacity) noexcept {
+    // relaxed: published with the record (the spawn's release store of its state).
+    capacity_.store(capacity, std::memory_order_relaxed);
+    high_water_.store(0, std::memory_order_relaxed);
+  }
+  // Any thread. relaxed: a sender's read of a record it looked up; a stale value applies the
+  // old occupant's bound to a message that the stamp check will drop anyway.
+  std::uint32_t capacity() const noexcept { return capacity_.load(std::memory_order_relaxed); }
+
+  enum class Reserve : std::uint8_t { kReserved, kFull };
+  // B1. Any thread.
+  [[nodiscard]] Reserve try_reserve() noexcept;
+  // B1 for a mailbox that drops its oldest: takes a slot even beyond the capacity (the
+  // receiver trims, trim_oldest). Any thread.
+  void force_reserve() noexcept;
+  enum class Release : std::uint8_t { kNoWaiter, kSenderWaits };
+  // B3. Any thread: gives back the slot of a kCounted envelope (the caller clears the flag or
+  // disposes of it). kSenderWaits: wake one waiting sender.
+  [[nodiscard]] Release release_slot() noexcept;
+  enum class Wait : std::uint8_t { kWaiting, kNotFull };
+  // B2. Under the runtime's waiting-senders lock only.
+  [[nodiscard]] Wait add_waiter() noexcept;
+  // A waiter leaves the count (woken by a release, or gone by itself). Under the same lock.
+  void remove_waiter() noexcept;
+  // Receiver only: drops the oldest counted envelopes (after a fetch) until the slots in use
+  // are down to the capacity; returns how many it dropped.
+  std::size_t trim_oldest() noexcept;
+  // Advisory (any thread).
+  std::uint32_t slots_used() const noexcept {
+    return static_cast<std::uint32_t>(bound_.load(std::memory_order_relaxed));  // relaxed: stat
+  }
+  std::uint32_t waiting_senders() const noexcept {
+    return static_cast<std::uint32_t>(bound_.load(std::memory_order_relaxed) >> 32);  // stat
+  }
+  std::uint32_t high_water() const noexcept {
+    return high_water_.load(std::memory_order_relaxed);  // relaxed: a statistic
+  }
+
   std::size_t cached() const noexcept { return cache_len_.load(std::memory_order_relaxed); }
   bool inbox_empty() const noexcept { return inbox_.empty(); }
 
@@ -115,6 +179,12 @@ class Mailbox {
   Envelope* markers_[kMaxMarkers] = {};
   std::uint8_t marker_used_ = 0;  // bit i: markers_[i] is live
   std::uint32_t next_seq_ = 0;    // arrival number of the next fetched envelope
+  // Bounded mode (see above). capacity_: written at spawn, read by senders (relaxed, see
+  // capacity()). bound_: senders (B1, B2), the receiver and disposers (B3). high_water_: the
+  // most slots in use at once, raised by senders with a CAS (relaxed: a statistic).
+  std::atomic<std::uint32_t> capacity_{0};
+  std::atomic<std::uint32_t> high_water_{0};
+  std::atomic<std::uint64_t> bound_{0};
 };
 
 }  // namespace ergon::mailbox

@@ -48,6 +48,17 @@ struct ExitSignal {
   std::string what;
 };
 
+// Thrown by ergon::hibernate to unwind the calling process's stack (its destructors run) to its
+// entry, which then parks it without a stack (core/hibernate.cpp). Not a std::exception, for the
+// same reason as Shutdown: do not swallow it.
+// It carries the callable the process continues in (on the heap, run by `invoke`, destroyed by
+// `destroy` and freed with operator delete), so that the record needs no field for it.
+struct Hibernate {
+  void (*invoke)(void*);
+  void (*destroy)(void*);
+  void* target;
+};
+
 // The function a process runs, stored in the process itself when it is small enough.
 struct Closure {
   static constexpr std::size_t kInline = 64;
@@ -107,6 +118,11 @@ const char* > || std::is_same_v<std::decay_t<T>, char*> struct WireType<T> {
 template <class T>
 using wire_t = typename WireType<T>::Type;
 
+// ergon::hibernate's out-of-line part: hands the callable the process continues in (`target`,
+// on the heap, run by `invoke`, destroyed by `destroy` and then freed with operator delete)
+// to the Hibernate it throws; outside a process, destroys it and throws NotInProcess.
+[[noreturn]] void hibernate_into(void (*invoke)(void*), void (*destroy)(void*), void* target);
+
 // The calling process; throws NotInProcess naming `what` when called outside a process.
 Process* current_process_or_throw(const char* what);
 // The calling process, or nullptr.
@@ -119,6 +135,12 @@ Pid pid_of(Process* p) noexcept;
 
 // Delivers `e` to `to`, or drops (disposes and counts) it if `to` is dead. Any thread.
 void send_envelope(Pid to, mailbox::Envelope* e);
+
+// The receiver `p` took `e`, a kCounted envelope, out of its bounded mailbox: gives its slot
+// back and wakes a waiting sender. With `trim`, a drop_oldest mailbox over its capacity drops
+// its oldest counted messages, `e` first: then it returns true, having disposed of `e`, and
+// the caller scans again (core/bounded.hpp).
+bool release_counted(Process* p, mailbox::Envelope* e, bool trim) noexcept;
 
 // A message whose stamp is not the receiver's generation was meant for an earlier process
 // in the same slot: dispose and count it.
