@@ -85,6 +85,13 @@ std::string find_cycle(Process* self, Pid to) {
   return "";
 }
 
+// An empty list of waiting senders gives its storage back: records are never freed (they are
+// type-stable), so storage kept by the record of a process that has ended would outlive it
+// (LSan reports it). A wait for a slot is a slow path: the allocation it costs is nothing.
+void release_if_empty(std::vector<Process*>& list) noexcept {
+  if (list.empty()) std::vector<Process*>().swap(list);
+}
+
 // S4 leaves the receiver's list (unless a release took it off) when the wait ends, however
 // it ends; a sender that was taken off and leaves by an exception passes the wake-up on.
 class WaiterEntry {
@@ -99,6 +106,7 @@ class WaiterEntry {
       list.erase(it);
       r_->mailbox.remove_waiter();
     }
+    release_if_empty(list);
     r_->senders_lock.unlock();
     self_->send_blocked_on.store(0, std::memory_order_seq_cst);  // seq_cst: see find_cycle
     if (taken_off && std::uncaught_exceptions() > 0) {
@@ -263,6 +271,7 @@ void wake_one_sender(Process* r, Worker* w, bool by_process) noexcept {
   if (!r->waiting_senders.empty()) {
     q = r->waiting_senders.front();
     r->waiting_senders.erase(r->waiting_senders.begin());
+    release_if_empty(r->waiting_senders);
     r->mailbox.remove_waiter();
     // It no longer waits: a cycle search must not see it (a false deadlock) while it retries.
     q->send_blocked_on.store(0, std::memory_order_seq_cst);  // seq_cst: see find_cycle
