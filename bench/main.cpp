@@ -28,7 +28,7 @@ std::span<const std::span<const Workload>> all_workloads() {
   static const std::span<const Workload> tables[] = {
       compass_workloads(),    smolsuite_workloads(), mpsc_workloads(),   idle_workloads(),
       checkpoint_workloads(), bimodal_workloads(),   spread_workloads(), conservation_workloads(),
-      soak_workloads(),       ops_workloads(),         net_workloads()};
+      soak_workloads(),       ops_workloads(),       net_workloads()};
   return tables;
 }
 

@@ -12,8 +12,8 @@
 
 #include "core/bounded.hpp"
 #include "core/exception_text.hpp"
-#include "core/io_handle.hpp"
 #include "core/hibernate.hpp"
+#include "core/io_handle.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
 #include "core/stack_guard.hpp"
@@ -447,8 +447,8 @@ Process* Worker::pop_pinned() noexcept { return pinned_.pop(); }
 
 void Worker::park() {
   std::int64_t deadline = timers_.next_deadline();
-  if (deadline != INT64_MAX && deadline <= sched_.now()) return;                  // fire first
-  pool_.idle.prepare_park(parker_);                                               // K1
+  if (deadline != INT64_MAX && deadline <= sched_.now()) return;  // fire first
+  pool_.idle.prepare_park(parker_);                               // K1
   // R2 (reactor.hpp): with sockets open, the first worker to park blocks in epoll instead of
   // its futex; what it finds is dispatched after K4, once it is counted awake again.
   epoll_event io_events[Reactor::kBatch];
