@@ -27,22 +27,7 @@ void serve(ergon::net::Stream& c) {
     if (n == 0) return;  // EOF
     parser.feed(buf, n);
     out.clear();
-    bool close = false;
-    http::Parser::Request r;
-    for (;;) {
-      const http::Parser::Result res = parser.next(r);
-      if (res == http::Parser::Result::kNeedMore) break;
-      if (res == http::Parser::Result::kBad) {
-        out += http::kBadRequest;
-        close = true;
-        break;
-      }
-      out += http::kHello;
-      if (!r.keep_alive) {
-        close = true;
-        break;
-      }
-    }
+    const bool close = http::answer_requests(parser, out);
     if (!out.empty()) c.write_all(out);
     if (close) return;
   }

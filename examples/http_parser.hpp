@@ -197,4 +197,20 @@ inline constexpr std::string_view kHello =
 inline constexpr std::string_view kBadRequest =
     "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
+// Appends to `out` the answer to every complete request `parser` holds: kHello each, kBadRequest
+// for a malformed one. Returns true when the connection is to be closed after `out` is written
+// (a bad request, or one without keep-alive); false when the parser needs more bytes.
+inline bool answer_requests(Parser& parser, std::string& out) {
+  Parser::Request r;
+  for (Parser::Result res; (res = parser.next(r)) != Parser::Result::kNeedMore;) {
+    if (res == Parser::Result::kBad) {
+      out += kBadRequest;
+      return true;
+    }
+    out += kHello;
+    if (!r.keep_alive) return true;
+  }
+  return false;
+}
+
 }  // namespace http

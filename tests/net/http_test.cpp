@@ -83,20 +83,7 @@ void serve(ergon::net::Stream& c) {
   while (std::size_t n = c.read_some(buf, sizeof buf)) {
     parser.feed(buf, n);
     out.clear();
-    bool close = false;
-    http::Parser::Request r;
-    for (Result res; (res = parser.next(r)) != Result::kNeedMore;) {
-      if (res == Result::kBad) {
-        out += http::kBadRequest;
-        close = true;
-        break;
-      }
-      out += http::kHello;
-      if (!r.keep_alive) {
-        close = true;
-        break;
-      }
-    }
+    const bool close = http::answer_requests(parser, out);
     if (!out.empty()) c.write_all(out);
     if (close) return;
   }
