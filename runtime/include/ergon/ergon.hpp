@@ -36,5 +36,6 @@
 #include "ergon/server.hpp"
 #include "ergon/stats.hpp"
 #include "ergon/supervisor.hpp"
+#include "ergon/tenant.hpp"
 #include "ergon/top.hpp"
 #include "ergon/trace.hpp"

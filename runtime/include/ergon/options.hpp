@@ -16,6 +16,7 @@
 #include "ergon/faults.hpp"
 #include "ergon/pid.hpp"
 #include "ergon/pool.hpp"
+#include "ergon/tenant.hpp"
 
 namespace ergon {
 
@@ -348,6 +349,10 @@ struct SpawnOptions {
   std::chrono::milliseconds send_timeout{0};
   // kForward: where the overflow goes.
   Pid fallback{};
+  // Its priority (ergon/tenant.hpp): kNormal unless given, as in Erlang (not inherited).
+  Priority priority = Priority::kNormal;
+  // Its tenant (ergon/tenant.hpp). Default: the spawner's (the default tenant, from outside).
+  Tenant tenant{};
 };
 
 }  // namespace ergon

@@ -99,6 +99,10 @@ class Runtime {
   // The pool named `name` (Options::pools; "default" when none are given). Throws Error
   // listing the pools there are otherwise.
   Pool pool(std::string_view name) const;
+  // Tenants from outside the runtime (ergon/tenant.hpp has the calls for processes): same
+  // rules and errors.
+  Tenant create_tenant(std::string_view name, std::uint32_t weight = kDefaultTenantWeight);
+  Tenant tenant(std::string_view name) const;
   // Registered names from outside the runtime (ergon/registry.hpp has the calls for
   // processes): same rules and errors.
   void register_name(std::string name, Pid pid);

@@ -35,6 +35,25 @@ struct PoolStats {
   std::uint64_t contractions = 0;  // times compaction put one to sleep
 };
 
+// One tenant (ergon/tenant.hpp). Counters since the runtime started; a share over a window is
+// the difference of two snapshots. The default tenant's processes wait in the workers' own
+// queues, unmeasured (timing them would cost every runtime a clock read per wake-up): its
+// queued, delay and throttled figures count only its processes with a priority other than
+// normal. Messages count sends between processes (not from threads outside the runtime).
+struct TenantStats {
+  std::string name;
+  unsigned weight = 0;
+  std::uint64_t processes = 0;   // alive now (for the default tenant: all the others)
+  std::uint64_t reductions = 0;  // what its processes spent: the currency of its share
+  std::uint64_t queued = 0;      // runnable processes waiting in its pools' class queues now
+  // Scheduling delay (from runnable to running in a class queue), percentiles from a log2
+  // histogram: the upper edge of the bucket, in microseconds (0: no sample).
+  double delay_p50_us = 0, delay_p99_us = 0;
+  std::uint64_t delays = 0;        // samples in that histogram
+  std::uint64_t throttled_ns = 0;  // time it had work queued while workers chose other tenants
+  std::uint64_t messages_in = 0, messages_out = 0;
+};
+
 struct Stats {
   std::uint64_t processes_alive = 0;
   std::uint64_t processes_spawned = 0;
@@ -84,6 +103,7 @@ struct Stats {
   std::uint64_t injected_spawn_failures = 0;  // spawns failed on purpose (fail_spawns)
   std::vector<WorkerStats> workers;
   std::vector<PoolStats> pools;
+  std::vector<TenantStats> tenants;  // the default tenant first, then in order of creation
 };
 
 }  // namespace ergon

@@ -38,6 +38,7 @@
 #include "ergon/mailbox/mailbox.hpp"
 #include "ergon/monitor.hpp"
 #include "ergon/options.hpp"
+#include "ergon/tenant.hpp"
 #include "util/spin_lock.hpp"
 #include "util/xoshiro.hpp"
 
@@ -46,6 +47,7 @@ namespace ergon::detail {
 class Worker;
 class WorkerPool;
 struct IoHandle;
+struct TenantRec;
 
 // Why a process switched back to its worker.
 // kLost: its carrier lost the worker while it ran (carrier.hpp); it is requeued there.
@@ -91,6 +93,22 @@ struct Process {
   // a setter unless both sides are seq_cst).
   static constexpr std::uint8_t kSigKill = 1, kSigInterrupt = 2, kSigInject = 4;
   std::atomic<std::uint8_t> signals{0};
+  // Its scheduling class (class_queue.hpp): kClassPriority while its priority is not normal,
+  // kClassTenant while its tenant is not the default one. 0 (the common case) keeps it on the
+  // worker's ring, runnext and stealing; anything else routes its wake-ups and yields to its
+  // pool's ClassQueue. Beside `signals`, in padding: the record does not grow, and the checks
+  // of it (push_back, slice_part_end, the send) read a line they touch anyway. Written by the
+  // process itself (set_priority, move_to) or at spawn while the record is private; read by
+  // the worker that queues it after the switch (which orders it) and by senders (relaxed
+  // reads of a plain byte: a stale value misattributes one message count).
+  static constexpr std::uint8_t kClassPriority = 1, kClassTenant = 2;
+  // relaxed everywhere: see above.
+  std::atomic<std::uint8_t> sclass{0};
+  std::uint8_t cls() const noexcept { return sclass.load(std::memory_order_relaxed); }
+  void set_cls(std::uint8_t c) noexcept { sclass.store(c, std::memory_order_relaxed); }
+  // With sclass: written by the process or at spawn, read by whoever queues it after the
+  // switch (ordered by it).
+  Priority priority = Priority::kNormal;
   bool is_killed() const noexcept {
     return (signals.load(std::memory_order_acquire) & kSigKill) != 0;  // acquire: see above
   }
@@ -284,6 +302,19 @@ struct Process {
   // both sides: two processes that start waiting on each other at once store, then load the
   // other's; seq_cst forbids both loads missing both stores (the store-load hazard).
   std::atomic<std::uint64_t> send_blocked_on{0};
+  // --- Class (class_queue.hpp, tenant.hpp; cold: read only when sclass != 0) ---------------
+  // Its tenant, or nullptr for the default one; written like sclass. When it entered a
+  // ClassQueue: written by the pusher, read by the picker, under the queue's lock.
+  // relaxed: as sclass.
+  std::atomic<TenantRec*> tenant{nullptr};
+  TenantRec* tenant_rec() const noexcept { return tenant.load(std::memory_order_relaxed); }
+  std::int64_t queued_at = 0;
+  // A private record (its end, or an aborted spawn): back to no class.
+  void clear_class() noexcept {
+    set_cls(0);
+    priority = Priority::kNormal;
+    tenant.store(nullptr, std::memory_order_relaxed);  // relaxed: the record is private
+  }
 
   // After every switch back into the process: a kill (unless shielded) ends it, a nursery
   // interrupt unwinds it to its nursery, and fault injection may crash it (crash_point).

@@ -92,6 +92,7 @@ Scheduler::Scheduler(Options opts)
       pools_(make_pools(opts_)),
       workers_(make_workers(*this, pools_)),
       carriers_(*this, opts_.max_spare_carriers, spare_keepalive(opts_)),
+      tenants_(*this),
       observer_(&no_observer()),
       start_ns_(monotonic_ns()) {
   // Before any of our processes runs: the stack guard must see the locks they hold
@@ -157,6 +158,27 @@ WorkerPool& Scheduler::pool_of(Pool handle, const char* what) {
                 " pools; get pools with ergon::pool(name) or Runtime::pool(name)");
   }
   return *pools_[handle.index()];
+}
+
+TenantRec& Scheduler::tenant_of(Tenant handle, const char* what) {
+  if (!handle.valid()) {
+    throw Error(std::string(what) +
+                ": a default-constructed ergon::Tenant names no tenant (only SpawnOptions reads "
+                "it, as \"the spawner's\"); get one with ergon::create_tenant or "
+                "ergon::tenant(name)");
+  }
+  if (handle.runtime() != id_) {
+    throw Error(std::string(what) + ": the tenant (index " + std::to_string(handle.index()) +
+                ") is a tenant of another Runtime (runtime #" + std::to_string(handle.runtime()) +
+                "; this is #" + std::to_string(id_) +
+                "); get this runtime's tenants with ergon::tenant(name) or Runtime::tenant(name)");
+  }
+  TenantRec* t = tenants_.at(handle.index());
+  if (t == nullptr) {
+    throw Error(std::string(what) + ": the tenant (index " + std::to_string(handle.index()) +
+                ") is not one of this runtime's " + std::to_string(tenants_.count()) + " tenants");
+  }
+  return *t;
 }
 
 Scheduler::~Scheduler() { shutdown(); }
@@ -238,6 +260,12 @@ namespace {
                    ", more than the largest capacity, 2^31. Ask for at most that, or 0 for an "
                    "unbounded mailbox.");
 }
+[[noreturn, gnu::cold, gnu::noinline]] void throw_bad_priority(unsigned value,
+                                                               const Process* spawner) {
+  throw SpawnError("ergon::spawn (from " + spawner_name(spawner) +
+                   "): SpawnOptions::priority holds " + std::to_string(value) +
+                   ", which is no ergon::Priority; use kMax, kHigh, kNormal or kLow");
+}
 }  // namespace
 
 Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
@@ -262,6 +290,13 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   WorkerPool* pool = so.pool.valid() ? &pool_of(so.pool, "ergon::spawn")
                      : spawner != nullptr && spawner->pool != nullptr ? spawner->pool
                                                                       : pools_[0].get();
+  // Its class (class_queue.hpp): the spawner's tenant unless given; kNormal unless given. A
+  // free record has none (finish() cleared it), so the common spawn only tests.
+  TenantRec* tenant = nullptr;
+  const bool classed = so.tenant.valid() || so.priority != Priority::kNormal ||
+                       (spawner != nullptr && (spawner->cls() & Process::kClassTenant) != 0);
+  if (classed) [[unlikely]]
+    tenant = class_at_spawn(so, spawner);
   Process* p = w != nullptr ? w->take_record() : nullptr;
   if (p == nullptr) {
     std::vector<Process*> one;
@@ -295,6 +330,13 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   }
   p->parent = spawner != nullptr ? spawner->pid() : Pid{};
   p->overflowed = false;
+  if (classed) [[unlikely]] {
+    p->tenant.store(tenant, std::memory_order_relaxed);  // relaxed: published with the record
+    p->priority = so.priority;
+    p->set_cls(static_cast<std::uint8_t>(
+        (tenant != nullptr ? Process::kClassTenant : 0) |
+        (so.priority != Priority::kNormal ? Process::kClassPriority : 0)));
+  }
   if (injector_ != nullptr) [[unlikely]]
     injector_->seed_child(p, spawner, so.faults);
   p->sched.store(this, std::memory_order_relaxed);  // published by spawn_commit's state store
@@ -309,11 +351,21 @@ Process* Scheduler::spawn_begin(const SpawnOptions& so, Closure** closure) {
   return p;
 }
 
+TenantRec* Scheduler::class_at_spawn(const SpawnOptions& so, const Process* spawner) {
+  if (static_cast<unsigned>(so.priority) > static_cast<unsigned>(Priority::kLow)) [[unlikely]]
+    throw_bad_priority(static_cast<unsigned>(so.priority), spawner);
+  TenantRec* t = so.tenant.valid()    ? &tenant_of(so.tenant, "ergon::spawn")
+                 : spawner != nullptr ? spawner->tenant_rec()
+                                      : nullptr;
+  return t != nullptr && t->index == 0 ? nullptr : t;  // the default tenant is no class
+}
+
 void Scheduler::spawn_abort(Process* p) noexcept {
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() != this) w = nullptr;
   stacks_.release(p->stack, w != nullptr ? &w->stack_cache() : nullptr);
   p->stack = Stack{};
+  p->clear_class();              // a free record has no class (spawn_begin relies on it)
   p->mailbox.close_and_clear();  // back to the closed state of a free record
   ProcessTable::instance().give(&p, 1);
 }
@@ -329,6 +381,8 @@ Pid Scheduler::spawn_commit(Process* p) {
   Pid pid = p->pid();
   Carrier* c = current_carrier();
   Worker* w = c != nullptr ? c->worker() : nullptr;
+  if ((p->cls() & Process::kClassTenant) != 0) [[unlikely]]
+    p->tenant_rec()->live.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   if (observer_->on()) [[unlikely]] {  // before the push: the child may run (and end) at once
     const bool ours = w != nullptr && &w->scheduler() == this;
     observer_->spawn(ours ? static_cast<int>(w->id()) : -1, pid, p->parent, now());
@@ -352,7 +406,11 @@ Pid Scheduler::spawn_commit(Process* p) {
 void Scheduler::push_global(Process* p) noexcept {
   WorkerPool* pool = p->pool;  // read before the push: p may run (and move) at once
   p->home = &worker(pool->first);
-  pool->global.push(p);
+  if (p->cls() != 0) [[unlikely]] {
+    pool->classes.push(p, tenants_, now());
+  } else {
+    pool->global.push(p);
+  }
   pool->idle.notify_one();
 }
 
@@ -521,7 +579,45 @@ Stats Scheduler::stats() const {
     ps.contractions = pool->contractions.load(std::memory_order_relaxed);
     s.pools.push_back(std::move(ps));
   }
+  add_tenant_stats(s);
   return s;
+}
+
+void Scheduler::add_tenant_stats(Stats& s) const {
+  // relaxed everywhere: statistics.
+  std::uint64_t others_live = 0, others_in = 0, others_out = 0;
+  const unsigned n = tenants_.count();
+  for (unsigned i = 0; i < n; ++i) {
+    const TenantRec& t = *tenants_.at(i);
+    TenantStats ts;
+    ts.name = t.name;
+    ts.weight = t.weight.load(std::memory_order_relaxed);
+    ts.queued = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, t.queued.load(std::memory_order_relaxed)));
+    ts.delay_p50_us = static_cast<double>(t.delay.quantile(0.50)) / 1000.0;
+    ts.delay_p99_us = static_cast<double>(t.delay.quantile(0.99)) / 1000.0;
+    for (const auto& c : t.delay.counts) ts.delays += c.load(std::memory_order_relaxed);
+    ts.throttled_ns = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, t.throttled_ns.load(std::memory_order_relaxed)));
+    if (i != 0) {
+      ts.processes = static_cast<std::uint64_t>(
+          std::max<std::int64_t>(0, t.live.load(std::memory_order_relaxed)));
+      ts.reductions = t.reductions.load(std::memory_order_relaxed);
+      ts.messages_in = t.messages_in.load(std::memory_order_relaxed);
+      ts.messages_out = t.messages_out.load(std::memory_order_relaxed);
+      others_live += ts.processes;
+      others_in += ts.messages_in;
+      others_out += ts.messages_out;
+    }
+    s.tenants.push_back(std::move(ts));
+  }
+  // The default tenant's are what is left (tenant.hpp: its processes are not counted apart).
+  TenantStats& d = s.tenants.front();
+  d.processes = s.processes_alive > others_live ? s.processes_alive - others_live : 0;
+  d.reductions = tenants_.default_reductions();
+  const std::uint64_t sent = s.messages_sent;
+  d.messages_in = sent > others_in ? sent - others_in : 0;
+  d.messages_out = sent > others_out ? sent - others_out : 0;
 }
 
 }  // namespace ergon::detail

@@ -56,6 +56,7 @@
 #include "core/reactor.hpp"
 #include "core/side_thread.hpp"
 #include "core/stack_pool.hpp"
+#include "core/tenant.hpp"
 #include "core/worker.hpp"
 #include "core/worker_pool.hpp"
 #include "ergon/options.hpp"
@@ -174,6 +175,11 @@ class Scheduler {
     for (SideThread* t : side_threads_) t->poke();
   }
   StackPool& stacks() noexcept { return stacks_; }
+  // Tenants and their virtual time (tenant.hpp).
+  TenantTable& tenants() noexcept { return tenants_; }
+  const TenantTable& tenants() const noexcept { return tenants_; }
+  // The tenant a Tenant handle names; throws Error if it is not one of ours.
+  TenantRec& tenant_of(Tenant handle, const char* what);
   // Socket readiness (reactor.hpp): every worker polls it, the side threads when it is stale.
   Reactor& reactor() noexcept { return reactor_; }
   const Reactor& reactor() const noexcept { return reactor_; }
@@ -208,6 +214,10 @@ class Scheduler {
 
  private:
   void check_limit(Worker* w);
+  void add_tenant_stats(Stats& s) const;  // Stats::tenants
+  // spawn_begin's slow side: the tenant of a child with a class (nullptr: the default), after
+  // checking SpawnOptions::priority and ::tenant (SpawnError, Error).
+  [[gnu::noinline]] TenantRec* class_at_spawn(const SpawnOptions& so, const Process* spawner);
   // SpawnError for a SpawnOptions::stack_size above kMaxStackSize, naming the spawner (null:
   // a spawn from outside the runtime).
   [[noreturn]] void throw_stack_too_large(std::size_t size, const Process* spawner) const;
@@ -227,6 +237,7 @@ class Scheduler {
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<Worker>> workers_;
   CarrierPool carriers_;  // after workers_: its carriers run them
+  TenantTable tenants_;   // after workers_: it reads their reduction counts
   // The hooks (see install()).
   Observer* observer_;
   Driver* driver_ = nullptr;

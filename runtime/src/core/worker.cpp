@@ -105,7 +105,8 @@ void Worker::release_caches() noexcept {
 
 bool Worker::has_work() const noexcept {
   return runnext_ != nullptr || queue_.size_relaxed() != 0 || !overflow_.empty() ||
-         !inbox_.empty() || !pinned_.empty() || timers_.size() != 0;
+         !inbox_.empty() || !pinned_.empty() || timers_.size() != 0 ||
+         pool_.classes.size_relaxed() != 0;
 }
 
 Process* Worker::take_record() {
@@ -116,6 +117,10 @@ Process* Worker::take_record() {
 }
 
 void Worker::push_back(Process* p) noexcept {
+  if (p->cls() != 0) [[unlikely]] {  // a priority or a tenant: its pool's ClassQueue
+    push_classed(p);
+    return;
+  }
   if (inactive()) [[unlikely]] {
     forward(p);
     return;
@@ -145,6 +150,41 @@ void Worker::spill(Process* p, bool front) noexcept {
   pool_.global.push_batch(batch, n);
   if (front && !queue_.push_front(p)) pool_.global.push(p);
   pool_.idle.notify_one();  // global work: any worker of the pool may take it
+}
+
+void Worker::push_classed(Process* p) noexcept {
+  WorkerPool& pool = *p->pool;
+  pool.classes.push(p, sched_.tenants(), sched_.now());
+  pool.idle.notify_one();  // pool-wide work: any worker of the pool may take it
+}
+
+Process* Worker::pick_classed() noexcept {
+  // Default-tenant work this worker reaches without stealing: its ring, overflow and inbox
+  // (runnext has gone), and the pool's global queue.
+  const bool local = queue_.size_relaxed() != 0 || !overflow_.empty() || !inbox_.empty() ||
+                     pool_.global.size_relaxed() != 0;
+  // The tenants' shares are the pool's, not this worker's: default-tenant work in another
+  // worker's ring competes too, if this worker may steal it.
+  bool elsewhere = false;
+  if (!local && pool_.steals()) {
+    for (unsigned i = pool_.first; i < pool_.first + pool_.size && !elsewhere; ++i)
+      elsewhere = i != id_ && sched_.worker(i).queue_.size_relaxed() != 0;
+  }
+  const std::int64_t now = sched_.now();
+  Process* p = pool_.classes.pick(sched_.tenants(), local || elsewhere, default_turns_, now);
+  if (p != nullptr || local || !elsewhere) return p;  // nullptr here: take the ring
+  // The default tenant's turn, on another worker's ring: steal it, or, if that was taken
+  // meanwhile, run the classed work after all.
+  if ((p = steal()) != nullptr) return p;
+  return pool_.classes.pick(sched_.tenants(), false, default_turns_, now);
+}
+
+void Worker::charge_class(Process* p, std::uint64_t spent) noexcept {
+  if (TenantRec* t = p->tenant_rec()) {
+    t->charge(spent);
+    // relaxed: statistic (TenantTable::default_reductions).
+    sched_.tenants().charged_elsewhere.fetch_add(spent, std::memory_order_relaxed);
+  }
 }
 
 void Worker::to_global(Process* p) noexcept {
@@ -237,6 +277,10 @@ void Worker::push_spawn(Process* p) noexcept {
   Process* old = runnext_;
   runnext_ = p;
   if (old == nullptr) return;
+  if (old->cls() != 0) [[unlikely]] {
+    push_classed(old);
+    return;
+  }
   if (!queue_.push_front(old)) spill(old, true);
   notify();
 }
@@ -289,6 +333,7 @@ void Worker::fire_timers(std::int64_t now) noexcept {
       push_back(p);
     }
   });
+  if (timers_.size() == 0) classed_timers_ = false;
   notify();
 }
 
@@ -308,7 +353,10 @@ Process* Worker::find_work() {
 Process* Worker::next_process() {
   for (;;) {
     ++tick_;
-    if (timers_.size() != 0 && (tick_ & (kTimerEveryPicks - 1)) == 0) fire_timers(sched_.now());
+    // Every pick while a classed process has a timer here (its priority or tenant is about
+    // latency: a probe's sleep among busy processes must not wait for the 16th pick).
+    if (timers_.size() != 0 && ((tick_ & (kTimerEveryPicks - 1)) == 0 || classed_timers_))
+      fire_timers(sched_.now());
     if (runnext_ != nullptr) {
       Process* p = runnext_;
       runnext_ = nullptr;
@@ -337,6 +385,11 @@ Process* Worker::next_process() {
       if (driver_ != nullptr) return nullptr;  // the driver picks another worker instead
       park();
       continue;
+    }
+    // Processes with a priority or a tenant (class_queue.hpp): max and high before anything,
+    // the rest by their tenants' virtual time against the default tenant's ring work.
+    if (pool_.classes.size_relaxed() != 0) [[unlikely]] {
+      if (Process* p = pick_classed()) return p;
     }
     // Moved processes come first on every 8th pick and otherwise after the local queue: they
     // cannot starve the queue (a process moving to its own worker in a loop), nor wait long.
@@ -433,7 +486,7 @@ bool Worker::work_visible() const noexcept {
   if (queue_.size_seq_cst() != 0 || !overflow_.empty()) return true;
   // An inactive worker takes no shared work: what it cannot see is an active worker's job.
   if (inactive()) return false;
-  if (pool_.global.size_seq_cst() != 0) return true;
+  if (pool_.global.size_seq_cst() != 0 || pool_.classes.size_seq_cst() != 0) return true;
   if (!pool_.steals()) return false;  // other queues are the balancer's business
   for (unsigned i = pool_.first; i < pool_.first + pool_.size; ++i) {
     if (sched_.worker(i).queue_.size_seq_cst() != 0) return true;
@@ -543,6 +596,8 @@ void Worker::run(Carrier& c, Process* p) {
           // its current bucket and the next expire fires it.
           p->timer_owner = this;
           timers_.add(p, deadline);
+          if (p->cls() != 0) [[unlikely]]
+            classed_timers_ = true;
         }
         c.set_current(nullptr);
         // After a successful block another thread may wake and resume p at once: from here
@@ -582,6 +637,8 @@ void Worker::complete_block(void* arg) noexcept {
   prev->timer_owner = w;
   // relaxed: as in complete_block.
   w->timers_.add(prev, prev->deadline.load(std::memory_order_relaxed));
+  if (prev->cls() != 0) [[unlikely]]
+    w->classed_timers_ = true;  // see next_process
   if (prev->mailbox.try_block() == mailbox::BlockResult::kBlocked) return;
   w->disarm_timer(prev);
   w->make_runnable(prev, true);
@@ -624,6 +681,11 @@ void Worker::finish(Process* p) noexcept {
   // relaxed: see Process::registered.
   if (p->registered.exchange(false, std::memory_order_relaxed)) [[unlikely]] {
     if (Lifecycle* l = sched_.lifecycle()) l->unregister(p->pid());
+  }
+  if (p->cls() != 0) [[unlikely]] {
+    // relaxed: statistic.
+    if (TenantRec* t = p->tenant_rec()) t->live.fetch_sub(1, std::memory_order_relaxed);
+    p->clear_class();  // a free record has no class (Scheduler::spawn_begin relies on it)
   }
   p->mailbox.close_and_clear();  // later sends fail with kClosed and are counted as dropped
   std::uint32_t g = p->generation.load(std::memory_order_relaxed) + 1;

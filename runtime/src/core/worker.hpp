@@ -203,7 +203,12 @@ class Worker {
   // half of the ring goes to the pool's global queue (Go's runqputslow). `front`: p was meant
   // for the ring's front (a spawn's displaced runnext), so it stays first.
   [[gnu::noinline]] void spill(Process* p, bool front) noexcept;
-  void to_global(Process* p) noexcept;        // into the pool's global queue, waking a worker
+  void to_global(Process* p) noexcept;  // into the pool's global queue, waking a worker
+  // A process with a class (Process::sclass): into its pool's ClassQueue, waking a worker.
+  [[gnu::noinline]] void push_classed(Process* p) noexcept;
+  Process* pick_classed() noexcept;  // ClassQueue::pick for this worker
+  // slice_part_end's slow side: charges `spent` to a classed process's tenant.
+  [[gnu::noinline]] void charge_class(Process* p, std::uint64_t spent) noexcept;
   void forward(Process* p) noexcept;          // while inactive: to forward_target()'s inbox
   void queue_displaced(Process* p) noexcept;  // make_runnable's slow path: back of the queue
   void forward_to(Worker& to, Process* p) noexcept;
@@ -251,7 +256,11 @@ class Worker {
   std::int32_t slice_left_ = 0;         // owner only
   bool inherit_ = false;                // owner only
   bool searching_ = false;              // owner only
-  std::uint64_t rng_;                   // owner only
+  std::uint32_t default_turns_ = 0;     // owner only: ClassQueue::pick's count
+  // Owner only: a classed process armed a timer here since the wheel was last empty; the
+  // timers are then checked at every pick (next_process).
+  bool classed_timers_ = false;
+  std::uint64_t rng_;  // owner only
   // The deterministic driver (hooks.hpp), or nullptr: set before any process runs.
   Driver* driver_ = nullptr;
   // Owner only: the budget when the current part of a slice began (a direct switch starts a
@@ -289,6 +298,8 @@ inline void Worker::slice_part_end(Process* p, std::int32_t left) noexcept {
     const auto spent = static_cast<std::uint64_t>(static_cast<std::int64_t>(slice_mark_) - left);
     bump(reductions_, spent);
     p->add_reductions(spent);
+    if (p->cls() != 0) [[unlikely]]
+      charge_class(p, spent);
   }
   if (slice_t0_ != 0) [[unlikely]] {
     trace_slice(p);

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/class_queue.hpp"
 #include "core/global_queue.hpp"
 #include "core/idle.hpp"
 #include "ergon/options.hpp"
@@ -41,6 +42,7 @@ class WorkerPool {
   const Policy policy;
   Idle idle;
   GlobalQueue global;
+  ClassQueue classes;  // its processes with a priority or tenant (class_queue.hpp)
 
   // Idle workers steal from each other (Policy::kSteal, kBalanceSteal).
   bool steals() const noexcept { return policy != Policy::kBalance; }
