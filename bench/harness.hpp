@@ -147,6 +147,7 @@ struct Workload {
 };
 
 std::span<const Workload> compass_workloads();
+std::span<const Workload> tenants_workloads();
 std::span<const Workload> smolsuite_workloads();
 std::span<const Workload> mpsc_workloads();
 std::span<const Workload> idle_workloads();

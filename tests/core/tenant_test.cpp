@@ -263,6 +263,36 @@ TEST_P(Tenants, StatsCountProcessesAndMessages) {
   });
 }
 
+// The top view lists the tenants, heaviest first, and a trace carries a counter track per
+// tenant, sampled by the balancer; process_info names each process's tenant and priority.
+TEST_P(Tenants, TopTraceAndProcessInfoShowTenants) {
+  std::atomic<bool> stop{false};
+  run([&] {
+    const ergon::Tenant heavy = ergon::create_tenant("heavy", 300);
+    ergon::trace::start(1 << 12);
+    const ergon::Pid p = ergon::spawn(
+        [&] {
+          while (!stop.load(std::memory_order_relaxed)) ergon::reduce(100);
+        },
+        {.priority = ergon::Priority::kLow, .tenant = heavy});
+    ergon::set_priority(ergon::Priority::kHigh);
+    for (int i = 0; i < 40; ++i) ergon::sleep_for(1ms);
+    const std::optional<ergon::ProcessInfo> info = ergon::process_info(p);
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->tenant, "heavy");
+    EXPECT_EQ(info->priority, ergon::Priority::kLow);
+    const std::string table = ergon::top_table();
+    EXPECT_TRUE(contains(table, "tenants, heaviest first")) << table;
+    EXPECT_TRUE(contains(table, "heavy")) << table;
+    EXPECT_TRUE(contains(table, "most throttled")) << table;
+    ergon::trace::stop();
+    const std::string json = ergon::trace::to_json();
+    EXPECT_TRUE(contains(json, "\"name\":\"tenant heavy\",\"cat\":\"tenant\",\"ph\":\"C\""))
+        << json.substr(0, 2000);
+    stop = true;
+  });
+}
+
 // Bad tenants and priorities: clear errors naming the fix, and the runtime goes on.
 TEST_P(Tenants, BadTenantsAndPrioritiesAreReported) {
   run([&] {

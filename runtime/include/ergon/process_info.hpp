@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "ergon/pid.hpp"
+#include "ergon/tenant.hpp"
 
 namespace ergon {
 
@@ -63,6 +64,8 @@ struct ProcessInfo {
   const char* waiting_in = nullptr;
   unsigned worker = 0;  // the worker it runs on, or last ran on (or will run on first)
   std::string pool;     // the name of that worker's pool
+  std::string tenant;   // the name of its tenant (ergon/tenant.hpp)
+  Priority priority = Priority::kNormal;
   std::vector<Pid> links;
   std::vector<Pid> monitors;      // processes it monitors
   std::vector<Pid> monitored_by;  // processes that monitor it

@@ -59,6 +59,10 @@ void Balancer::tick(std::int64_t now) {
     }
     if (sched_.options().force_migration) force(pool);
   }
+  // Trace counters of the tenants (observe/trace.hpp, kTenant), while tracing.
+  if (ticks_ % kTenantSampleTicks == 0 && sched_.tenants().any() && sched_.observer().on())
+      [[unlikely]]
+    sched_.observer().tenants(sched_.tenants(), now);
 }
 
 void Balancer::compact(WorkerPool& pool, PoolState& st, std::int64_t window, const double* util,

@@ -91,6 +91,9 @@ class Balancer final : public SideThread {
   std::vector<PoolState> pools_;       // balancer thread only
   std::int64_t last_ns_ = 0;           // balancer thread only
   std::uint64_t ticks_ = 0;            // balancer thread only
+  // Every 10th tick (10 ms at the default balance_interval) a sample of each tenant's counters
+  // goes to the trace: fine enough to see shares move, 100 events a second per tenant.
+  static constexpr std::uint64_t kTenantSampleTicks = 10;
 };
 
 }  // namespace ergon::detail

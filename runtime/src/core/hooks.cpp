@@ -15,6 +15,7 @@ class NoObserver final : public Observer {
   void exit(unsigned, Pid, const char*, std::int64_t) noexcept override {}
   void crash(Pid, const std::string&, std::int64_t) noexcept override {}
   void handoff(unsigned, Pid, std::int64_t) noexcept override {}
+  void tenants(const TenantTable&, std::int64_t) noexcept override {}
 };
 
 }  // namespace

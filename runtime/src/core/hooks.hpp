@@ -43,6 +43,7 @@ namespace ergon::detail {
 
 struct Process;
 class Worker;
+class TenantTable;
 
 // An exit reason shortened for an event: the reason itself is gone by the time the worker
 // records the exit (process_entry, worker.cpp). 27: what a 64-byte (one cache line)
@@ -83,6 +84,9 @@ class Observer {
   virtual void crash(Pid pid, const std::string& what, std::int64_t now) noexcept = 0;
   // The watchdog's thread: worker `w` went to a spare carrier (`pid`: what it ran, or none).
   virtual void handoff(unsigned w, Pid pid, std::int64_t now) noexcept = 0;
+  // The balancer's thread, every kTenantSampleTicks ticks while tenants exist: a sample of
+  // each tenant's counters (trace counters, tenant.hpp).
+  virtual void tenants(const TenantTable& t, std::int64_t now) noexcept = 0;
 
  protected:
   std::atomic<bool> on_{false};  // see on()

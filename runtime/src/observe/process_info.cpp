@@ -91,6 +91,11 @@ std::optional<ProcessInfo> read_record(Scheduler& s, Registry& names, Process* p
   for (const auto& m : p->monitors) info.monitored_by.push_back(m.watcher);
   info.trap_exit = p->trap_exit;
   info.parent = p->parent;
+  // The process writes these (set_priority, move_to) without sig_lock: advisory, like the
+  // observed fields. A tenant record lives as long as the scheduler.
+  info.priority = p->priority;
+  const TenantRec* t = p->tenant_rec();
+  info.tenant = t != nullptr ? t->name : s.tenants().default_tenant().name;
   // relaxed: statistics (bounded.hpp); all 0 for an unbounded mailbox.
   info.mailbox_capacity = p->mailbox.capacity();
   if (info.mailbox_capacity != 0) {

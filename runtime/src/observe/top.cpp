@@ -111,6 +111,49 @@ void run_top(const TopOptions& o, bool in_process, const std::function<std::stri
 
 }  // namespace detail
 
+namespace {
+
+// The tenants, heaviest (most reductions) first, with their share of all reductions; then the
+// names of those with the deepest queues and the most time throttled.
+void tenant_rows(std::string& out, const Stats& s, std::size_t rows) {
+  std::vector<const TenantStats*> t;
+  std::uint64_t all = 0;
+  for (const TenantStats& ts : s.tenants) {
+    t.push_back(&ts);
+    all += ts.reductions;
+  }
+  std::sort(t.begin(), t.end(), [](const TenantStats* a, const TenantStats* b) {
+    return a->reductions > b->reductions;
+  });
+  appendf(out, "\ntenants, heaviest first:\n%-16s %6s %6s %9s %7s %10s %10s %11s %10s %10s\n",
+          "tenant", "weight", "share", "processes", "queued", "delay p50", "delay p99", "throttled",
+          "msgs in", "msgs out");
+  for (std::size_t i = 0; i < t.size() && i < rows; ++i) {
+    const TenantStats& ts = *t[i];
+    appendf(out,
+            "%-16s %6u %5.1f%% %9" PRIu64 " %7" PRIu64 " %8.0fus %8.0fus %9.1fms %10" PRIu64
+            " %10" PRIu64 "\n",
+            shorten(ts.name, 16).c_str(), ts.weight,
+            all != 0 ? 100.0 * static_cast<double>(ts.reductions) / static_cast<double>(all) : 0.0,
+            ts.processes, ts.queued, ts.delay_p50_us, ts.delay_p99_us,
+            static_cast<double>(ts.throttled_ns) / 1e6, ts.messages_in, ts.messages_out);
+  }
+  auto names_by = [&](const char* title, auto key) {
+    std::vector<const TenantStats*> v = t;
+    std::sort(v.begin(), v.end(),
+              [&](const TenantStats* a, const TenantStats* b) { return key(*a) > key(*b); });
+    appendf(out, "%s:", title);
+    for (std::size_t i = 0; i < v.size() && i < 3; ++i) {
+      appendf(out, " %s (%" PRIu64 ")", shorten(v[i]->name, 16).c_str(), key(*v[i]));
+    }
+    appendf(out, "\n");
+  };
+  names_by("deepest queues", [](const TenantStats& x) { return x.queued; });
+  names_by("most throttled (ms)", [](const TenantStats& x) { return x.throttled_ns / 1'000'000; });
+}
+
+}  // namespace
+
 std::string top_table(const Stats& s, const std::vector<ProcessInfo>& procs, std::size_t rows) {
   std::string out;
   appendf(out,
@@ -135,6 +178,7 @@ std::string top_table(const Stats& s, const std::vector<ProcessInfo>& procs, std
             i, shorten(pool, 12).c_str(), 100.0 * w.utilization, w.run_queue, w.migrations_in,
             w.migrations_out, w.steals, w.parks, w.reductions, w.active ? "" : "  (inactive)");
   }
+  if (s.tenants.size() > 1) tenant_rows(out, s, rows);
   std::vector<const ProcessInfo*> v;
   v.reserve(procs.size());
   for (const ProcessInfo& p : procs) v.push_back(&p);

@@ -136,6 +136,23 @@ void Tracer::handoff(unsigned w, Pid pid, std::int64_t now) noexcept {
   record_shared(e);
 }
 
+void Tracer::tenants(const TenantTable& t, std::int64_t now) noexcept {
+  const unsigned n = t.count();
+  for (unsigned i = 0; i < n; ++i) {
+    const TenantRec& r = *t.at(i);
+    TraceEvent e;
+    e.kind = TraceKind::kTenant;
+    e.ts = now;
+    e.tid = kTidBalancer;
+    // relaxed: statistics (tenant.hpp).
+    e.arg = i == 0 ? t.default_reductions() : r.reductions.load(std::memory_order_relaxed);
+    e.dur = r.queued.load(std::memory_order_relaxed);
+    e.pid = static_cast<std::uint64_t>(r.throttled_ns.load(std::memory_order_relaxed));
+    std::snprintf(e.text, sizeof e.text, "%s", r.name.c_str());
+    record_shared(e);
+  }
+}
+
 void Tracer::name(Pid pid, const std::string& name) {
   std::lock_guard<CountedMutex> g(mu_);
   Session* s = session_.load(std::memory_order_relaxed);  // relaxed: written under mu_
@@ -225,6 +242,8 @@ const char* kind_name(TraceKind k) {
       return "parked";
     case TraceKind::kHandoff:
       return "handoff";
+    case TraceKind::kTenant:
+      return "tenant";
   }
   return "?";
 }
@@ -268,6 +287,16 @@ std::string Tracer::json(Registry& registry) const {
 
   auto emit = [&](const TraceEvent& e) {
     begin_event();
+    if (e.kind == TraceKind::kTenant) {  // a counter track per tenant
+      out += "{\"name\":\"tenant ";
+      append_escaped(out, e.text);
+      out += "\",\"cat\":\"tenant\",\"ph\":\"C\",\"pid\":1,\"ts\":";
+      append_us(out, e.ts - s->t0);
+      out += ",\"args\":{\"reductions\":" + std::to_string(e.arg) +
+             ",\"queued\":" + std::to_string(e.dur) +
+             ",\"throttled_ms\":" + std::to_string(e.pid / 1'000'000) + "}}";
+      return;
+    }
     const bool complete = e.kind == TraceKind::kSlice || e.kind == TraceKind::kPark;
     out += "{\"name\":\"";
     if (e.kind == TraceKind::kSlice) {

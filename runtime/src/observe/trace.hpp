@@ -64,6 +64,7 @@ enum class TraceKind : std::uint8_t {
   kForward,  // inactive worker `tid` forwarded pid to worker `arg`
   kPark,     // worker `tid` slept from ts for dur
   kHandoff,  // the watchdog moved worker `arg` to a spare carrier (pid: what it ran)
+  kTenant,   // counters of tenant `text`: reductions `arg`, queued `dur`, throttled ns `pid`
 };
 
 struct TraceEvent {
@@ -129,6 +130,7 @@ class Tracer final : public Observer {
   void exit(unsigned w, Pid pid, const char* why, std::int64_t now) noexcept override;
   void crash(Pid pid, const std::string& what, std::int64_t now) noexcept override;
   void handoff(unsigned w, Pid pid, std::int64_t now) noexcept override;
+  void tenants(const TenantTable& t, std::int64_t now) noexcept override;
   void name(Pid pid, const std::string& name);  // a name registered while tracing
 
   // --- control: any thread (ergon/trace.hpp) -----------------------------------------------
