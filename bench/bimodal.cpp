@@ -101,10 +101,11 @@ constexpr int kBuckets = 48;                            // log2-ns histogram
 constexpr int kSlowBucket = 23;                         // 2^23 ns = 8.4 ms
 constexpr auto kStuckAfter = std::chrono::seconds(10);  // no completion for this long: fail
 constexpr std::uint64_t kChainSeed = 0x5eed0fc4a1202400ull;
-// A SHA-1 step's cost in reductions for the simulated mode, whose reduction costs 1 ns
-// (Deterministic::Cost::kReductionNs): `ergon-bench bimodal_step 1`, median of 5 runs on the
-// 2-core machine of docs/benchmarks.md ("The cost model of the simulation").
-constexpr std::uint32_t kStepReductions = 400;
+// A SHA-1 step's cost in reductions for the simulated mode, whose reduction is 1 ns of a
+// program's work (Deterministic::Cost::kReductionNs): 409 ns, `ergon-bench bimodal_step`'s
+// median of 5 runs (python3 bench/sim_costs.py; docs/benchmarks.md, "The cost model of the
+// simulation").
+constexpr std::uint32_t kStepReductions = 409;
 // Packet workers of the simulated mode when ERGON_WORKERS is not set.
 constexpr unsigned kSimulatedWorkers = 16;
 

@@ -5,8 +5,9 @@
 
 Wall clock (release build, ERGON_WORKERS=1, the median of --runs runs each; run it while
 nothing else builds):
-    yield            ns_per_yield            -> kStepNs: one trip through the worker loop
-    pingpong         ns_per_rt               -> a round trip: 2 sends + 2 direct switches
+    yield            ns_per_yield            -> shown only: its 1,000 stacks miss the caches
+    pingpong         ns_per_rt               -> a round trip: 2 sends + 2 direct switches,
+                                                and the ns per instruction
     spawn_one        ns_per_spawn            -> a spawn: the spawn, the child's step, its send
                                                 and exit, the spawner's step
     checkpoint_cost  per_checkpoint_alone_ns -> kReductionNs
@@ -15,13 +16,17 @@ nothing else builds):
                      round trip (getrusage of the child): two wake-ups of a parked worker
 Callgrind (instructions, converted with the ns per instruction of pingpong: its measured
 ns_per_rt over bench/budget.txt's pingpong_rt):
+    yield            bench/budget.txt's count  -> kStepNs: one trip through the worker loop
     send_blocked     bench/budget.txt's count  -> kSendNs
-    Worker::steal    inclusive instructions per call, in `yield` on 2 workers with
+    Worker::steal    inclusive instructions per call, in `spawn_many` on 2 workers with
                      ERGON_POLICY=steal       -> kStealNs
-    Worker::remote_wake + Worker::push_back per call, in `yield` on 2 workers with
-                     ERGON_POLICY=balance ERGON_FORCE_MIGRATION=1 -> kMigrateNs (the push
-                     into the receiver's inbox, and its requeue when it drains it)
+    Worker::remote_wake + Worker::push_back per call, in `wake_rt` (every send pushes
+                     into the other worker's inbox, which drains it) -> kMigrateNs (the
+                     balancer's move is the same push into the receiver's inbox, and the
+                     requeue when it drains it)
 Derived:
+    kReductionNs is 1 ns, the unit a program charges its own work in (ergon::reduce(n)); the
+                reduction point's own cost (checkpoint_cost) is shown beside it
     kSwitchNs = (pingpong - 2 kSendNs) / 2
     kSpawnNs  = spawn_one - 2 kStepNs - kSendNs
     wake      = (wake_rt - pingpong) / 2, one wake-up's whole latency; kWakeNs is the
@@ -83,28 +88,21 @@ def per_call(bench, workload, scale, env, functions):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if p.returncode != 0:
             sys.exit("sim_costs.py: callgrind %s failed:\n%s" % (workload, p.stderr[-2000:]))
-        a = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--tree=caller", out],
+        a = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--tree=none", out],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
+    # The source annotation's call lines ("Ir => file:function (Nx)": the inclusive cost of
+    # the calls made from that line, and their count), summed over every call site: a
+    # function partly inlined has no entry of its own, but its real calls still show.
     result = {}
     for fn in functions:
-        # In --tree=caller output a function's own line ("Ir  * file:fn") follows the lines
-        # of its callers ("Ir (Nx)  caller"): the calls are the sum over those callers.
-        calls, ir = 0, None
-        block = []
+        ir = calls = 0
         for line in a.splitlines():
-            if "*" in line and line.strip().endswith(fn) or ("* " in line and fn + " " in line):
-                m = re.match(r"\s*([\d,]+)", line)
-                if m and ir is None:
-                    ir = int(m.group(1).replace(",", ""))
-                    calls = sum(int(c.replace(",", "")) for c in
-                                (re.search(r"\(([\d,]+)x\)", b).group(1) for b in block
-                                 if re.search(r"\(([\d,]+)x\)", b)))
-                block = []
-            elif line.strip() == "":
-                block = []
-            else:
-                block.append(line)
-        if not ir or not calls:
+            m = re.match(r"\s*([\d,]+) \([^)]*\)\s+=> \S*:ergon::detail::%s \(([\d,]+)x\)"
+                         % re.escape(fn), line)
+            if m:
+                ir += int(m.group(1).replace(",", ""))
+                calls += int(m.group(2).replace(",", ""))
+        if not calls:
             sys.exit("sim_costs.py: no calls of %s in callgrind's %s" % (fn, workload))
         result[fn] = (ir / calls, calls)
     return result
@@ -128,11 +126,9 @@ def main():
     wake_rts = round(2e5 * wake_scale)
     ns_per_ir = pp_ns / budget("pingpong_rt")
     send_ns = budget("send_blocked") * ns_per_ir
-    steal = per_call(a.bench, "yield", 0.02, {"ERGON_WORKERS": "2", "ERGON_POLICY": "steal"},
-                     ["Worker::steal()"])
-    mig = per_call(a.bench, "yield", 0.02,
-                   {"ERGON_WORKERS": "2", "ERGON_POLICY": "balance",
-                    "ERGON_FORCE_MIGRATION": "1"},
+    steal = per_call(a.bench, "spawn_many", 0.01,
+                     {"ERGON_WORKERS": "2", "ERGON_POLICY": "steal"}, ["Worker::steal()"])
+    mig = per_call(a.bench, "wake_rt", 0.02, {},
                    ["Worker::remote_wake(ergon::detail::Process*)",
                     "Worker::push_back(ergon::detail::Process*)"])
     print("measured (median of %d): yield %.1f ns, pingpong %.1f ns/rt, spawn_one %.1f ns, "
@@ -142,7 +138,7 @@ def main():
     print("ns per instruction (pingpong): %.4f" % ns_per_ir)
     for fn, (ir, calls) in list(steal.items()) + list(mig.items()):
         print("callgrind: %s %.0f instructions per call (%d calls)" % (fn, ir, calls))
-    step = yield_ns
+    step = budget("yield") * ns_per_ir
     switch = (pp_ns - 2 * send_ns) / 2
     spawn = spawn_ns - 2 * step - send_ns
     steal_ns = steal["Worker::steal()"][0] * ns_per_ir
@@ -156,7 +152,7 @@ def main():
                     ("kSpawnNs", spawn), ("kReductionNs", red_ns), ("kStealNs", steal_ns),
                     ("kMigrateNs", migrate), ("kWakeNs", wake), ("kUnparkNs", unpark)]:
         print("%-13s %8.1f ns" % (name, v))
-    print("kStepReductions (bimodal) %.0f" % (sha_ns / max(red_ns, 1e-9)))
+    print("kStepReductions (bimodal, at kReductionNs = 1 ns) %.0f" % sha_ns)
 
 
 if __name__ == "__main__":

@@ -133,38 +133,49 @@ class Deterministic final : public Driver {
   // (runnext) stays the common one. Not tuned by a benchmark or a seed sweep.
   static constexpr std::uint64_t kSkipRunnextOdds = 8;
 
-  // The cost model of the simulated mode (DP5), in nanoseconds of one core's time. Each is
-  // instructions counted by callgrind (bench/budget.py and bench/sim_costs.sh, one worker)
-  // times the nanoseconds per instruction measured on the same workloads by the wall clock
-  // (release build, medians of 5 runs, ERGON_WORKERS=1); docs/benchmarks.md ("The cost model
-  // of the simulation") has the commands and the figures.
+  // The cost model of the simulated mode (DP5), in nanoseconds of one core's time, measured
+  // by `python3 bench/sim_costs.py --runs 5` (release build, ERGON_WORKERS=1, medians of 5
+  // runs, on the 2-core machine of docs/benchmarks.md, "The cost model of the simulation",
+  // while two other engineers built on it: load 3-4). Instructions come from callgrind
+  // (bench/budget.txt, or the script's own runs) and become nanoseconds at pingpong's
+  // measured 0.094 ns an instruction (95.3 ns for its 1,013): warm caches, no contention.
   struct Cost {
-    // One trip through the worker loop: pick, switch in, switch out, requeue (`yield`).
-    static constexpr std::int64_t kStepNs = 110;
-    // A direct switch: a receive that blocks and hands the thread to runnext (`pingpong`'s
-    // round trip, two of them, less its two sends).
-    static constexpr std::int64_t kSwitchNs = 95;
-    // A send to a receiver of the same worker, waking it (`send_blocked`).
-    static constexpr std::int64_t kSendNs = 45;
-    // A spawn with the child's end (`spawn_one`'s spawn and exit, less the child's first
-    // step, its send and the spawner's switch).
-    static constexpr std::int64_t kSpawnNs = 380;
-    // Any other reduction: a receive's, a checkpoint's, one of ergon::reduce(n)'s
-    // (`checkpoint_cost`).
+    // One trip through the worker loop, a slice: pick, switch in, switch out, requeue:
+    // `yield`'s 412 instructions. (Its wall clock, 347 ns, is cache misses over its 1,000
+    // stacks: left out, as every cache effect is.)
+    static constexpr std::int64_t kStepNs = 39;
+    // A direct switch, with the receive that blocks and hands the thread to runnext:
+    // (pingpong's 95.3 ns round trip - 2 kSendNs) / 2.
+    static constexpr std::int64_t kSwitchNs = 32;
+    // A send to a receiver of the same worker, waking it: `send_blocked`'s 166 instructions.
+    static constexpr std::int64_t kSendNs = 16;
+    // A spawn with the child's record, stack and end: `spawn_one`'s 224 ns less the child's
+    // and the spawner's steps and the child's send.
+    static constexpr std::int64_t kSpawnNs = 130;
+    // A reduction: the unit in which a program charges its own work (ergon::reduce(n) is n
+    // ns of it; `bimodal_*` charge a SHA-1 step its measured 409 ns). The reduction point
+    // itself costs less: 0.06 ns a checkpoint, 3 ns an ergon::reduce call
+    // (`checkpoint_cost`); a receive's is inside kSwitchNs.
     static constexpr std::int64_t kReductionNs = 1;
-    // A steal of half a victim's queue, the thief's (Worker::steal, per call that took).
-    static constexpr std::int64_t kStealNs = 150;
-    // A process moved by the balancer, the receiver's share (its inbox drain and requeue).
-    static constexpr std::int64_t kMigrateNs = 40;
-    // A wake-up of another worker: the push into its inbox and the futex wake
-    // (Worker::remote_wake with Idle::unpark).
-    static constexpr std::int64_t kWakeNs = 1500;
-    // From that wake to the parked worker running: the futex wait's return.
-    static constexpr std::int64_t kUnparkNs = 5000;
+    // A steal of half a victim's queue, the thief's share: Worker::steal's 89 instructions a
+    // call (callgrind, `spawn_many` on 2 workers, ERGON_POLICY=steal).
+    static constexpr std::int64_t kStealNs = 8;
+    // A process moved by the balancer, the receiver's share: the push into its inbox and the
+    // requeue as it drains it, Worker::remote_wake's 169 instructions and push_back's 18
+    // (callgrind, `wake_rt`), charged at its next step.
+    static constexpr std::int64_t kMigrateNs = 18;
+    // A wake-up of a parked worker, the waker's share: the futex wake, half the system CPU
+    // time of a wake-up in `wake_rt` (ERGON_SPIN_ROUNDS=0: every wake finds the other worker
+    // parked; 25.2 us of system time a round trip of two wake-ups), and remote_wake.
+    static constexpr std::int64_t kWakeNs = 6300;
+    // From that wake to the parked worker running: the rest of a wake-up's latency in
+    // `wake_rt` (38.8 us a round trip, 95 ns of it pingpong's work: 19.4 us a wake-up, less
+    // kWakeNs). This VM's futex latency; a bare-metal core wakes in a few microseconds.
+    static constexpr std::int64_t kUnparkNs = 13000;
   };
-  // The seeded part of a simulated step's cost, below 16 ns: it only breaks ties between
-  // equal clocks, so it is kept below the smallest cost above but a reduction's.
-  static constexpr std::int64_t kSimJitterNs = 16;
+  // The seeded part of a simulated step's cost, below 4 ns: it only breaks ties between equal
+  // clocks, so it stays below every cost above but a reduction's.
+  static constexpr std::int64_t kSimJitterNs = 4;
 
   // `balancer`: the side thread DS1 ticks, or nullptr. `simulate`: the simulated-parallel mode.
   Deterministic(Scheduler& sched, std::uint64_t seed, SideThread* balancer, bool simulate = false);
