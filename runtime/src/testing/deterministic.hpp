@@ -85,9 +85,9 @@
 // processes from running before their time; a process woken by a message from another
 // worker may still run on a busy worker whose clock lies inside the waker's step up to one
 // step early (never on an idle one: it takes it at the step's end). The error is bounded by
-// the longest step (a full slice). Only what the
-// runtime does is charged, at costs measured on one core with warm caches: the program's own
-// code between reduction points costs nothing unless it says so with ergon::reduce(n). Left
+// the longest step (a full slice). Only what the runtime does is charged, at costs measured
+// on one core with warm caches: the program's own code between reduction points costs nothing
+// unless it says so with ergon::reduce(n). Left
 // out: caches and memory bandwidth (a stolen or migrated process runs cold on a real core),
 // contention on shared cache lines and locks (the global queue, a victim's run queue), the
 // kernel (descheduling, interrupts, page faults), SMT and frequency, and the time a
