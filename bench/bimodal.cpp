@@ -48,10 +48,31 @@
 //   - Checks: the histogram holds exactly `packets` latencies; and while the injector waits,
 //     the in-flight count moves at least once every 10 s (kStuckAfter), else the line is an
 //     ERROR naming the counts instead of a hang (a lost wake-up leaves packets unrun).
+//   - Work: each SHA-1 step also charges ergon::reduce(kStepReductions), its measured cost in
+//     the simulation's reductions (below), so that the simulated mode sees the work. A real
+//     run yields right after it, so the charge changes nothing there.
+//
+// Simulated (ERGON_SIMULATE=1; docs/design.md, "Simulated-parallel mode")
+// ------
+// The same workloads on simulated workers, latencies on the logical clock (ergon::now()):
+//   ERGON_SIMULATE=1 ERGON_WORKERS=16 ergon-bench bimodal_pools 1
+// ERGON_WORKERS (default 16) is the count of workers for packets: one pool of them, or
+// cheap = workers - 1 and expensive = 1. The injector cannot be a thread (the simulation runs
+// every worker on Runtime::run's thread), so it is the main process, on a pool "inject" of one
+// worker of its own in front of them (as the thread is a core of its own beside the workers):
+// it spawns each packet into the first packet pool, and while kMaxInFlight are in flight it
+// waits for a message (Room) that the packet taking the count below the bound sends. No
+// warm-up (the model has no page faults). The line adds simulated=1, workers=<packet
+// workers> and logical_ms (first injection to the last completion seen, logical); wall_ms is
+// the simulation's own time. bench/simulate.py runs the set and writes the table.
 //
 //   RESULT bimodal_pools ergon wall_ms=.. packets=.. p50_log2=.. p99_log2=.. p999_log2=..
 //       p9995_log2=.. p50_us=.. p99_us=.. p999_us=.. p9995_us=.. slow_ge_b23=.. expensive=..
-//       hist=c0/c1/.../c47
+//       hist=c0/c1/.../c47 [simulated=1 workers=.. logical_ms=..]
+//   ergon-bench bimodal_step [scale]: ns_per_step of the SHA-1 step alone, no runtime (for
+//       kStepReductions).
+#include <stdlib.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -80,6 +101,13 @@ constexpr int kBuckets = 48;                            // log2-ns histogram
 constexpr int kSlowBucket = 23;                         // 2^23 ns = 8.4 ms
 constexpr auto kStuckAfter = std::chrono::seconds(10);  // no completion for this long: fail
 constexpr std::uint64_t kChainSeed = 0x5eed0fc4a1202400ull;
+// A SHA-1 step's cost in reductions for the simulated mode, whose reduction is 1 ns of a
+// program's work (Deterministic::Cost::kReductionNs): 409 ns, `ergon-bench bimodal_step`'s
+// median of 5 runs (python3 bench/sim_costs.py; docs/benchmarks.md, "The cost model of the
+// simulation").
+constexpr std::uint32_t kStepReductions = 409;
+// Packet workers of the simulated mode when ERGON_WORKERS is not set.
+constexpr unsigned kSimulatedWorkers = 16;
 
 // ------------------------------------------------------------------ PRNG
 // splitmix64's output function on the x-th element of its sequence (seed 0).
@@ -207,7 +235,12 @@ struct State {
   // relaxed: keeps the SHA-1 chains' results alive; never read for ordering.
   std::atomic<std::uint64_t> sink{0};
   std::vector<WorkerHist> hist;
+  // Simulated mode: the injector process, which a packet taking in_flight below the bound
+  // wakes with a Room message; invalid for the injector thread, which spins.
+  ergon::Pid injector{};
 };
+
+struct Room {};
 
 int bucket_of(std::int64_t ns) {
   const std::uint64_t v = ns < 1 ? 1 : static_cast<std::uint64_t>(ns);
@@ -227,22 +260,27 @@ std::uint64_t sha1_chain(std::uint64_t id) {
     std::uint64_t from_digest = 0;
     std::memcpy(&from_digest, d.data(), sizeof from_digest);
     x = splitmix64(x ^ from_digest);
+    ergon::reduce(kStepReductions);  // the step's work, for the simulated mode (see the top)
     ergon::yield();
   }
   return x;
 }
 
-// The body of packet `id`, injected at `start`. `expensive_pool` is valid in the two-pool mode.
+// The body of packet `id`, injected at `start` (ergon::now(): steady_clock in a real run, the
+// logical clock in the simulated mode). `expensive_pool` is valid in the two-pool mode.
 void packet(State& st, std::uint64_t id, clk::time_point start, ergon::Pool expensive_pool) {
   if (splitmix64(id) % kExpensiveOneIn == 0) {
     st.expensive.fetch_add(1, std::memory_order_relaxed);  // relaxed: see State::expensive
     if (expensive_pool.valid()) ergon::move_to(expensive_pool);
     st.sink.fetch_xor(sha1_chain(id), std::memory_order_relaxed);  // relaxed: see State::sink
   }
-  const int b = bucket_of(ns_since(start));
+  const int b =
+      bucket_of(std::chrono::duration_cast<std::chrono::nanoseconds>(ergon::now() - start).count());
   WorkerHist& h = st.hist[ergon::worker_id() % st.hist.size()];
-  h.b[b].fetch_add(1, std::memory_order_relaxed);        // relaxed: see WorkerHist
-  st.in_flight.fetch_sub(1, std::memory_order_release);  // release: see State::in_flight
+  h.b[b].fetch_add(1, std::memory_order_relaxed);  // relaxed: see WorkerHist
+  // release: see State::in_flight.
+  if (st.in_flight.fetch_sub(1, std::memory_order_release) == kMaxInFlight && st.injector)
+    ergon::send(st.injector, Room{});
 }
 
 // Waits while the in-flight count is at least `limit`, spinning with a pause and yielding the
@@ -270,6 +308,8 @@ void wait_below(const State& st, std::int64_t limit, std::memory_order order,
   }
 }
 
+[[noreturn]] void report(const State& st, std::int64_t n, double wall_ns, const std::string& extra);
+
 // Injects the packets into `rt` (into `cheap`), waits for the last, prints the line.
 [[noreturn]] void inject(ergon::Runtime& rt, ergon::Pool cheap, ergon::Pool expensive_pool,
                          double scale) {
@@ -291,15 +331,19 @@ void wait_below(const State& st, std::int64_t limit, std::memory_order order,
     // relaxed: the injector only needs to see room eventually; no data comes with it.
     wait_below(st, kMaxInFlight, std::memory_order_relaxed, i);
     st.in_flight.fetch_add(1, std::memory_order_relaxed);  // relaxed: see State::in_flight
-    const clk::time_point start = clk::now();
+    const clk::time_point start = ergon::now();  // steady_clock here (outside the runtime)
     const auto id = static_cast<std::uint64_t>(i);
     rt.spawn([&st, id, start, expensive_pool] { packet(st, id, start, expensive_pool); },
              spawn_opts);
   }
   // acquire: see State::in_flight; after it every histogram increment is visible.
   wait_below(st, 1, std::memory_order_acquire, n);
-  const double wall_ns = ns_between(t0, clk::now());
+  report(st, n, ns_between(t0, clk::now()), "");
+}
 
+// Prints the line of a run of `n` packets that took `wall_ns`, with `extra` fields at its end.
+[[noreturn]] void report(const State& st, std::int64_t n, double wall_ns,
+                         const std::string& extra) {
   std::array<std::uint64_t, kBuckets> hist{};
   for (const WorkerHist& h : st.hist) {
     for (int b = 0; b < kBuckets; ++b) hist[b] += h.b[b].load(std::memory_order_relaxed);
@@ -335,12 +379,57 @@ void wait_below(const State& st, std::int64_t limit, std::memory_order order,
           kvf("p999_us", upper_us(p999)) + kvf("p9995_us", upper_us(p9995)) +
           kvi("slow_ge_b23", static_cast<long long>(slow)) +
           kvi("expensive", static_cast<long long>(st.expensive.load(std::memory_order_relaxed))) +
-          kvs("hist", joined)));
+          kvs("hist", joined) + extra));
+}
+
+// The simulated mode's injector: the main process of `rt`, on pool "inject" (see the top).
+[[noreturn]] void inject_simulated(ergon::Runtime& rt, unsigned workers, ergon::Pool first,
+                                   ergon::Pool expensive_pool, double scale) {
+  const std::int64_t n = cnt(5'000'000, scale);
+  State st(rt.workers());
+  const clk::time_point wall0 = clk::now();
+  std::int64_t logical_ns = 0;
+  rt.run([&] {
+    st.injector = ergon::self();
+    const ergon::SpawnOptions spawn_opts{.stack_size = 0, .pool = first};
+    const clk::time_point t0 = ergon::now();
+    for (std::int64_t i = 0; i < n; ++i) {
+      // relaxed: one thread runs every process in this mode; see State::in_flight.
+      while (st.in_flight.load(std::memory_order_relaxed) >= kMaxInFlight)
+        (void)ergon::receive<Room>();
+      st.in_flight.fetch_add(1, std::memory_order_relaxed);  // relaxed: see State::in_flight
+      const clk::time_point start = ergon::now();
+      const auto id = static_cast<std::uint64_t>(i);
+      ergon::spawn([&st, id, start, expensive_pool] { packet(st, id, start, expensive_pool); },
+                   spawn_opts);
+    }
+    // The drain: a poll every 20 us of logical time, a timer on an idle worker.
+    while (st.in_flight.load(std::memory_order_acquire) != 0)  // acquire: see State::in_flight
+      ergon::sleep_for(std::chrono::microseconds(20));
+    logical_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ergon::now() - t0).count();
+  });
+  report(st, n, ns_between(wall0, clk::now()),
+         kvi("simulated", 1) + kvi("workers", workers) + kvf("logical_ms", logical_ns / 1e6));
+}
+
+// The simulated mode's packet workers: ERGON_WORKERS, or kSimulatedWorkers. The variable is
+// cleared once read: the runtime's count is the pools' sum, packet workers plus the injector's.
+unsigned simulated_workers() {
+  const unsigned w = ergon::Options::from_env().workers;
+  ::unsetenv("ERGON_WORKERS");
+  return w != 0 ? w : kSimulatedWorkers;
 }
 
 // One pool of every worker under `policy`.
 [[noreturn]] void one_pool(ergon::Policy policy, double scale) {
   sha1_self_check();
+  if (ergon::Options::from_env().simulate) {
+    const unsigned w = simulated_workers();
+    ergon::Options o;
+    o.pools = {{"inject", 1, {}}, {"packets", w, policy}};
+    ergon::Runtime rt(o);
+    inject_simulated(rt, w, rt.pool("packets"), ergon::Pool{}, scale);
+  }
   ergon::Options o;
   o.workers = 0;  // one per hardware thread
   o.policy = policy;
@@ -355,11 +444,38 @@ void bimodal_balance_steal(double s) { one_pool(ergon::Policy::kBalanceSteal, s)
 // Micropools: "cheap" (hardware threads - 1, at least 1) and "expensive" (1 worker).
 void bimodal_pools(double s) {
   sha1_self_check();
+  if (ergon::Options::from_env().simulate) {
+    const unsigned w = std::max(2u, simulated_workers());
+    ergon::Options o;
+    o.pools = {{"inject", 1, {}}, {"cheap", w - 1, {}}, {"expensive", 1, {}}};
+    ergon::Runtime rt(o);
+    inject_simulated(rt, w, rt.pool("cheap"), rt.pool("expensive"), s);
+  }
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   ergon::Options o;
   o.pools = {{"cheap", std::max(1u, hw - 1), {}}, {"expensive", 1, {}}};
   ergon::Runtime rt(o);
   inject(rt, rt.pool("cheap"), rt.pool("expensive"), s);
+}
+
+// The SHA-1 step alone, timed on this thread: what kStepReductions is measured by.
+void bimodal_step(double s) {
+  sha1_self_check();
+  const std::int64_t n = cnt(1'000'000, s);
+  std::uint64_t x = kChainSeed;
+  const clk::time_point t0 = clk::now();
+  for (std::int64_t i = 0; i < n; ++i) {
+    char buf[24];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+    (void)ec;
+    const Digest d = sha1(buf, static_cast<std::size_t>(end - buf));
+    std::uint64_t from_digest = 0;
+    std::memcpy(&from_digest, d.data(), sizeof from_digest);
+    x = splitmix64(x ^ from_digest);
+  }
+  const double ns = ns_between(t0, clk::now());
+  finish(fmt_result(ns, kvi("steps", n) + kvf("ns_per_step", ns / static_cast<double>(n)) +
+                            kvi("sink", static_cast<long long>(x & 0xffff))));
 }
 
 const Workload kBimodal[] = {
@@ -369,6 +485,7 @@ const Workload kBimodal[] = {
     {"bimodal_balance_steal", bimodal_balance_steal, "the same, one pool, policy balance+steal"},
     {"bimodal_pools", bimodal_pools,
      "the same, expensive packets moved to a 1-worker pool of their own"},
+    {"bimodal_step", bimodal_step, "the SHA-1 step of an expensive packet alone: ns_per_step"},
 };
 
 }  // namespace

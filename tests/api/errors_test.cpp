@@ -399,6 +399,7 @@ TEST(OptionsFromEnv, EveryVariableReadsItsFieldAndNamesItselfInItsError) {
       {"ERGON_POOLS", "a:1,b:2",
        [](const ergon::Options& o) { return o.pools.size() == 2 && o.pools[1].workers == 2; }, "a"},
       {"ERGON_DETERMINISTIC", "yes", [](const ergon::Options& o) { return o.deterministic; }, "y"},
+      {"ERGON_SIMULATE", "1", [](const ergon::Options& o) { return o.simulate; }, "16"},
       {"ERGON_SEED", "42", [](const ergon::Options& o) { return o.seed == 42u; }, "4 2"},
       {"ERGON_FAULT_DELAY_MESSAGES", "0.5",
        [](const ergon::Options& o) { return o.faults.delay_messages == 0.5; }, "2"},

@@ -191,6 +191,16 @@ struct Options {
   // the same run. For tests; off by default. ERGON_DETERMINISTIC (0 or 1).
   bool deterministic = false;
 
+  // Deterministic mode with a logical clock per worker (docs/design.md, "Simulated-parallel
+  // mode"): the workers run one slice at a time on this thread, always the one whose clock is
+  // earliest, and each slice advances its own worker's clock by a cost model measured on the
+  // real runtime (per step, switch, send, spawn, reduction, steal, migration and wake-up), so
+  // that N workers show what N cores would do, in logical time: ergon::now() in a process is
+  // its worker's clock. Implies `deterministic` (the seed breaks ties and replays the run).
+  // For benchmarks of scheduling policy past the machine's cores; off by default.
+  // ERGON_SIMULATE (0 or 1).
+  bool simulate = false;
+
   // The seed of deterministic mode and of fault injection. 0: a random seed, chosen when the
   // runtime starts (Runtime::seed() tells which). ERGON_SEED.
   std::uint64_t seed = 0;

@@ -1,4 +1,4 @@
-// The calls a process makes: spawn, self, send, yield, sleep, reductions.
+// The calls a process makes: spawn, self, send, yield, sleep, now, reductions.
 //
 // spawn and send work from any thread. self, yield, sleep_for, sleep_until and reduce need a
 // running process and throw NotInProcess otherwise.
@@ -82,6 +82,14 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 }
 inline void sleep_until(std::chrono::steady_clock::time_point t) {
   sleep_until_ns(detail::saturating_ns(t.time_since_epoch()), "ergon::sleep_until");
+}
+
+// The runtime's clock, the one every deadline uses: steady_clock in a real run and outside
+// any process; the logical clock in deterministic mode; in the simulated mode
+// (Options::simulate), the clock of the worker running the calling process, which includes
+// the cost of what its slice did so far. Any thread.
+inline std::chrono::steady_clock::time_point now() noexcept {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(detail::now_ns()));
 }
 
 // The index (0 .. workers-1) of the worker running the calling process. A process may move

@@ -269,6 +269,7 @@ constexpr EnvVar kEnvVars[] = {
     {"ERGON_FORCE_MIGRATION", set_bool<&Options::force_migration>},
     {"ERGON_POOLS", set_pools},
     {"ERGON_DETERMINISTIC", set_bool<&Options::deterministic>},
+    {"ERGON_SIMULATE", set_bool<&Options::simulate>},
     {"ERGON_SEED", set_count<&Options::seed, UINT64_MAX>},
     {"ERGON_FAULT_DELAY_MESSAGES", set_fault_probability<&FaultOptions::delay_messages>},
     {"ERGON_FAULT_MAX_DELAY", set_fault_duration<&FaultOptions::max_delay>},

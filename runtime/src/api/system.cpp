@@ -16,9 +16,10 @@ System::System(Options validated_options)
   // gets no thread there.
   if (o.faults.any())
     faults = std::make_unique<Faults>(sched, o.faults, sched.seed(), !o.deterministic);
-  if (o.deterministic) det = std::make_unique<Deterministic>(sched, sched.seed(), &balancer);
+  if (o.deterministic)
+    det = std::make_unique<Deterministic>(sched, sched.seed(), &balancer, o.simulate);
   Hooks hooks;  // SY3
-  hooks.observer = &tracer;
+  hooks.observer = det != nullptr ? det->observer_for(&tracer) : &tracer;
   hooks.driver = det.get();
   hooks.injector = faults.get();
   hooks.lifecycle = &lifecycle;

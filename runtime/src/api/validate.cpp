@@ -130,6 +130,7 @@ Options validated(Options o) {
         "(ERGON_SHUTDOWN_TIMEOUT)");
   }
   validate_faults(o.faults);
+  if (o.simulate) o.deterministic = true;   // the simulated mode is deterministic mode's kind
   if (o.seed == 0) o.seed = random_seed();  // Runtime::seed() tells which
   return o;
 }

@@ -144,6 +144,33 @@ class Worker {
   void run(Carrier& c, Process* p);
   // The earliest armed timer (INT64_MAX: none).
   std::int64_t next_timer() const noexcept { return timers_.next_deadline(); }
+  // For the simulated mode's cost model (testing/deterministic.hpp, DP1..DP6), on the
+  // driving thread: whether runnable work waits here (runnext, queue, overflow, inbox, pinned;
+  // not timers), whether the inbox is empty, the reductions the part of a slice in progress has
+  // spent so far (its budget at the part's start less what `budget`, the driving carrier's,
+  // has left; until slice_part_end adds them to reductions()), and parking on the logical
+  // clock (what park() records on the real one, for the balancer's B1).
+  bool has_runnable() const noexcept {
+    return runnext_ != nullptr || queue_.size_relaxed() != 0 || !overflow_.empty() ||
+           !inbox_.empty() || !pinned_.empty();
+  }
+  bool inbox_empty() const noexcept { return inbox_.empty(); }
+  std::uint64_t part_reductions(const std::int32_t* budget) const noexcept {
+    const std::int32_t left = load_budget(budget);
+    return slice_mark_ > left
+               ? static_cast<std::uint64_t>(static_cast<std::int64_t>(slice_mark_) - left)
+               : 0;
+  }
+  void simulated_park(std::int64_t since) noexcept {
+    bump(parks_, 1);
+    park_since_.store(since, std::memory_order_relaxed);  // relaxed: see park_since_
+  }
+  void simulated_unpark(std::int64_t now) noexcept {
+    const std::int64_t since = park_since_.load(std::memory_order_relaxed);
+    if (since != 0 && now > since) bump(parked_ns_, now - since);
+    park_since_.store(0, std::memory_order_relaxed);  // relaxed: see park_since_
+    bump(wakeups_, 1);
+  }
 
   // Statistics. relaxed: single writer (this worker), read by stats().
   // acquire: pairs with the release decrement in finish() (Scheduler::kill_all_and_wait).

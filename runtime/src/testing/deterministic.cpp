@@ -9,26 +9,37 @@
 #include "core/worker.hpp"
 
 namespace ergon::detail {
-Deterministic::Deterministic(Scheduler& sched, std::uint64_t seed, SideThread* balancer)
+Deterministic::Deterministic(Scheduler& sched, std::uint64_t seed, SideThread* balancer,
+                             bool simulate)
     : sched_(sched),
       balancer_(balancer),
       seed_(seed),
       rng_(seed, 0),
       carrier_(sched, 0),
       // Logical time starts at one second, so that "now minus a period" never goes negative.
-      clock_(1'000'000'000) {
+      clock_(1'000'000'000),
+      simulate_(simulate) {
   const Options& o = sched_.options();
   balances_ = o.force_migration;
   for (unsigned i = 0; i < sched_.pool_count(); ++i) balances_ |= sched_.pool(i).balances();
   balances_ &= balancer_ != nullptr;
   next_balance_ = clock_ + std::chrono::nanoseconds(o.balance_interval).count();
   candidates_.reserve(sched_.worker_count());
+  if (simulate_) {
+    sim_.resize(sched_.worker_count());
+    for (SimWorker& w : sim_) w.clock = clock_;
+    order_.reserve(sched_.worker_count());
+    inbox_was_empty_.resize(sched_.worker_count());
+    event_time_ = clock_;
+  }
 }
 
 void Deterministic::adopt_workers() noexcept {
   for (unsigned i = 0; i < sched_.worker_count(); ++i) {
     // Each worker's steals follow the seed too.
     sched_.worker(i).drive_by(this, &carrier_, rng_.next());
+    // Simulated mode: every worker starts idle (DP1), parked since the start for B1.
+    if (simulate_) sched_.worker(i).simulated_park(clock_);
   }
 }
 
@@ -62,7 +73,7 @@ void Deterministic::fold(std::uint64_t v) noexcept {
 }
 
 std::int32_t Deterministic::slice_budget(std::int32_t budget) noexcept {
-  if (!rng_.one_in(kPreemptOdds)) return budget;
+  if (simulate_ || !rng_.one_in(kPreemptOdds)) return budget;  // DP4: no cut in simulated mode
   const std::int32_t cut = 1 + static_cast<std::int32_t>(rng_.below(kShortSlice));
   if (cut >= budget) return budget;
   preemptions_.store(preemptions_.load(std::memory_order_relaxed) + 1,
@@ -70,7 +81,13 @@ std::int32_t Deterministic::slice_budget(std::int32_t budget) noexcept {
   return cut;
 }
 
+void Deterministic::count_step() noexcept {
+  steps_.store(steps_.load(std::memory_order_relaxed) + 1,
+               std::memory_order_relaxed);  // relaxed: single writer, statistic
+}
+
 bool Deterministic::step() {
+  if (simulate_) return sim_step();
   // DS1: the balancer's turn.
   if (balances_ && clock_ >= next_balance_) {
     balancer_->tick(clock_);
@@ -103,8 +120,7 @@ bool Deterministic::step() {
     fold(w->processes_run() - runs);
     fold(spent);
     fold(static_cast<std::uint64_t>(clock_));
-    steps_.store(steps_.load(std::memory_order_relaxed) + 1,
-                 std::memory_order_relaxed);  // relaxed: single writer, statistic
+    count_step();
     return true;
   }
   return false;
@@ -123,6 +139,7 @@ bool Deterministic::advance_to_next_event() {
 
 Deterministic::Outcome Deterministic::run_until(const std::atomic<bool>& done) {
   Binding bind(*this);
+  if (simulate_) sim_post(sim_latest(), nullptr);  // DP6 for what was spawned before the run
   // acquire: pairs with the release store of the main process's end (Runtime::run).
   while (!done.load(std::memory_order_acquire)) {
     if (step()) continue;
@@ -137,7 +154,8 @@ Deterministic::Outcome Deterministic::run_until(const std::atomic<bool>& done) {
 bool Deterministic::run_until_empty(std::chrono::nanoseconds timeout) {
   Binding bind(*this);
   sched_.kill_sweep();
-  ShutdownDeadline deadline(timeout);  // SD3
+  if (simulate_) sim_post(sim_latest(), nullptr);  // DP6 for the killed
+  ShutdownDeadline deadline(timeout);              // SD3
   for (std::int64_t left; (left = sched_.live()) > 0;) {
     if (deadline.expired(left)) return false;
     if (step()) continue;
@@ -146,6 +164,7 @@ bool Deterministic::run_until_empty(std::chrono::nanoseconds timeout) {
     // Nothing can run: a process spawned by a dying one, or one between its kill check and
     // its block, waits for the next sweep (as in the threaded shutdown); or a timer is due.
     sched_.kill_sweep();
+    if (simulate_) sim_post(sim_latest(), nullptr);
     if (step()) continue;
     (void)advance_to_next_event();
   }
