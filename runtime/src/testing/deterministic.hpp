@@ -258,6 +258,7 @@ class Deterministic final : public Driver {
     void exit(unsigned w, Pid pid, const char* why, std::int64_t now) noexcept override;
     void crash(Pid pid, const std::string& what, std::int64_t now) noexcept override;
     void handoff(unsigned w, Pid pid, std::int64_t now) noexcept override;
+    void tenants(const TenantTable& t, std::int64_t now) noexcept override;
 
    private:
     Deterministic& d_;

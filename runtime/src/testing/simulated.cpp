@@ -74,6 +74,10 @@ void Deterministic::Stamps::crash(Pid pid, const std::string& what, std::int64_t
   if (inner_->on()) inner_->crash(pid, what, now);
 }
 
+void Deterministic::Stamps::tenants(const TenantTable& t, std::int64_t now) noexcept {
+  if (inner_->on()) inner_->tenants(t, now);
+}
+
 void Deterministic::Stamps::handoff(unsigned w, Pid pid, std::int64_t now) noexcept {
   if (inner_->on()) inner_->handoff(w, pid, now);
 }
