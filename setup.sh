@@ -3,8 +3,10 @@
 # nothing when everything is present. Run as root (or with sudo) the first time.
 set -euo pipefail
 
+# erlang-base and erlang-dev: the distribution library (erl_interface's libei) and the real
+# Erlang nodes its tests talk to; clang and libclang-rt-14-dev: the term decoder's fuzzer.
 packages=(g++ scons libboost-context-dev libboost-dev libjemalloc-dev googletest libgtest-dev
-          pkg-config python3 valgrind)
+          pkg-config python3 valgrind erlang-base erlang-dev clang libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -158,6 +158,7 @@ std::span<const Workload> conservation_workloads();
 std::span<const Workload> soak_workloads();
 std::span<const Workload> ops_workloads();
 std::span<const Workload> net_workloads();
+std::span<const Workload> dist_workloads();
 
 // Every table above, in the order the usage message lists them.
 std::span<const std::span<const Workload>> all_workloads();

@@ -11,9 +11,9 @@
 // (compass.cpp), the 7 smolscale workloads s_* (smolsuite.cpp), and the ergon-only
 // mpsc_compare (mpsc_compare.cpp), idle_blocked (idle.cpp), checkpoint_cost (checkpoint.cpp),
 // the four bimodal_* (bimodal.cpp), spread (spread.cpp), conservation, soak and send_blocked
-// (ops.cpp, for the instruction budget), net_idle (net_idle.cpp), and tenants_noisy, tenants_share
-// and priority_low (tenants.cpp). Runs with ergon's default Options (one worker per hardware
-// thread; ERGON_* overrides apply).
+// (ops.cpp, for the instruction budget), net_idle (net_idle.cpp), dist_pingpong
+// (dist_pingpong.cpp), and tenants_noisy, tenants_share and priority_low (tenants.cpp).
+// Runs with ergon's default Options (one worker per hardware thread; ERGON_* overrides apply).
 #include <unistd.h>
 
 #include <cstdio>
@@ -29,7 +29,8 @@ std::span<const std::span<const Workload>> all_workloads() {
   static const std::span<const Workload> tables[] = {
       compass_workloads(),    smolsuite_workloads(), mpsc_workloads(),   idle_workloads(),
       checkpoint_workloads(), bimodal_workloads(),   spread_workloads(), conservation_workloads(),
-      soak_workloads(),       ops_workloads(),       net_workloads(),    tenants_workloads()};
+      soak_workloads(),       ops_workloads(),       net_workloads(),    dist_workloads(),
+      tenants_workloads()};
   return tables;
 }
 

@@ -5,6 +5,11 @@
 // ends, so a stale Pid never reaches the newer process that reuses the slot: a send to it is
 // dropped and counted, as a send to a dead process is in Erlang. Pids are cheap to copy, hash
 // and compare, and they stay valid (as names) after the runtime that made them is gone.
+//
+// A pid of a process on another Erlang node (ergon/dist.hpp) has bit 31 of its index set
+// (kRemoteBit: the process table holds 2^26 records, far below it); the rest of the index
+// numbers an entry of the distribution library's table of remote pids, which holds the
+// node, id, serial and creation. A send to it goes over that node's connection.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +30,9 @@ class Pid {
     return static_cast<std::uint32_t>(raw_ >> 32);
   }
   constexpr std::uint64_t raw() const noexcept { return raw_; }
+  // The index bit that marks a pid of another node (see the top).
+  static constexpr std::uint32_t kRemoteBit = 1u << 31;
+  constexpr bool is_remote() const noexcept { return (index() & kRemoteBit) != 0; }
   static constexpr Pid from_raw(std::uint64_t raw) noexcept {
     Pid p;
     p.raw_ = raw;
@@ -37,8 +45,10 @@ class Pid {
   friend constexpr bool operator!=(Pid a, Pid b) noexcept { return a.raw_ != b.raw_; }
   friend constexpr bool operator<(Pid a, Pid b) noexcept { return a.raw_ < b.raw_; }
 
-  // Erlang's notation: <0.INDEX.GENERATION>.
+  // Erlang's notation: <0.INDEX.GENERATION>; a remote pid shows as <R.ENTRY.0> (its node is
+  // in the distribution library's table: ergon::dist::describe).
   std::string to_string() const {
+    if (is_remote()) return "<R." + std::to_string(index() & ~kRemoteBit) + ".0>";
     return "<0." + std::to_string(index()) + "." + std::to_string(generation()) + ">";
   }
   friend std::ostream& operator<<(std::ostream& os, Pid p) { return os << p.to_string(); }

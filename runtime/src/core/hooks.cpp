@@ -1,5 +1,7 @@
-// The observer of a scheduler that has none installed. See hooks.hpp.
+// The observer of a scheduler that has none installed, and the program's Remote. See hooks.hpp.
 #include "core/hooks.hpp"
+
+#include <atomic>
 
 namespace ergon::detail {
 namespace {
@@ -19,6 +21,19 @@ class NoObserver final : public Observer {
 };
 
 }  // namespace
+
+namespace {
+// Written by install_remote (the node's start), read by every send to a remote pid.
+std::atomic<Remote*> g_remote{nullptr};
+}  // namespace
+
+void install_remote(Remote* r) noexcept {
+  g_remote.store(r, std::memory_order_release);  // release: pairs with remote_hook's acquire
+}
+
+Remote* remote_hook() noexcept {
+  return g_remote.load(std::memory_order_acquire);  // acquire: pairs with install_remote
+}
 
 Observer& no_observer() noexcept {
   static NoObserver none;

@@ -7,7 +7,9 @@
 // side_thread.hpp) implement the abstract classes below; the Runtime builds them and installs
 // them into its scheduler in one place (api/system.hpp) before any process runs, and the core
 // calls them only through these classes. Nothing here includes a header from another folder
-// (runtime/src/LAYERS).
+// (runtime/src/LAYERS). One hook is the program's, not a scheduler's: Remote, installed by the
+// distribution library (runtime/src/dist/) when a node starts, because a pid of another node
+// means the same to every runtime of the program.
 //
 // Cost: every hook sits behind a test the core made before it had hooks (a relaxed load of
 // a flag, or a null pointer), so a part that is off costs what it cost when the core owned it.
@@ -165,5 +167,28 @@ class Lifecycle {
   // The worker's owner, as p's record closes: `pid` held a registered name.
   virtual void unregister(Pid pid) noexcept = 0;
 };
+
+// Remote (distribution, runtime/src/dist/): where a send to a pid of another node goes. A
+// remote pid (Pid::is_remote(): index bit 31) has no record in the process table, so the send
+// path reaches it only through its drop branch (send.cpp, dropped_or_remote): the local send
+// pays nothing for it. Installed once per program and never freed (a send may be in its hook
+// while the node stops; the node's own state says whether it still runs).
+class Remote {
+ public:
+  virtual ~Remote() = default;
+  // Any thread, process code or not: takes `e` (a message, or a runtime envelope such as a
+  // call's Reply) for the remote pid `to`. Disposes of it when it cannot go; never throws.
+  // It runs inside the sender's entry into the runtime (InRuntime, send.cpp), so it must not
+  // send through the public API (an entry does not nest); it wakes a process of its own with
+  // deliver_envelope(pid, envelope, w) (send.hpp), as the delay line does. `w`: the caller's
+  // worker, or nullptr.
+  virtual void send(Pid to, mailbox::Envelope* e, Worker* w) noexcept = 0;
+};
+
+// Installs `r` as the program's Remote (nullptr: none). Any thread. release: pairs with the
+// acquire in remote_hook(), so the hook's object is constructed before any send sees it.
+void install_remote(Remote* r) noexcept;
+// The installed Remote, or nullptr.
+Remote* remote_hook() noexcept;
 
 }  // namespace ergon::detail

@@ -2,6 +2,7 @@
 #include "core/send.hpp"
 
 #include "core/bounded.hpp"
+#include "core/hooks.hpp"
 #include "core/in_runtime.hpp"
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
@@ -64,8 +65,24 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
   return true;
 }
 
+// A send whose pid has no live record: a pid of another node goes to the Remote hook (the
+// distribution library, hooks.hpp); anything else is dropped and counted. Out of line and
+// cold, like closed_push: a remote pid costs the local send path nothing.
+[[gnu::noinline, gnu::cold]] void dropped_or_remote(Pid to, mailbox::Envelope* e, Worker* w,
+                                                    Scheduler* s) noexcept {
+  if (to.is_remote()) {
+    if (Remote* r = remote_hook(); r != nullptr) {
+      r->send(to, e, w);
+      return;
+    }
+  }
+  mailbox::dispose(e);
+  count_drop(w, s);
+}
+
 // The live record `to` names, with its scheduler in *s; or nullptr, after disposing of `e`
-// and counting the drop (a dead, stale or null pid). Inlined into every sender below.
+// and counting the drop (a dead, stale or null pid) or handing it to the Remote hook. Inlined into
+// every sender below.
 [[gnu::always_inline]] inline Process* live_target(Pid to, mailbox::Envelope* e, Worker* w,
                                                    Scheduler*& s) noexcept {
   Process* target = ProcessTable::instance().lookup(to.index());
@@ -75,8 +92,7 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
   // acquire: pairs with the release store of the generation when a process ends.
   if (target == nullptr || !to ||
       target->generation.load(std::memory_order_acquire) != to.generation()) {
-    mailbox::dispose(e);
-    count_drop(w, s);
+    dropped_or_remote(to, e, w, s);
     return nullptr;
   }
   return target;

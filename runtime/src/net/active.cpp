@@ -10,7 +10,8 @@
 //
 // Arming, in named steps (PE2 of core/io_handle.hpp is the poller's half):
 //   AM1 the armer holds the hook (kHookBusy: the owner arming, or the poller running it).
-//   AM2 it reads once: data, EOF or an error is delivered at once, and the hook is dropped (0).
+//   AM2 it reads once: on data, EOF or an error it drops the hook (0), then delivers (in that
+//       order: an owner that re-arms as soon as the message lands must find the hook free).
 //   AM3 EAGAIN: it stores the hook (seq_cst), then exchanges `rg` to 0 (seq_cst). kReady
 //       means an edge came between AM2 and AM3 that the poller may have missed the hook for:
 //       it takes the hook back (CAS hook -> kHookBusy) and goes to AM2; if the CAS fails, a
@@ -41,41 +42,63 @@ constexpr std::size_t kActiveRead = 64 * 1024;
 
 void hook(IoHandle* h);
 
-// AM2: true once something was delivered.
-bool deliver(IoHandle* h) {
+// AM2's read: what to deliver (data, EOF or an error), or nothing on EAGAIN (false).
+struct Delivery {
+  Pid to;
+  bool closed = false;
+  int fd = -1;
+  int error = 0;
+  std::string bytes;
+};
+bool read_once(IoHandle* h, Delivery& d) {
   // acquire: see IoHandle::owner; the owner is alive (its end would wait for this hook).
-  const Pid to = ergon::detail::pid_of(h->owner.load(std::memory_order_acquire));
-  std::string bytes(kActiveRead, '\0');
+  d.to = ergon::detail::pid_of(h->owner.load(std::memory_order_acquire));
+  d.fd = h->fd;
+  d.bytes.assign(kActiveRead, '\0');
   for (;;) {
-    const ssize_t r = ::read(h->fd, bytes.data(), bytes.size());
+    const ssize_t r = ::read(h->fd, d.bytes.data(), d.bytes.size());
     if (r > 0) {
-      bytes.resize(static_cast<std::size_t>(r));
-      ergon::send(to, Data{h->fd, std::move(bytes)});
+      d.bytes.resize(static_cast<std::size_t>(r));
       return true;
     }
     if (r == 0) {
-      ergon::send(to, Closed{h->fd, 0});
+      d.closed = true;
       return true;
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) return false;
-    ergon::send(to, Closed{h->fd, errno});
+    d.closed = true;
+    d.error = errno;
     return true;
   }
 }
 
-// AM1..AM3, with the hook held (kHookBusy).
+// AM1..AM3, with the hook held (kHookBusy). AM2 drops the hook before it sends: the owner may
+// arm again as soon as the message is in its mailbox, and an arm that found the hook still
+// held (kHookBusy) would be a no-op, leaving the socket unwatched for good.
 void run_armed(IoHandle* h) noexcept {
   const auto armed = reinterpret_cast<std::uintptr_t>(&hook);
   for (;;) {
+    Delivery d;
     bool done;
     try {
-      done = deliver(h);
-    } catch (...) {  // no memory for the message: close the stream's data flow as an error
+      done = read_once(h, d);
+    } catch (...) {  // no memory for the buffer: close the stream's data flow as an error
       done = true;
+      d.closed = true;
+      d.error = ENOMEM;
     }
     if (done) {
       h->on_readable.store(0, std::memory_order_release);  // release: pairs with io_close
+      // `h` is not touched from here on (io_close may now go on and reuse it).
+      try {
+        if (d.closed) {
+          ergon::send(d.to, Closed{d.fd, d.error});
+        } else {
+          ergon::send(d.to, Data{d.fd, std::move(d.bytes)});
+        }
+      } catch (...) {  // no memory for the message: lost, as a message to a dead pid is
+      }
       return;
     }
     h->on_readable.store(armed, std::memory_order_seq_cst);  // AM3, seq_cst: see above

@@ -134,6 +134,13 @@ void throw_call_timeout(Pid server, std::int64_t timeout_ns, const char* what) {
 }
 
 void send_reply(const From& from, mailbox::Envelope* e) {
+  if (from.pid.is_remote()) [[unlikely]] {
+    // A caller on another node (a gen_server:call from Erlang, ergon/dist.hpp): its alias lives
+    // there, so the Reply goes to the distribution library's Remote hook, which sends {Tag,
+    // Value} once and forgets the tag.
+    post_envelope(from.pid, e);
+    return;
+  }
   Process* c = from.pid ? ProcessTable::instance().lookup(from.pid.index()) : nullptr;
   std::uint64_t expected = from.tag;
   // R1. relaxed: see call_withdraw, its partner.
