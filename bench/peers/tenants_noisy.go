@@ -30,23 +30,45 @@ func burn(stop *atomic.Bool, wg *sync.WaitGroup) {
 	atomic.AddUint64(&sink, acc)
 }
 
-func probe(n int) float64 {
+// probe returns the p99 lateness in us and the number of wake-ups seen. It gives up after
+// 3 s (a wake-up still pending then counts as late by the time it has waited so far).
+func probe(n int) (float64, int) {
+	var mu sync.Mutex
 	late := make([]int64, 0, n)
+	done := make(chan struct{})
+	var pending atomic.Int64 // the due time of the wake-up in progress (ns since t0), or -1
 	t0 := time.Now()
-	for i := 0; i < n; i++ {
-		due := time.Now().Add(time.Millisecond)
-		time.Sleep(time.Millisecond)
-		late = append(late, int64(time.Since(due)))
-		if time.Since(t0) > 3*time.Second {
-			break
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			due := time.Now().Add(time.Millisecond)
+			pending.Store(int64(due.Sub(t0)))
+			time.Sleep(time.Millisecond)
+			pending.Store(-1)
+			mu.Lock()
+			late = append(late, int64(time.Since(due)))
+			mu.Unlock()
+			if time.Since(t0) > 3*time.Second {
+				return
+			}
 		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
 	}
-	sort.Slice(late, func(a, b int) bool { return late[a] < late[b] })
-	k := len(late) * 99 / 100
-	if k >= len(late) {
-		k = len(late) - 1
+	mu.Lock()
+	defer mu.Unlock()
+	out := append([]int64(nil), late...)
+	if p := pending.Load(); p >= 0 && int64(time.Since(t0)) > p {
+		out = append(out, int64(time.Since(t0))-p)
 	}
-	return float64(late[k]) / 1000.0
+	sort.Slice(out, func(a, b int) bool { return out[a] < out[b] })
+	k := len(out) * 99 / 100
+	if k >= len(out) {
+		k = len(out) - 1
+	}
+	return float64(out[k]) / 1000.0, len(late)
 }
 
 func main() {
@@ -59,7 +81,7 @@ func main() {
 	cnt := func(b float64) int { return max1(int(b*scale + 0.5)) }
 	noise, probes := cnt(10000), cnt(1000)
 	t0 := time.Now()
-	alone := probe(probes)
+	alone, _ := probe(probes)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for i := 0; i < noise; i++ {
@@ -67,11 +89,11 @@ func main() {
 		go burn(&stop, &wg)
 	}
 	time.Sleep(50 * time.Millisecond)
-	noisy := probe(probes)
+	noisy, seen := probe(probes)
 	stop.Store(true)
-	wg.Wait()
-	fmt.Printf("RESULT tenants_noisy go wall_ms=%.3f p99_alone_us=%.3f p99_noisy_us=%.3f noise=%d\n",
-		float64(time.Since(t0).Nanoseconds())/1e6, alone, noisy, noise)
+	fmt.Printf("RESULT tenants_noisy go wall_ms=%.3f p99_alone_us=%.3f p99_noisy_us=%.3f noise=%d probes_noisy=%d\n",
+		float64(time.Since(t0).Nanoseconds())/1e6, alone, noisy, noise, seen)
+	os.Exit(0) // the busy goroutines need not be waited for
 }
 
 func max1(n int) int {
