@@ -28,7 +28,7 @@
 // Rejected: per-worker queues per class (stealing would have to search N x classes structures,
 // and a tenant's share would depend on where its processes happen to sit); putting every
 // process here when tenants exist (the default tenant's processes would lose runnext and
-// their local ring: request/reply chains 5x slower in the first measurement).
+// their local ring, and every pick would take the queue's lock).
 #pragma once
 
 #include <array>

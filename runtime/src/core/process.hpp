@@ -99,8 +99,9 @@ struct Process {
   // pool's ClassQueue. Beside `signals`, in padding: the record does not grow, and the checks
   // of it (push_back, slice_part_end, the send) read a line they touch anyway. Written by the
   // process itself (set_priority, move_to) or at spawn while the record is private; read by
-  // the worker that queues it after the switch (which orders it) and by senders (relaxed
-  // reads of a plain byte: a stale value misattributes one message count).
+  // the worker that queues it after the switch (which orders it) and by senders on any thread
+  // (so an atomic, relaxed on both sides: a stale value misattributes one message count; no
+  // other data is read through it).
   static constexpr std::uint8_t kClassPriority = 1, kClassTenant = 2;
   // relaxed everywhere: see above.
   std::atomic<std::uint8_t> sclass{0};
