@@ -14,6 +14,7 @@
 #include "core/io_handle.hpp"
 #include "core/scheduler.hpp"
 #include "ergon/errors.hpp"
+#include "util/sys_errno.hpp"
 
 namespace ergon::detail {
 namespace {
@@ -49,10 +50,10 @@ void Reactor::ensure_open(const char* what) {
   std::lock_guard<std::mutex> g(mu_);
   if (epfd_.load(std::memory_order_relaxed) >= 0) return;  // relaxed: under mu_
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) throw_errno(what, "epoll_create1", errno);
+  if (ep < 0) throw_errno(what, "epoll_create1", sys_errno());
   const int ev = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (ev < 0) {
-    const int err = errno;
+    const int err = sys_errno();
     ::close(ep);
     throw_errno(what, "eventfd", err);
   }
@@ -60,7 +61,7 @@ void Reactor::ensure_open(const char* what) {
   e.events = EPOLLIN;  // level-triggered: see B1/B2 in reactor.hpp
   e.data.u64 = 0;
   if (::epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) != 0) {
-    const int err = errno;
+    const int err = sys_errno();
     ::close(ev);
     ::close(ep);
     throw_errno(what, "epoll_ctl(ADD eventfd)", err);
@@ -77,7 +78,7 @@ void Reactor::add(IoHandle* h, const char* what) {
   e.data.u64 = tag_of(h);
   // acquire: see ensure_open.
   if (::epoll_ctl(epfd_.load(std::memory_order_acquire), EPOLL_CTL_ADD, h->fd, &e) != 0)
-    throw_errno(what, "epoll_ctl(ADD)", errno);
+    throw_errno(what, "epoll_ctl(ADD)", sys_errno());
   registered_.fetch_add(1, std::memory_order_relaxed);  // relaxed: see active()
 }
 

@@ -51,7 +51,8 @@ std::string read_msg(net::Stream& s, net::Timeout t, const char* what) {
   return body;
 }
 
-std::uint32_t new_challenge() {
+// Out of line: the thread_local must not be addressed across a caller's switch (design.md).
+[[gnu::noinline]] std::uint32_t new_challenge() {
   static thread_local std::mt19937 rng{std::random_device{}()};
   return static_cast<std::uint32_t>(rng());
 }

@@ -29,10 +29,12 @@
 #include "core/process.hpp"
 #include "ergon/process.hpp"
 #include "net/socket.hpp"
+#include "util/sys_errno.hpp"
 
 namespace ergon::net {
 
 using ergon::detail::IoHandle;
+using ergon::detail::sys_errno;
 
 namespace {
 
@@ -65,10 +67,11 @@ bool read_once(IoHandle* h, Delivery& d) {
       d.closed = true;
       return true;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) return false;
+    const int e = sys_errno();
+    if (e == EINTR) continue;
+    if (e == EAGAIN) return false;
     d.closed = true;
-    d.error = errno;
+    d.error = e;
     return true;
   }
 }

@@ -18,8 +18,10 @@
 
 #include "ergon/net.hpp"
 #include "ergon/preempt.hpp"
+#include "util/sys_errno.hpp"
 
 namespace ergon::net {
+using ergon::detail::sys_errno;
 namespace {
 
 static_assert(sizeof(sockaddr_storage) <= 128, "Address::storage_ holds a sockaddr_storage");
@@ -104,7 +106,7 @@ std::vector<Address> Address::resolve(std::string_view host, std::uint16_t port)
   const int rc = ergon::blocking([&] { return ::getaddrinfo(h.c_str(), nullptr, &hints, &res); });
   if (rc != 0) {
     throw Error("ergon::net::Address::resolve(\"" + h + "\"): " + ::gai_strerror(rc),
-                rc == EAI_SYSTEM ? errno : 0);
+                rc == EAI_SYSTEM ? sys_errno() : 0);
   }
   std::vector<Address> out;
   for (addrinfo* a = res; a != nullptr; a = a->ai_next) {

@@ -6,12 +6,14 @@
 
 #include "ergon/detail/api.hpp"
 #include "net/socket.hpp"
+#include "util/sys_errno.hpp"
 
 namespace ergon::net {
 
 using ergon::detail::IoDir;
 using ergon::detail::IoHandle;
 using ergon::detail::Process;
+using ergon::detail::sys_errno;
 using namespace detail_net;
 
 Datagram Datagram::bind(const Address& at) {
@@ -21,7 +23,8 @@ Datagram Datagram::bind(const Address& at) {
   const int fd = new_socket(at.family(), SOCK_DGRAM, kWhat, addr);
   Datagram d;
   d.adopt(open_fd(p, fd, kDatagram, kWhat, addr));
-  if (::bind(fd, static_cast<const sockaddr*>(at.data()), at.size()) != 0) fail(kWhat, addr, errno);
+  if (::bind(fd, static_cast<const sockaddr*>(at.data()), at.size()) != 0)
+    fail(kWhat, addr, sys_errno());
   return d;
 }
 
@@ -37,8 +40,9 @@ void Datagram::send_to(const void* buf, std::size_t n, const Address& to, Timeou
       charged(p);
       return;
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) fail(kWhat, to.to_string(), errno);
+    const int e = sys_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN) fail(kWhat, to.to_string(), e);
     wait_ready(p, h, IoDir::kWrite, deadline, kWhat, to.to_string(), "net write");
   }
 }
@@ -57,8 +61,9 @@ std::size_t Datagram::receive_from(void* buf, std::size_t n, Address* from, Time
       charged(p);
       return static_cast<std::size_t>(r);
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) fail(kWhat, describe(h), errno);
+    const int e = sys_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN) fail(kWhat, describe(h), e);
     wait_ready(p, h, IoDir::kRead, deadline, kWhat, describe(h), "net read");
   }
 }

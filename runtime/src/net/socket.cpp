@@ -16,6 +16,7 @@
 #include "core/process_table.hpp"
 #include "core/scheduler.hpp"
 #include "ergon/detail/api.hpp"
+#include "util/sys_errno.hpp"
 
 namespace ergon::net {
 
@@ -23,6 +24,7 @@ using ergon::detail::IoDir;
 using ergon::detail::IoHandle;
 using ergon::detail::IoWait;
 using ergon::detail::Process;
+using ergon::detail::sys_errno;
 
 namespace detail_net {
 
@@ -53,14 +55,15 @@ IoHandle* open_fd(Process* p, int fd, Kind kind, const char* what, const std::st
     return ergon::detail::io_open(p->sched.load(std::memory_order_relaxed)->reactor(), fd, p, kind,
                                   what);
   } catch (const ergon::Error& e) {
+    const int err = sys_errno();  // before close, which may set its own
     ::close(fd);
-    throw Error(std::string(e.what()) + " (" + addr + ")", errno);
+    throw Error(std::string(e.what()) + " (" + addr + ")", err);
   }
 }
 
 int new_socket(int family, int type, const char* what, const std::string& addr) {
   const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail(what, addr, errno);
+  if (fd < 0) fail(what, addr, sys_errno());
   return fd;
 }
 
@@ -158,7 +161,7 @@ Address Socket::local_address() const {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getsockname(h->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    fail("ergon::net::Socket::local_address", "fd " + std::to_string(h->fd), errno);
+    fail("ergon::net::Socket::local_address", "fd " + std::to_string(h->fd), sys_errno());
   return Address::from_raw(&ss, len);
 }
 
@@ -180,12 +183,12 @@ Stream Stream::connect(const Address& to, Timeout timeout) {
     return s;
   }
   // EINTR: the handshake goes on in the kernel, as with EINPROGRESS.
-  if (errno != EINPROGRESS && errno != EINTR) fail(kWhat, addr, errno);
+  if (const int e = sys_errno(); e != EINPROGRESS && e != EINTR) fail(kWhat, addr, e);
   for (;;) {
     wait_ready(p, s.h_, IoDir::kWrite, deadline, kWhat, addr, "net connect");
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = sys_errno();
     // Still connecting: SO_ERROR can report a soft error (sk_err_soft) such as EINPROGRESS
     // while the kernel retransmits a SYN the listener's full queue dropped. Seen once under
     // ASAN with 4 workers (tests/net, the kill in connect).
@@ -196,7 +199,7 @@ Stream Stream::connect(const Address& to, Timeout timeout) {
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0) break;
-    if (errno != ENOTCONN) fail(kWhat, addr, errno);
+    if (const int e = sys_errno(); e != ENOTCONN) fail(kWhat, addr, e);
   }
   charged(p);
   return s;
@@ -217,8 +220,9 @@ std::size_t Stream::read_some(void* buf, std::size_t n, Timeout timeout) {
       charged(p);
       return static_cast<std::size_t>(r);
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) fail(kWhat, describe(h), errno);
+    const int e = sys_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN) fail(kWhat, describe(h), e);
     wait_ready(p, h, IoDir::kRead, deadline, kWhat, describe(h), "net read");
   }
 }
@@ -249,8 +253,9 @@ void Stream::write_all(const void* buf, std::size_t n, Timeout timeout) {
       done += static_cast<std::size_t>(r);
       continue;
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) fail(kWhat, describe(h), errno);
+    const int e = sys_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN) fail(kWhat, describe(h), e);
     wait_ready(p, h, IoDir::kWrite, deadline, kWhat, describe(h), "net write");
   }
   charged(p);
@@ -260,7 +265,7 @@ void Stream::shutdown(How how) {
   static constexpr const char* kWhat = "ergon::net::Stream::shutdown";
   IoHandle* h = use(kWhat);
   const int mode = how == How::kRead ? SHUT_RD : how == How::kWrite ? SHUT_WR : SHUT_RDWR;
-  if (::shutdown(h->fd, mode) != 0) fail(kWhat, describe(h), errno);
+  if (::shutdown(h->fd, mode) != 0) fail(kWhat, describe(h), sys_errno());
 }
 
 Address Stream::peer_address() const {
@@ -269,7 +274,7 @@ Address Stream::peer_address() const {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getpeername(h->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    fail(kWhat, "fd " + std::to_string(h->fd), errno);
+    fail(kWhat, "fd " + std::to_string(h->fd), sys_errno());
   return Address::from_raw(&ss, len);
 }
 
@@ -278,7 +283,7 @@ void Stream::set_nodelay(bool on) {
   IoHandle* h = use(kWhat);
   const int v = on ? 1 : 0;
   if (::setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0)
-    fail(kWhat, describe(h), errno);
+    fail(kWhat, describe(h), sys_errno());
 }
 
 // --- Listener -------------------------------------------------------------------------------
@@ -293,12 +298,13 @@ Listener Listener::bind(const Address& at, ListenOptions opts) {
   const int one = 1;
   if (at.family() != AF_UNIX) {
     if (opts.reuse_address && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
-      fail(kWhat, addr, errno);
+      fail(kWhat, addr, sys_errno());
     if (opts.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-      fail(kWhat, addr, errno);
+      fail(kWhat, addr, sys_errno());
   }
-  if (::bind(fd, static_cast<const sockaddr*>(at.data()), at.size()) != 0) fail(kWhat, addr, errno);
-  if (::listen(fd, opts.backlog) != 0) fail(kWhat, addr, errno);
+  if (::bind(fd, static_cast<const sockaddr*>(at.data()), at.size()) != 0)
+    fail(kWhat, addr, sys_errno());
+  if (::listen(fd, opts.backlog) != 0) fail(kWhat, addr, sys_errno());
   return l;
 }
 
@@ -347,8 +353,9 @@ Stream Listener::accept(Timeout timeout) {
       charged(p);
       return s;
     }
-    if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno != EAGAIN) fail(kWhat, describe(h), errno);
+    const int e = sys_errno();
+    if (e == EINTR || e == ECONNABORTED) continue;
+    if (e != EAGAIN) fail(kWhat, describe(h), e);
     wait_ready(p, h, IoDir::kRead, deadline, kWhat, describe(h), "net accept");
   }
 }

@@ -1,0 +1,26 @@
+// sys_errno(): the calling thread's errno, read through a call the compiler cannot see into.
+//
+// Design
+// ------
+// glibc declares __errno_location() `const`, so within one function the compiler may compute
+// errno's address once and reuse it after any call, including a switch (docs/design.md,
+// "thread_local across a switch"). Code that runs on a process stack, retries a syscall after
+// waiting, and reads errno again would then read the errno of the worker it ran on before
+// the wait. That is how a connect killed while it waited once ended with "Operation now in
+// progress" (EINPROGRESS from its first try, on the thread it had left) instead of the kill:
+// getpeername's ENOTCONN went to one thread's errno, the check read another's.
+//
+// Protocol: in runtime/src, code that may run on a process stack reads errno only through
+// sys_errno(), right after the failing call. sys_errno is out of line (util/sys_errno.cpp)
+// and `noipa`, so every call looks the address up again on the thread it runs on.
+//
+// Rejected: saving errno into a local right after each syscall (the cached address is the
+// problem, not the late read); reading errno through a volatile pointer (the pointer is still
+// the cached one).
+#pragma once
+
+namespace ergon::detail {
+
+[[gnu::noipa]] int sys_errno() noexcept;
+
+}  // namespace ergon::detail
