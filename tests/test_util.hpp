@@ -40,7 +40,7 @@ inline bool sanitized_variant() {
 // counts every live fiber as a thread and dies past 8128 of them.
 inline bool tsan_variant() { return variant() == "tsan"; }
 
-// `full` in release, debug, asan and ubsan builds; `reduced` under tsan.
+// `full` in release, debug, asan (with UBSan) and ubsan builds; `reduced` under tsan.
 template <class T>
 T scaled(T full, T reduced) {
   return tsan_variant() ? reduced : full;
