@@ -507,6 +507,7 @@ EndAll Scheduler::kill_all_and_wait(std::chrono::nanoseconds timeout) {
   // release: pairs with spawn_commit. After a stall the runtime runs on (another run() may
   // follow): a new main must not be born killed. The refusers stay killed.
   killing_.store(false, std::memory_order_release);
+  for (SideThread* t : side_threads_) t->quiesce();  // no on_stall runs once run() returns
   return result;
 }
 

@@ -15,7 +15,10 @@ void SideThread::stop() noexcept {
 void SideThread::start_thread(const Scheduler& sched, std::int64_t interval_ns) {
   thread_ = std::thread([this, &sched, interval_ns] {
     auto all_parked = [&sched] { return sched.all_parked_seq_cst(); };  // D1's load
-    while (sleep_.sleep(monotonic_ns() + interval_ns, all_parked)) tick(monotonic_ns());
+    while (sleep_.sleep(monotonic_ns() + interval_ns, all_parked)) {
+      std::lock_guard<std::mutex> g(tick_mu_);
+      tick(monotonic_ns());
+    }
   });
 }
 

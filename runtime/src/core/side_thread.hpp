@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <thread>
 
 #include "core/tick_sleep.hpp"
@@ -41,6 +42,9 @@ class SideThread {
   // Stops and joins the thread, if any; idempotent. Any thread but the side thread.
   void stop() noexcept;
   void poke() noexcept { sleep_.poke(); }  // D2
+  // Waits out a tick in progress: a run() that returns has no callback of its runtime
+  // (on_stall, a trace sample) still running, so the callback may use the caller's locals.
+  void quiesce() noexcept { std::lock_guard<std::mutex> g(tick_mu_); }
   bool running() const noexcept { return thread_.joinable(); }
 
  protected:
@@ -49,6 +53,7 @@ class SideThread {
 
  private:
   TickSleep sleep_;
+  std::mutex tick_mu_;  // held by the thread for each tick (quiesce)
   std::thread thread_;
 };
 
