@@ -118,6 +118,41 @@ TEST_P(Net, PartialWritesOfALargeBufferArriveWholeAndInOrder) {
   });
 }
 
+// write_some: a writer whose socket is full returns for a message (here: "the reader is
+// ready"), serves it, and writes the rest; every byte arrives once, in order.
+struct ReaderReady {};
+TEST_P(Net, WriteSomeReturnsForAMessageWhileTheSocketIsFull) {
+  run([] {
+    std::string out(32u << 20, '\0');
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(i * 131 + 7);
+    Listener l = Listener::bind(loopback());
+    Stream c = Stream::connect(l.local_address());
+    Stream s = l.accept();
+    const ergon::Pid main = ergon::self();
+    ergon::Pid writer = ergon::spawn([&out, main] {
+      Stream w = ergon::receive<Stream>();
+      std::size_t sent = 0;
+      // Nobody reads yet: the buffer fills, and the one message that can come is main's.
+      while (std::size_t n = w.write_some(out.data() + sent, out.size() - sent, 30s)) sent += n;
+      ergon::send(main, sent);
+      (void)ergon::receive<ReaderReady>();
+      while (sent < out.size()) sent += w.write_some(out.data() + sent, out.size() - sent, 30s);
+    });
+    s.hand_to(writer);
+    ergon::send(writer, std::move(s));
+    ergon::sleep_for(20ms);  // let the writer fill the buffer and wait (either order works)
+    ergon::send(writer, ReaderReady{});
+    const std::size_t first = await<std::size_t>();
+    EXPECT_GT(first, 0u);
+    EXPECT_LT(first, out.size()) << "32 MiB fit the socket buffers at once";
+    std::string in;
+    char buf[7919];
+    while (std::size_t n = c.read_some(buf, sizeof buf, 30s)) in.append(buf, n);
+    EXPECT_EQ(in.size(), out.size());
+    EXPECT_TRUE(in == out);
+  });
+}
+
 TEST_P(Net, SignalsThatInterruptSystemCallsLoseNoByte) {
   // A handler without SA_RESTART: a signal makes a blocking system call (epoll_pwait2, a
   // futex) return EINTR on whichever thread it lands, and the calls retry.

@@ -193,7 +193,8 @@ void io_close_owned(Process* p) noexcept {
   }
 }
 
-IoWait io_wait(Process* p, IoHandle* h, IoDir d, std::int64_t deadline_ns, const char* where) {
+IoWait io_wait(Process* p, IoHandle* h, IoDir d, std::int64_t deadline_ns, const char* where,
+               bool or_message) {
   std::atomic<std::uintptr_t>& s = h->slot(d);
   const auto self = reinterpret_cast<std::uintptr_t>(p);
   for (;;) {
@@ -207,7 +208,9 @@ IoWait io_wait(Process* p, IoHandle* h, IoDir d, std::int64_t deadline_ns, const
     bool timed_out;
     {
       SlotGuard guard{&s};
-      mailbox_of(p).fetch();  // IW3: only a message that arrives from now on ends the wait
+      // IW3: only a message that arrives from now on ends the wait; with or_message, also one
+      // that arrived since the process's last receive (still in the inbox).
+      if (!or_message) mailbox_of(p).fetch();
       timed_out = wait(p, deadline_ns, where);
       guard.slot = nullptr;
     }
@@ -215,6 +218,7 @@ IoWait io_wait(Process* p, IoHandle* h, IoDir d, std::int64_t deadline_ns, const
     if (s.exchange(0, std::memory_order_acq_rel) == IoHandle::kReady) return IoWait::kReady;
     if (timed_out) return IoWait::kTimedOut;
     if (deadline_ns != kNoDeadline && now_ns() >= deadline_ns) return IoWait::kTimedOut;
+    if (or_message) return IoWait::kMessage;
   }
 }
 

@@ -14,10 +14,13 @@
 //   IW2 it CASes its slot 0 -> p. Finding kReady instead (an edge came since the syscall), it
 //       resets the slot to 0 and retries the syscall without waiting.
 //   IW3 it moves its inbox to its cache (so that only a new message, not an old one, ends the
-//       wait) and waits (detail::wait: a kill, a message, the deadline or the reactor).
+//       wait; `or_message` skips that, so a message no receive has fetched yet ends it) and
+//       waits (detail::wait: a kill, a message, the deadline or the reactor).
 //   IW4 it exchanges the slot to 0. kReady: the reactor woke it, retry the syscall. Still p:
-//       woken by something else: a deadline that passed is a timeout, anything else a
-//       spurious wake-up, back to IW2. A kill unwinds from IW3, and the guard does IW4.
+//       woken by something else: a deadline that passed is a timeout; a wait that asked for
+//       it (`or_message`, Stream::write_some) returns kMessage, so the process can serve the
+//       message that came; anything else is a spurious wake-up, back to IW2. A kill unwinds
+//       from IW3, and the guard does IW4.
 //   PE1 the poller, for an edge: exchanges the slot to kReady; if it held a process, wakes it
 //       through the mailbox's notify (MpscInbox U2), so a wake-up that comes before the
 //       process blocks makes its block fail instead of being lost.
@@ -60,6 +63,7 @@ enum class IoDir : std::uint8_t { kRead, kWrite };
 enum class IoWait : std::uint8_t {
   kReady,     // retry the syscall
   kTimedOut,  // the deadline passed first
+  kMessage,   // with or_message: woken by something else, most likely a message (IW4)
 };
 
 struct IoHandle {
@@ -109,7 +113,8 @@ void io_close_owned(Process* p) noexcept;
 // IW2..IW4 for process `p`, the owner of `h`, whose syscall returned EAGAIN. Throws what
 // detail::wait throws (a kill, an interrupt), with the slot cleared.
 // `where` names the wait for process_info (a static string).
-IoWait io_wait(Process* p, IoHandle* h, IoDir d, std::int64_t deadline_ns, const char* where);
+IoWait io_wait(Process* p, IoHandle* h, IoDir d, std::int64_t deadline_ns, const char* where,
+               bool or_message = false);
 // Records open now, in every runtime (tests check for leaks with it).
 std::int64_t io_open_count() noexcept;
 

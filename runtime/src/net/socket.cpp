@@ -261,6 +261,32 @@ void Stream::write_all(const void* buf, std::size_t n, Timeout timeout) {
   charged(p);
 }
 
+std::size_t Stream::write_some(const void* buf, std::size_t n, Timeout timeout) {
+  static constexpr const char* kWhat = "ergon::net::Stream::write_some";
+  IoHandle* h = use(kWhat);
+  Process* p = ergon::detail::current_process();
+  const std::int64_t deadline = deadline_of(timeout);
+  if (n == 0) return 0;
+  for (;;) {
+    const ssize_t r = ::send(h->fd, buf, n, MSG_NOSIGNAL);  // MSG_NOSIGNAL: as write_all
+    if (r >= 0) {
+      charged(p);
+      return static_cast<std::size_t>(r);
+    }
+    const int e = sys_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN) fail(kWhat, describe(h), e);
+    // IW1..IW4 (core/io_handle.hpp), returning on a message (kMessage).
+    const IoWait w = ergon::detail::io_wait(p, h, IoDir::kWrite, deadline, "net write", true);
+    if (w == IoWait::kTimedOut)
+      throw TimeoutError(std::string(kWhat) + "(" + describe(h) + "): timed out", ETIMEDOUT);
+    if (w == IoWait::kMessage) {
+      charged(p);
+      return 0;
+    }
+  }
+}
+
 void Stream::shutdown(How how) {
   static constexpr const char* kWhat = "ergon::net::Stream::shutdown";
   IoHandle* h = use(kWhat);
