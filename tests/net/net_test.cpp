@@ -702,12 +702,17 @@ TEST_P(Net, AnOverloadedRuntimeDefersAcceptsUntilItRecovers) {
   run([this] {
     Listener l = Listener::bind(loopback());
     Stream c = Stream::connect(l.local_address());  // waits in the backlog
-    // 500 runnable processes, each yielding 100 times: the pool's queues hold far more than 50.
+    // 500 runnable processes, each yielding until the accept begins and 100 times after: the
+    // pool's queues hold far more than 50 when it does. (Without the gate, four workers ran
+    // the load down while main was still spawning it, and nothing was deferred.)
+    std::atomic<bool> go{false};
     for (int i = 0; i < 500; ++i) {
-      ergon::spawn([] {
+      ergon::spawn([&go] {
+        while (!go.load(std::memory_order_acquire)) ergon::yield();
         for (int k = 0; k < 100; ++k) ergon::yield();
       });
     }
+    go.store(true, std::memory_order_release);
     Stream s = l.accept(30s);  // taken only once the queues drained below the threshold
     EXPECT_GT(stats().accepts_deferred, 0u);
     c.write_all("x");
