@@ -359,4 +359,55 @@ TEST_F(Dist, TwoErgonNodesTalk) {
   peer.kill_now();
 }
 
+// Six processes on both workers send big and small messages at once while the peer echoes
+// each back: the connection's writes are short and wait for room, and each process's echoes
+// still come back whole and in its order. 26 MB each way with both nodes writing: before the
+// connection served its reads while a write waited (W1..W3, dist/node.cpp), the two nodes
+// deadlocked at about 10 MB, each waiting in a write for the other to read.
+TEST_F(Dist, ManySendersKeepEachPairsOrderThroughShortWrites) {
+  const std::string kPeer = "ergon_peer2@127.0.0.1";
+  dist_test::Child peer =
+      dist_test::spawn_child({ergon_test::fixture_path("dist_node")},
+                             {"ERGON_NODE=" + kPeer, std::string("ERGON_COOKIE=") + kCookie});
+  std::string seen;
+  ASSERT_TRUE(peer.wait_for("ready", 30s, &seen)) << seen;
+  as_node([&] {
+    constexpr int kSenders = 6;
+    const int n = ergon_test::scaled(200, 40);
+    const Pid main = ergon::self();
+    struct Result {
+      int sender;
+      std::string error;
+    };
+    for (int s = 0; s < kSenders; ++s) {
+      ergon::spawn([main, s, n, &kPeer] {
+        const ergon::dist::Name echo{"echo", kPeer};
+        // Every third message is 64 KiB: more than a loopback socket takes at once while
+        // the others stream, so some writes are short and the rest waits in the queue.
+        auto body = [s](int i) { return std::string(i % 3 == 0 ? 64 * 1024 : 8, char('a' + s)); };
+        for (int i = 0; i < n; ++i)
+          ergon::dist::send(echo, std::make_tuple(ergon::self(), std::make_tuple(i, body(i))));
+        std::string error;
+        for (int i = 0; i < n && error.empty(); ++i) {
+          auto e = ergon::receive<Term>().as<std::tuple<Atom, std::tuple<int, std::string>>>();
+          if (!e) {
+            error = "echo " + std::to_string(i) + " did not decode";
+          } else if (std::get<0>(std::get<1>(*e)) != i) {
+            error = "echo " + std::to_string(i) + " came as " +
+                    std::to_string(std::get<0>(std::get<1>(*e)));
+          } else if (std::get<1>(std::get<1>(*e)) != body(i)) {
+            error = "echo " + std::to_string(i) + " came back changed";
+          }
+        }
+        ergon::send(main, Result{s, error});
+      });
+    }
+    for (int s = 0; s < kSenders; ++s) {
+      const Result r = await<Result>();
+      EXPECT_EQ(r.error, "") << "sender " << r.sender;
+    }
+  });
+  peer.kill_now();
+}
+
 }  // namespace

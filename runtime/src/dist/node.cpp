@@ -9,7 +9,8 @@
 //   connection  one per peer: owns its socket, reads it in active-once mode (net::Data
 //               messages, so one receive serves the socket, Kicks, the Downs of the monitors it
 //               holds for the peer and the tick timer), writes the peer's queue when kicked
-//               (N2), and ends the connection on EOF, a tick timeout, a bad frame or a stop (N4).
+//               (N2), and ends the connection on EOF, a tick timeout, a bad frame or a stop
+//               (N4). Its writes never block its reads (W1..W3, Connection::loop).
 //
 // Incoming control messages (erl_dist_protocol), each checked by Term::validate first (a frame
 // that fails it, or that is not a pass-through message, closes the connection with the reason
@@ -128,13 +129,25 @@ class Connection {
   }
 
  private:
+  // One receive serves the socket's data, Kicks, Downs, stops and the tick. While bytes wait
+  // to be written (W1..W3 below) the loop never blocks in a write: a write that finds the
+  // socket full returns when a message comes, the message is served, and the write goes on.
+  // Two nodes that both stream to each other would otherwise each wait in a write for the
+  // other to read (it did: tests/dist, ManySendersKeepEachPairsOrderThroughShortWrites).
   void loop(std::string& reason) {
     const auto tick = options().tick_interval;
     s_.set_active_once();
-    drain();
+    take_queue();
     last_read_ = last_write_ = std::chrono::steady_clock::now();
+    // While writing, every message there is served before the next write_some, which wakes
+    // only for messages no receive has fetched: a Data left fetched but unserved while both
+    // sockets are full would wait for a write that waits for the peer, which waits for us.
+    // (The messages cannot flood: one Data per arming, Kicks coalesce.)
+    int served = 0;
     for (;;) {
-      bool stop = false;
+      bool stop = false, none = false;
+      if (sent_ < pending_.size() && served == 0) write_pending(tick);
+      const bool writing = sent_ < pending_.size();
       ergon::receive(
           [&](net::Data& d) {
             in_ += d.bytes;
@@ -148,17 +161,21 @@ class Connection {
                          : "connection_closed (" + std::string(std::strerror(c.error)) + ")";
             stop = true;
           },
-          [&](Kick&) { drain(); }, [&](Down& d) { on_local_down(d); },
+          [&](Kick&) { take_queue(); }, [&](Down& d) { on_local_down(d); },
           [&](StopConnection& sc) {
             reason = sc.reason;
             stop = true;
           },
-          after(tick, [] {}));
+          after(writing ? std::chrono::nanoseconds(0) : tick, [&] { none = true; }));
       if (stop) return;
+      served = none ? 0 : served + 1;
       const auto now = std::chrono::steady_clock::now();
-      if (now - last_write_ >= tick) {
-        static const char kTick[4] = {0, 0, 0, 0};
-        s_.write_all(kTick, 4);
+      if (now - last_write_ >= tick && sent_ == pending_.size()) {
+        {
+          std::lock_guard<std::mutex> g(e_->mu);
+          e_->out.emplace_back(4, '\0');  // a tick, after whatever waits (N1)
+        }
+        take_queue();
         last_write_ = now;
       }
       if (now - last_read_ >= 4 * tick) {
@@ -169,29 +186,45 @@ class Connection {
     }
   }
 
-  // N2: the whole queue, in order, in one write.
-  void drain() {
+  // W1 (N2): the whole queue moves behind the bytes still to write, in order.
+  void take_queue() {
     std::deque<std::string> out;
     {
       std::lock_guard<std::mutex> g(e_->mu);
       out.swap(e_->out);
       e_->kicked = false;
     }
-    if (out.empty()) return;
-    std::string buf;
+    if (sent_ == pending_.size()) {
+      pending_.clear();
+      sent_ = 0;
+    }
     for (auto& f : out) {
       if (trace_) trace_out(peer_.name, f);
-      buf += f;
+      pending_ += f;
     }
-    s_.write_all(buf);
-    last_write_ = std::chrono::steady_clock::now();
   }
 
+  // W2: writes what the socket takes, up to `tick`, or until a message comes (write_some).
+  // W3: once all is written, takes what was appended meanwhile (W1).
+  void write_pending(std::chrono::nanoseconds tick) {
+    try {
+      sent_ += s_.write_some(pending_.data() + sent_, pending_.size() - sent_, tick);
+      last_write_ = std::chrono::steady_clock::now();
+    } catch (const net::TimeoutError&) {
+      return;  // a full socket for a whole tick: the loop's tick checks run, then it waits on
+    }
+    if (sent_ < pending_.size()) return;
+    take_queue();
+  }
+
+  // The connection's own frames join the queue, behind what other senders appended (N1).
   void send_frame(const Term& ctl, const Term* msg) {
-    const std::string f = frame(ctl, msg);
-    if (trace_) trace_out(peer_.name, f);
-    s_.write_all(f);
-    last_write_ = std::chrono::steady_clock::now();
+    std::string f = frame(ctl, msg);
+    {
+      std::lock_guard<std::mutex> g(e_->mu);
+      e_->out.push_back(std::move(f));
+    }
+    take_queue();
   }
 
   void parse() {
@@ -236,6 +269,7 @@ class Connection {
 
   // ERGON_DIST_TRACE=1: every control message in and out on stderr.
   static void trace_out(const std::string& peer, const std::string& f) {
+    if (f.size() <= 6) return;  // a tick
     const char* p = f.data() + 6;
     const long clen = Term::validate(p, f.size() - 6, false, nullptr);
     if (clen < 0) return;
@@ -483,6 +517,8 @@ class Connection {
   Peer peer_;
   std::shared_ptr<PeerEntry> e_;
   std::string in_;
+  std::string pending_;  // W1..W3: bytes to write, in order; pending_[sent_..] not written yet
+  std::size_t sent_ = 0;
   std::map<Ref, Watch, bool (*)(const Ref&, const Ref&)> watches_{
       [](const Ref& a, const Ref& b) { return a.id() < b.id(); }};
   std::chrono::steady_clock::time_point last_read_, last_write_;

@@ -21,7 +21,10 @@
 // Rejected: frames as messages to the connection process (a sender that finds no connection
 // yet would go through the kernel while a later frame goes straight to the new connection:
 // two paths, no order); a lock held across the socket write (a slow peer would stall every
-// sender).
+// sender); the sender writing its frame itself when the queue is empty (one non-blocking send
+// under the mutex, no Kick): measured with ergon-bench dist_pingpong, the round trip did not
+// move (76-86 us against 84-88) and one-way messages/s fell from 735,000 to 50,000 ergon to
+// ergon, 516,000 to 160,000 to erl, for a syscall per frame instead of one per queue.
 #pragma once
 
 #include <chrono>
