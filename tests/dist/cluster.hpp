@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace dist_test {
@@ -44,10 +45,29 @@ inline bool can_connect(int port) {
 }
 
 // A child process; its stdout and stderr go to the file `log` (a pipe nobody drains would
-// stall an erl node whose logger writes much).
+// stall an erl node whose logger writes much). Killed when its handle goes, so a test that
+// fails half-way leaves no node running.
 struct Child {
   pid_t pid = -1;
   std::string log;
+
+  Child() = default;
+  Child(pid_t p, std::string l) : pid(p), log(std::move(l)) {}
+  Child(Child&& o) noexcept : pid(o.pid), log(std::move(o.log)) {
+    o.pid = -1;
+    o.log.clear();
+  }
+  Child& operator=(Child&& o) noexcept {
+    if (this != &o) {
+      kill_now();
+      pid = o.pid;
+      log = std::move(o.log);
+      o.pid = -1;
+      o.log.clear();
+    }
+    return *this;
+  }
+  ~Child() { kill_now(); }
   void kill_now() {
     if (pid > 0) {
       ::kill(pid, SIGKILL);

@@ -80,6 +80,20 @@ class Dist : public testing::Test {
   }
   static Term next_term() { return await<Term>(); }
 
+  // A second ergon node (tests/fixtures/dist_node) named `node`, once it says it is ready;
+  // one with no pid (and the failure recorded) if it never does.
+  static dist_test::Child ergon_peer(const std::string& node) {
+    dist_test::Child peer =
+        dist_test::spawn_child({ergon_test::fixture_path("dist_node")},
+                               {"ERGON_NODE=" + node, std::string("ERGON_COOKIE=") + kCookie});
+    std::string seen;
+    if (!peer.wait_for("ready", 30s, &seen)) {
+      ADD_FAILURE() << "the ergon peer " << node << " never said ready: " << seen;
+      peer.kill_now();
+    }
+    return peer;
+  }
+
   static dist_test::Cluster cluster_;
   static dist_test::Child a_;
   std::int64_t envelopes_ = 0;
@@ -327,11 +341,8 @@ TEST_F(Dist, AWrongCookieIsRefusedAndLoggedBothWays) {
 
 TEST_F(Dist, TwoErgonNodesTalk) {
   const std::string kPeer = "ergon_peer@127.0.0.1";
-  dist_test::Child peer =
-      dist_test::spawn_child({ergon_test::fixture_path("dist_node")},
-                             {"ERGON_NODE=" + kPeer, std::string("ERGON_COOKIE=") + kCookie});
-  std::string seen;
-  ASSERT_TRUE(peer.wait_for("ready", 30s, &seen)) << seen;
+  dist_test::Child peer = ergon_peer(kPeer);
+  ASSERT_TRUE(peer.pid > 0);
   as_node([&] {
     // A message to a registered name and its answer to our pid.
     ergon::dist::send(ergon::dist::Name{"echo", kPeer},
@@ -366,11 +377,8 @@ TEST_F(Dist, TwoErgonNodesTalk) {
 // deadlocked at about 10 MB, each waiting in a write for the other to read.
 TEST_F(Dist, ManySendersKeepEachPairsOrderThroughShortWrites) {
   const std::string kPeer = "ergon_peer2@127.0.0.1";
-  dist_test::Child peer =
-      dist_test::spawn_child({ergon_test::fixture_path("dist_node")},
-                             {"ERGON_NODE=" + kPeer, std::string("ERGON_COOKIE=") + kCookie});
-  std::string seen;
-  ASSERT_TRUE(peer.wait_for("ready", 30s, &seen)) << seen;
+  dist_test::Child peer = ergon_peer(kPeer);
+  ASSERT_TRUE(peer.pid > 0);
   as_node([&] {
     constexpr int kSenders = 6;
     const int n = ergon_test::scaled(200, 40);
