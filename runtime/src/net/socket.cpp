@@ -90,6 +90,29 @@ void charged(Process* p) { ergon::detail::charge(p, 1); }
 
 using namespace detail_net;
 
+namespace {
+// The loop of read_some and write_some: `io` (the syscall) until it returns a count, again on
+// EINTR, a failure naming `what` on any error but EAGAIN, on which `wait` waits (false: give up
+// waiting, return 0).
+template <class Io, class Wait>
+std::size_t retry_some(Process* p, IoHandle* h, const char* what, Io io, Wait wait) {
+  for (;;) {
+    const ssize_t r = io();
+    if (r >= 0) {
+      charged(p);
+      return static_cast<std::size_t>(r);
+    }
+    const int e = sys_errno();
+    if (e == EINTR) continue;
+    if (e != EAGAIN) fail(what, describe(h), e);
+    if (!wait()) {
+      charged(p);
+      return 0;
+    }
+  }
+}
+}  // namespace
+
 // --- Socket ---------------------------------------------------------------------------------
 
 Socket& Socket::operator=(Socket&& o) noexcept {
@@ -214,17 +237,12 @@ std::size_t Stream::read_some(void* buf, std::size_t n, Timeout timeout) {
   if (n == 0) return 0;
   Process* p = ergon::detail::current_process();
   const std::int64_t deadline = deadline_of(timeout);
-  for (;;) {
-    const ssize_t r = ::read(h->fd, buf, n);
-    if (r >= 0) {
-      charged(p);
-      return static_cast<std::size_t>(r);
-    }
-    const int e = sys_errno();
-    if (e == EINTR) continue;
-    if (e != EAGAIN) fail(kWhat, describe(h), e);
-    wait_ready(p, h, IoDir::kRead, deadline, kWhat, describe(h), "net read");
-  }
+  return retry_some(
+      p, h, kWhat, [&] { return ::read(h->fd, buf, n); },
+      [&] {
+        wait_ready(p, h, IoDir::kRead, deadline, kWhat, describe(h), "net read");
+        return true;
+      });
 }
 
 std::size_t Stream::read_exact(void* buf, std::size_t n, Timeout timeout) {
@@ -267,24 +285,16 @@ std::size_t Stream::write_some(const void* buf, std::size_t n, Timeout timeout) 
   Process* p = ergon::detail::current_process();
   const std::int64_t deadline = deadline_of(timeout);
   if (n == 0) return 0;
-  for (;;) {
-    const ssize_t r = ::send(h->fd, buf, n, MSG_NOSIGNAL);  // MSG_NOSIGNAL: as write_all
-    if (r >= 0) {
-      charged(p);
-      return static_cast<std::size_t>(r);
-    }
-    const int e = sys_errno();
-    if (e == EINTR) continue;
-    if (e != EAGAIN) fail(kWhat, describe(h), e);
-    // IW1..IW4 (core/io_handle.hpp), returning on a message (kMessage).
-    const IoWait w = ergon::detail::io_wait(p, h, IoDir::kWrite, deadline, "net write", true);
-    if (w == IoWait::kTimedOut)
-      throw TimeoutError(std::string(kWhat) + "(" + describe(h) + "): timed out", ETIMEDOUT);
-    if (w == IoWait::kMessage) {
-      charged(p);
-      return 0;
-    }
-  }
+  // MSG_NOSIGNAL: as write_all. The wait is IW1..IW4 (core/io_handle.hpp), ending early for a
+  // message (kMessage): 0 then.
+  return retry_some(
+      p, h, kWhat, [&] { return ::send(h->fd, buf, n, MSG_NOSIGNAL); },
+      [&] {
+        const IoWait w = ergon::detail::io_wait(p, h, IoDir::kWrite, deadline, "net write", true);
+        if (w == IoWait::kTimedOut)
+          throw TimeoutError(std::string(kWhat) + "(" + describe(h) + "): timed out", ETIMEDOUT);
+        return w != IoWait::kMessage;
+      });
 }
 
 void Stream::shutdown(How how) {
