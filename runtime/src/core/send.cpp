@@ -98,45 +98,106 @@ void count_drop(Worker* w, Scheduler* s) noexcept {
   return target;
 }
 
+// A send made by a process leaves the runtime where it entered (E3): on `carrier` while no
+// switch came in between, on whatever carrier runs it after one (current_carrier()).
+struct LeaveAfterSwitch {
+  Process* p;
+  ~LeaveAfterSwitch() {
+    if (p != nullptr) current_carrier()->leave();
+  }
+};
+
+// The send's slow ends, out of line and cold so that its hot path keeps its registers and
+// needs no InRuntime on its stack (bench/budget.py pingpong_rt): the budget ran out (yield,
+// then leave on the carrier that runs p afterwards, even if a signal throws), and fault
+// injection (which may crash or delay the sender, so it leaves the same way).
+[[gnu::noinline, gnu::cold]] void yield_after_send(Process* p) {
+  LeaveAfterSwitch leave{p};
+  yield_process(p);
+}
+
+[[gnu::noinline, gnu::cold]] void send_injected(Injector* f, Process* p, Worker* w, Pid to,
+                                                mailbox::Envelope* e, Process* target, Scheduler* s,
+                                                bool crash_point);
+
 // send_envelope (kCrashPoint) and post_envelope (not). Returns false, before touching `e`,
 // when the receiver's mailbox is bounded and `e` is an ordinary message (kBounded: the check
 // is made): the caller takes the bounded path (bounded.hpp), outside the runtime.
+// The entry is InRuntime's (in_runtime.hpp), written out: the guard's object on the stack
+// and its second current_carrier() cost the send a dozen instructions (docs/benchmarks.md).
 template <bool kCrashPoint, bool kBounded>
 [[gnu::always_inline]] inline bool send_impl(Pid to, mailbox::Envelope* e) {
-  InRuntime in;
-  Worker* w = in.w;
+  Process* p = nullptr;
+  Worker* w = nullptr;
+  Carrier* carrier = nullptr;
+  if (Carrier* c = current_carrier(); c != nullptr && !c->in_blocking()) {
+    p = c->current();
+    if (p == nullptr) {
+      w = c->worker();  // runtime code on the carrier's own stack: owns its worker
+    } else {
+      const Carrier::Entered in = c->enter2(p);  // E1/E2; in.now: another carrier if p moved
+      w = in.w;
+      carrier = in.now;
+    }
+  }
   Scheduler* s = nullptr;
   Process* target = live_target(to, e, w, s);
-  if (target == nullptr) return true;
+  if (target == nullptr) {
+    if (p != nullptr) carrier->leave();  // E3
+    return true;
+  }
   // The one branch a capacity adds to an unbounded send: a field beside the inbox head.
   if constexpr (kBounded) {
-    if (target->mailbox.capacity() != 0 && (e->flags & mailbox::kSystem) == 0) [[unlikely]]
+    if (target->mailbox.capacity() != 0 && (e->flags & mailbox::kSystem) == 0) [[unlikely]] {
+      if (p != nullptr) carrier->leave();  // E3
       return false;
+    }
   }
   // The one branch fault injection adds to a send when it is off. `s` is not null here: the
   // receiver is alive, and only a scheduler with no live process forgets its records.
   if (Injector* f = s->injector(); f != nullptr) [[unlikely]] {
-    if (!f->on_send(in.p, w, to, e, kCrashPoint) &&
-        !push_envelope(to, e, target, s, w, in.p != nullptr)) {
-      return true;
-    }
-  } else if (!push_envelope(to, e, target, s, w, in.p != nullptr)) {
+    send_injected(f, p, w, to, e, target, s, kCrashPoint);
+    return true;
+  }
+  if (!push_envelope(to, e, target, s, w, p != nullptr)) {
+    if (p != nullptr) carrier->leave();  // E3
     return true;
   }
   if (w != nullptr) {
     w->count_sent();
-    if (in.p != nullptr) {
+    if (p != nullptr) {
       // A tenant's messages in and out (Stats::tenants): one test of two bytes the send has
       // touched. target's class may be a later occupant's: it misattributes one count.
-      if (((in.p->cls() | target->cls()) & Process::kClassTenant) != 0) [[unlikely]]
-        count_tenant_message(in.p, target);
-      // No switch since the entry: this thread's budget is in.p's (take_budget, carrier.hpp).
-      if (take_budget(1) <= 0) yield_process(in.p);
+      if (((p->cls() | target->cls()) & Process::kClassTenant) != 0) [[unlikely]]
+        count_tenant_message(p, target);
+      // No switch since the entry: this thread's budget is p's (take_budget, carrier.hpp).
+      if (take_budget(1) <= 0) [[unlikely]] {
+        yield_after_send(p);  // leaves after the switch
+        return true;
+      }
     }
   } else if (s != nullptr) {
     s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   }
+  if (p != nullptr) carrier->leave();  // E3, on the carrier of the entry: no switch since
   return true;
+}
+
+void send_injected(Injector* f, Process* p, Worker* w, Pid to, mailbox::Envelope* e,
+                   Process* target, Scheduler* s, bool crash_point) {
+  LeaveAfterSwitch leave{p};  // on_send may crash the sender or switch
+  if (!f->on_send(p, w, to, e, crash_point) && !push_envelope(to, e, target, s, w, p != nullptr))
+    return;
+  if (w != nullptr) {
+    w->count_sent();
+    if (p != nullptr) {
+      if (((p->cls() | target->cls()) & Process::kClassTenant) != 0)
+        count_tenant_message(p, target);
+      if (take_budget(1) <= 0) yield_process(p);
+    }
+  } else if (s != nullptr) {
+    s->external_sent.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  }
 }
 
 }  // namespace
