@@ -203,12 +203,12 @@ R call_pid(Pid server, Req&& request, std::int64_t timeout_ns, const char* what)
                           });
   Got got =
       timeout_ns == INT64_MAX  // C5
-          ? receive_impl(self, g.marker, on_reply, on_down)
-          : receive_impl(self, g.marker, on_reply, on_down,
+          ? receive_impl(receive_start(self), g.marker, on_reply, on_down)
+          : receive_impl(receive_start(self), g.marker, on_reply, on_down,
                          after(std::chrono::nanoseconds(timeout_ns), [] { return Got::kTimeout; }));
   if (got != Got::kReply && !call_withdraw(self, tag)) {  // C6
     // A reply() claimed the alias before we withdrew it: its Reply is ours, and it lands.
-    got = receive_impl(self, g.marker, on_reply);
+    got = receive_impl(receive_start(self), g.marker, on_reply);
   }
   g.armed = false;
   if (got != Got::kDown) call_end(self, g.ref);  // C7 (a Down means the monitor has fired)

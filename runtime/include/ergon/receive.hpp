@@ -314,9 +314,10 @@ void find_after(Tuple& t, std::int64_t& deadline, std::size_t& index, bool& due,
   (one(std::get<I>(t), I), ...);
 }
 
-// The receive loop. See docs/design.md, "From send to a handler".
+// The receive loop, after receive_start (the receive's reduction, charged before the clock is
+// read for its timeout). See docs/design.md, "From send to a handler".
 template <class... Hs>
-auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
+auto receive_impl(const ReceiveStart start, mailbox::Mailbox::MarkerId marker, Hs... hs) {
   using R = typename ReceiveResult<typename Hs::Ret...>::Type;
   auto handlers = std::make_tuple(std::move(hs)...);
   constexpr auto kIdx = std::index_sequence_for<Hs...>{};
@@ -324,9 +325,8 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
   std::size_t after_index = SIZE_MAX;
   bool due = false;
   find_after(handlers, deadline, after_index, due, kIdx);
-  const ReceiveStart start = receive_start(p);  // charges the receive's reduction
   mailbox::Mailbox& mb = *start.mb;
-  const std::uint32_t gen = start.gen;
+  const auto gen = static_cast<std::uint32_t>(start.gen);
   mailbox::Envelope* prev = mb.marker_position(marker);
   const bool by_number = marker >= mailbox::Mailbox::kMaxMarkers;
   bool first = true, timed_out = false;
@@ -342,7 +342,7 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
       if (e->stamp != gen) {  // meant for an earlier process in this slot
         mb.remove(prev, e);
         if (e->flags & mailbox::kCounted) [[unlikely]]
-          (void)release_counted(p, e, false);  // no trim: the scan goes on at `next`
+          (void)release_counted(&mb, e, false);  // no trim: the scan goes on at `next`
         drop_stale(e);
         e = next;
         continue;
@@ -352,7 +352,7 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
         mb.remove(prev, e);
         // The one branch a bounded mailbox adds to a receive, on the envelope just matched.
         if (e->flags & mailbox::kCounted) [[unlikely]] {
-          if (release_counted(p, e, true)) {  // dropped, the oldest of an overfull mailbox
+          if (release_counted(&mb, e, true)) {  // dropped, the oldest of an overfull mailbox
             prev = mb.marker_position(marker);
             e = prev != nullptr ? prev->next : mb.head();
             continue;
@@ -371,7 +371,7 @@ auto receive_impl(Process* p, mailbox::Mailbox::MarkerId marker, Hs... hs) {
       return invoke_after<R, 0>(after_index, handlers);
     }
     first = false;
-    timed_out = wait(p, deadline);
+    timed_out = wait_on(&mb, deadline);
   }
 }
 
@@ -412,8 +412,7 @@ auto on_any(F&& fn) {
 template <class... H>
 auto receive(H&&... handlers) {
   static_assert(sizeof...(H) > 0, "receive needs at least one handler");
-  return detail::receive_impl(detail::current_process_or_throw("ergon::receive"),
-                              mailbox::Mailbox::kNoMarker,
+  return detail::receive_impl(detail::receive_start_current(), mailbox::Mailbox::kNoMarker,
                               detail::make_handler(std::forward<H>(handlers))...);
 }
 
@@ -433,7 +432,8 @@ template <class... T, class Limit>
 std::optional<ReceiveAny<T...>> receive_some(Process* p, mailbox::Mailbox::MarkerId m,
                                              Limit limit) {
   using Out = std::optional<ReceiveAny<T...>>;
-  return receive_impl(p, m, make_handler([](T& v) -> Out { return Out(std::move(v)); })...,
+  return receive_impl(receive_start(p), m,
+                      make_handler([](T& v) -> Out { return Out(std::move(v)); })...,
                       std::move(limit));
 }
 }  // namespace detail
@@ -485,7 +485,8 @@ class Marker {
   auto receive(H&&... handlers) {
     static_assert(sizeof...(H) > 0, "receive needs at least one handler");
     check_owner();
-    return detail::receive_impl(p_, id_, detail::make_handler(std::forward<H>(handlers))...);
+    return detail::receive_impl(detail::receive_start(p_), id_,
+                                detail::make_handler(std::forward<H>(handlers))...);
   }
   // receive_for / receive_until through the marker.
   template <class... T, class Rep, class Period>

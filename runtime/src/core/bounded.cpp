@@ -245,7 +245,8 @@ void send_bounded(Pid to, mailbox::Envelope* raw) {
   if (self != nullptr) charge(self, 1);  // a send is a reduction point, dropped or not
 }
 
-bool release_counted(Process* p, mailbox::Envelope* e, bool trim) noexcept {
+bool release_counted(mailbox::Mailbox* receiver, mailbox::Envelope* e, bool trim) noexcept {
+  Process* p = Process::of_mailbox(receiver);
   e->flags &= ~static_cast<std::uint32_t>(mailbox::kCounted);
   mailbox::Mailbox& mb = p->mailbox;
   // Over capacity with `e` still counted: `e` is the oldest the scan found, so it goes first.

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -338,7 +339,14 @@ struct Process {
     // relaxed: the process reads its own generation, which only its worker changes at exit.
     return Pid(index, generation.load(std::memory_order_relaxed));
   }
+
+  // The record whose `mailbox` is `mb` (the receive loop holds only the mailbox: wait_on,
+  // release_counted). Process is standard-layout (asserted below), so offsetof is defined.
+  static Process* of_mailbox(mailbox::Mailbox* mb) noexcept {
+    return reinterpret_cast<Process*>(reinterpret_cast<char*>(mb) - offsetof(Process, mailbox));
+  }
 };
+static_assert(std::is_standard_layout_v<Process>, "Process::of_mailbox needs offsetof");
 
 // Switches the calling process `p` out to the back of its queue (inside an entry,
 // in_runtime.hpp); with `check`, checks its signals when it is back (switches.hpp).

@@ -59,7 +59,9 @@ void crash_point(Process* p, const char* where) {
   if (f != nullptr) f->crash_point(p, where);
 }
 
-bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
+namespace {
+[[gnu::always_inline]] inline bool wait_inline(Process* p, std::int64_t deadline_ns,
+                                               const char* where) {
   p->check_signals();
   // For process_info: what it waits in. A plain store to its own record (relaxed, see
   // Process::waiting_in), next to a context switch. (Its stack depth needs no store: the
@@ -77,6 +79,15 @@ bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
   }
   p->check_signals();
   return p->timed_out;
+}
+}  // namespace
+
+bool wait(Process* p, std::int64_t deadline_ns, const char* where) {
+  return wait_inline(p, deadline_ns, where);
+}
+
+bool wait_on(mailbox::Mailbox* mb, std::int64_t deadline_ns) {
+  return wait_inline(Process::of_mailbox(mb), deadline_ns, nullptr);
 }
 
 void charge_entered(Process* p, std::uint32_t reductions) {
@@ -105,9 +116,36 @@ namespace {
 
 void charge(Process* p, std::uint32_t reductions) { charge_inline(p, reductions); }
 
-ReceiveStart receive_start(Process* p) {
-  charge_inline(p, 1);
+namespace {
+// receive_start's slow side (a crash point is armed, or the budget ran out), reached by a tail
+// call, so that the fast side keeps nothing across a call and saves no register.
+[[gnu::noinline]] ReceiveStart receive_start_slow(Process* p, bool charged) {
+  if (!charged) {
+    if (p->inject_crashes()) charge_crash_point(p);
+    if (take_budget(1) <= 0) charge_yield(p);
+  } else {
+    charge_yield(p);
+  }
   return {&p->mailbox, p->pid().generation()};
+}
+
+[[gnu::always_inline]] inline ReceiveStart receive_start_inline(Process* p) {
+  if (p->inject_crashes()) [[unlikely]]
+    return receive_start_slow(p, false);
+  if (take_budget(1) <= 0) [[unlikely]]
+    return receive_start_slow(p, true);
+  return {&p->mailbox, p->pid().generation()};
+}
+}  // namespace
+
+ReceiveStart receive_start(Process* p) { return receive_start_inline(p); }
+
+ReceiveStart receive_start_current() {
+  Carrier* c = current_carrier();
+  Process* p = c != nullptr && !c->in_blocking() ? c->current() : nullptr;
+  if (p == nullptr) [[unlikely]]
+    throw_not_in_process("ergon::receive");
+  return receive_start_inline(p);
 }
 
 void checkpoint_slow() {

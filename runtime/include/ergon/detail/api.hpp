@@ -136,11 +136,11 @@ Pid pid_of(Process* p) noexcept;
 // Delivers `e` to `to`, or drops (disposes and counts) it if `to` is dead. Any thread.
 void send_envelope(Pid to, mailbox::Envelope* e);
 
-// The receiver `p` took `e`, a kCounted envelope, out of its bounded mailbox: gives its slot
+// The receiver, whose mailbox is `mb`, took `e`, a kCounted envelope, out of it: gives its slot
 // back and wakes a waiting sender. With `trim`, a drop_oldest mailbox over its capacity drops
 // its oldest counted messages, `e` first: then it returns true, having disposed of `e`, and
 // the caller scans again (core/bounded.hpp).
-bool release_counted(Process* p, mailbox::Envelope* e, bool trim) noexcept;
+bool release_counted(mailbox::Mailbox* mb, mailbox::Envelope* e, bool trim) noexcept;
 
 // A message whose stamp is not the receiver's generation was meant for an earlier process
 // in the same slot: dispose and count it.
@@ -194,18 +194,25 @@ constexpr std::int64_t deadline_after(std::int64_t now, std::int64_t d) noexcept
 // `where` names the wait for process_info (a static string; nullptr: the process's current
 // WaitLabel, else "receive" or "receive (after)").
 bool wait(Process* p, std::int64_t deadline_ns, const char* where = nullptr);
+// wait(p, deadline_ns) for the process whose mailbox is `mb`: the receive loop keeps the one
+// pointer a ReceiveStart gives it.
+bool wait_on(mailbox::Mailbox* mb, std::int64_t deadline_ns);
 
 // Charges reductions to the calling process; yields when its slice is spent.
 void charge(Process* p, std::uint32_t reductions);
 
 // The start of every receive in one call: charge(p, 1) (a reduction point), then what the
 // receive loop reads of the calling process `p`. Two words, returned in registers; one call
-// where three (charge, mailbox_of, generation_of) cost about 12 instructions a receive.
+// where three (charge, mailbox_of, generation_of) cost about 12 instructions a receive. The
+// loop reaches the process through its mailbox (wait_on, release_counted).
 struct ReceiveStart {
   mailbox::Mailbox* mb;
-  std::uint32_t gen;
+  std::uint64_t gen;  // 32 bits; a full word, so that returning it merges no padding bits
 };
 ReceiveStart receive_start(Process* p);
+// receive_start for the calling process, for ergon::receive (NotInProcess names it outside a
+// process). One call where current_process_or_throw and receive_start cost a receive two.
+ReceiveStart receive_start_current();
 
 // checkpoint()'s slow path: the budget ran out (or the watchdog emptied it).
 void checkpoint_slow();
