@@ -178,7 +178,7 @@ class Remote {
   virtual ~Remote() = default;
   // Any thread, process code or not: takes `e` (a message, or a runtime envelope such as a
   // call's Reply) for the remote pid `to`. Disposes of it when it cannot go; never throws.
-  // It runs inside the sender's entry into the runtime (InRuntime, send.cpp), so it must not
+  // It runs inside the sender's entry into the runtime (send.cpp's send_impl), so it must not
   // send through the public API (an entry does not nest); it wakes a process of its own with
   // deliver_envelope(pid, envelope, w) (send.hpp), as the delay line does. `w`: the caller's
   // worker, or nullptr.
