@@ -216,6 +216,24 @@ std::size_t dispose_chain(Envelope* head) noexcept {
 bool Mailbox::fetch() noexcept {
   Envelope* first = inbox_.take_all();
   if (first == nullptr) return false;
+  append_batch(first);
+  return true;
+}
+
+Mailbox::Fetched Mailbox::fetch_lone() noexcept {
+  Envelope* first = inbox_.take_all();
+  if (first == nullptr) return {nullptr, false};
+  if (first->next == nullptr) return {first, true};
+  append_batch(first);
+  return {nullptr, true};
+}
+
+void Mailbox::keep(Envelope* e) noexcept {
+  e->next = nullptr;
+  append_batch(e);
+}
+
+void Mailbox::append_batch(Envelope* first) noexcept {
   std::size_t n = 1;
   Envelope* last = first;
   first->seq = next_seq_++;
@@ -232,7 +250,6 @@ bool Mailbox::fetch() noexcept {
   cache_tail_ = last;
   // relaxed: see cache_len_ (single writer).
   cache_len_.store(cache_len_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  return true;
 }
 
 void Mailbox::remove(Envelope* prev, Envelope* e) noexcept {

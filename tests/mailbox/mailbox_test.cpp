@@ -401,6 +401,58 @@ TEST_F(Mailboxes, FetchMovesTheInboxToTheCacheInArrivalOrder) {
   EXPECT_EQ(mb.close_and_clear(), 5u);
 }
 
+TEST_F(Mailboxes, FetchLoneHandsOverALoneArrivalAndKeepPutsItInTheCache) {
+  Mailbox mb;
+  Mailbox::Fetched f = mb.fetch_lone();
+  EXPECT_EQ(f.lone, nullptr);
+  EXPECT_FALSE(f.any) << "nothing arrived";
+  push_int(mb, 1);
+  f = mb.fetch_lone();
+  ASSERT_NE(f.lone, nullptr);
+  EXPECT_TRUE(f.any);
+  EXPECT_EQ(ergon::mailbox::payload<int>(f.lone), 1);
+  EXPECT_EQ(f.lone->next, nullptr);
+  EXPECT_EQ(mb.head(), nullptr) << "a lone arrival is not linked into the cache";
+  EXPECT_EQ(mb.cached(), 0u);
+  EXPECT_TRUE(mb.inbox_empty());
+  mb.keep(f.lone);  // no handler took it: it waits in the cache
+  EXPECT_EQ(cached_ints(mb), (std::vector<int>{1}));
+  EXPECT_EQ(mb.cached(), 1u);
+  push_int(mb, 2);
+  EXPECT_TRUE(mb.fetch());
+  EXPECT_EQ(cached_ints(mb), (std::vector<int>{1, 2})) << "a kept arrival keeps its order";
+  EXPECT_EQ(mb.close_and_clear(), 2u);
+}
+
+TEST_F(Mailboxes, FetchLoneMovesABatchToTheCacheInArrivalOrder) {
+  Mailbox mb;
+  for (int i = 1; i <= 3; ++i) push_int(mb, i);
+  const Mailbox::Fetched f = mb.fetch_lone();
+  EXPECT_EQ(f.lone, nullptr);
+  EXPECT_TRUE(f.any);
+  EXPECT_EQ(cached_ints(mb), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(mb.cached(), 3u);
+  EXPECT_EQ(mb.close_and_clear(), 3u);
+}
+
+TEST_F(Mailboxes, AKeptLoneArrivalIsNumberedForArrivalNumberMarkers) {
+  Mailbox mb;
+  std::vector<Mailbox::MarkerId> positions;
+  for (int i = 0; i < Mailbox::kMaxMarkers; ++i) positions.push_back(mb.mark());
+  push_int(mb, 1);
+  mb.fetch();
+  const Mailbox::MarkerId fifth = mb.mark();  // an arrival number: 1 is older
+  ASSERT_TRUE(remove_int(mb, 1));
+  push_int(mb, 2);
+  const Mailbox::Fetched f = mb.fetch_lone();
+  ASSERT_NE(f.lone, nullptr);
+  mb.keep(f.lone);
+  ASSERT_NE(mb.head(), nullptr);
+  EXPECT_FALSE(mb.before_marker(fifth, mb.head())) << "2 arrived after the fifth marker";
+  for (Mailbox::MarkerId m : positions) mb.release(m);
+  EXPECT_EQ(mb.close_and_clear(), 1u);
+}
+
 TEST_F(Mailboxes, SelectiveReceiveKeepsSkippedOrder) {
   Mailbox mb;
   for (int i = 1; i <= 6; ++i) {

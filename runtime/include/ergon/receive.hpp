@@ -330,8 +330,17 @@ auto receive_impl(const ReceiveStart start, mailbox::Mailbox::MarkerId marker, H
   mailbox::Envelope* prev = mb.marker_position(marker);
   const bool by_number = marker >= mailbox::Mailbox::kMaxMarkers;
   bool first = true, timed_out = false;
+  // A lone arrival (Mailbox::fetch_lone), not in the cache: taken by a handler, dropped, or
+  // kept. A guard that throws while it is out keeps it (the destructor), so nothing is lost.
+  struct Lone {
+    mailbox::Mailbox& mb;
+    mailbox::Envelope* e = nullptr;
+    ~Lone() {
+      if (e != nullptr) mb.keep(e);
+    }
+  } lone{mb};
   for (;;) {
-    mailbox::Envelope* e = prev != nullptr ? prev->next : mb.head();
+    mailbox::Envelope* e = lone.e != nullptr ? lone.e : prev != nullptr ? prev->next : mb.head();
     while (e != nullptr) {
       mailbox::Envelope* next = e->next;
       if (by_number && mb.before_marker(marker, e)) {  // older than the marker: not ours
@@ -340,7 +349,11 @@ auto receive_impl(const ReceiveStart start, mailbox::Mailbox::MarkerId marker, H
         continue;
       }
       if (e->stamp != gen) {  // meant for an earlier process in this slot
-        mb.remove(prev, e);
+        if (lone.e == nullptr) {
+          mb.remove(prev, e);
+        } else {
+          lone.e = nullptr;
+        }
         if (e->flags & mailbox::kCounted) [[unlikely]]
           (void)release_counted(&mb, e, false);  // no trim: the scan goes on at `next`
         drop_stale(e);
@@ -349,7 +362,11 @@ auto receive_impl(const ReceiveStart start, mailbox::Mailbox::MarkerId marker, H
       }
       std::size_t which = find_match(e, handlers, kIdx);
       if (which != SIZE_MAX) {
-        mb.remove(prev, e);
+        if (lone.e == nullptr) {
+          mb.remove(prev, e);
+        } else {
+          lone.e = nullptr;
+        }
         // The one branch a bounded mailbox adds to a receive, on the envelope just matched.
         if (e->flags & mailbox::kCounted) [[unlikely]] {
           if (release_counted(&mb, e, true)) {  // dropped, the oldest of an overfull mailbox
@@ -361,10 +378,20 @@ auto receive_impl(const ReceiveStart start, mailbox::Mailbox::MarkerId marker, H
         EnvelopeGuard guard{e};
         return invoke_at<R, 0>(which, e, handlers);
       }
+      if (lone.e != nullptr) {  // no handler takes it: it waits in the cache, in its order
+        mb.keep(e);
+        lone.e = nullptr;
+      }
       prev = e;
       e = next;
     }
-    if (mb.fetch()) continue;
+    if (!by_number && mb.head() == nullptr) {  // nothing kept: see Mailbox::fetch_lone
+      const mailbox::Mailbox::Fetched f = mb.fetch_lone();
+      lone.e = f.lone;
+      if (f.any) continue;
+    } else if (mb.fetch()) {
+      continue;
+    }
     // The first time, find_after has just compared the deadline with the clock (`due`).
     if (after_index != SIZE_MAX &&
         (timed_out || (first ? due : deadline != kNoDeadline && now_ns() >= deadline))) {

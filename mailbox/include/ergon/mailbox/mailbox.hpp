@@ -20,6 +20,16 @@
 // are stepped over) but keeps the meaning. Arrival numbers are 32 bits and compared modulo
 // 2^32, so a marker stays exact while fewer than 2^31 messages arrive during its life.
 //
+// The lone arrival. A receive that finds its cache empty usually finds one envelope in the
+// inbox (a request/reply, a token passed on): fetch_lone() hands it over without linking it
+// into the cache, so that a receive that takes it skips the append, the arrival number, the
+// length's two updates and remove() (about 30 instructions a pingpong receive; docs/
+// benchmarks.md). The receive owns the envelope until a handler takes it; if none does, or a
+// guard throws, it keep()s it, and the cache is as fetch() would have left it. Arrival
+// numbers are not needed for it: a receive through an arrival-number marker fetches the
+// normal way. Rejected: taking every batch apart this way (a batch has to be kept in order
+// anyway); an inline fetch_lone (it would grow every receive site by the inbox exchange).
+//
 // Length (Erlang's message_queue_len, for ergon::process_info): the cache's length, which
 // only the receiver writes (relaxed stores, so other threads may read it), plus the inbox's
 // count of unfetched envelopes, which rides in the inbox's head word (MpscInbox, "The count").
@@ -86,6 +96,18 @@ class Mailbox {
 
   // Moves everything in the inbox to the tail of the cache. True if anything moved.
   bool fetch() noexcept;
+
+  // fetch() for a receive whose cache is empty (head() == nullptr), on a receive's every
+  // blocking round: a lone arrival comes back unlinked, neither in the cache nor in its
+  // length, for the receive to take at once or to keep(); a batch goes to the cache as fetch()
+  // puts it (`lone` nullptr, `any` true). See "The lone arrival" above.
+  struct Fetched {
+    Envelope* lone;
+    bool any;
+  };
+  Fetched fetch_lone() noexcept;
+  // Puts `e`, a lone arrival no handler took, at the tail of the cache, numbered and counted.
+  void keep(Envelope* e) noexcept;
 
   // First envelope of the cache (nullptr if empty). Iterate with e->next.
   Envelope* head() const noexcept { return cache_head_; }
@@ -170,6 +192,9 @@ class Mailbox {
   bool blocked() const noexcept { return inbox_.blocked(); }
 
  private:
+  // Numbers the chain from `first` (in arrival order) and puts it at the tail of the cache.
+  void append_batch(Envelope* first) noexcept;
+
   Inbox inbox_;
   Envelope* cache_head_ = nullptr;
   Envelope* cache_tail_ = nullptr;
