@@ -17,6 +17,8 @@
 // docs/api.md describes every call; docs/design.md how they work.
 #pragma once
 
+#include "ergon/detail/cxx20.hpp"
+
 #include "ergon/call.hpp"
 #include "ergon/errors.hpp"
 #include "ergon/faults.hpp"

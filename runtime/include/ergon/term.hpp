@@ -28,6 +28,8 @@
 // "nonode@nohost"), a remote pid as its own node's.
 #pragma once
 
+#include "ergon/detail/cxx20.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -6,6 +6,8 @@
 // across a context switch").
 #pragma once
 
+#include "ergon/detail/cxx20.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
