@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # erlang-base and erlang-dev: the distribution library (erl_interface's libei) and the real
-# Erlang nodes its tests talk to; clang and libclang-rt-14-dev: the term decoder's fuzzer.
+# Erlang nodes its tests talk to; clang and libclang-rt-14-dev: the term decoder's fuzzer;
+# cmake: `scons check` builds a CMake project against the installed copy (tests/outside/).
 packages=(g++ scons libboost-context-dev libboost-dev libjemalloc-dev googletest libgtest-dev
-          pkg-config python3 valgrind erlang-base erlang-dev clang libclang-rt-14-dev)
+          pkg-config python3 valgrind erlang-base erlang-dev clang libclang-rt-14-dev cmake)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,8 +1,8 @@
 // A program outside the project that uses ergon's distribution library, built by `scons
-// check` against the installed copy (with pkg-config's ergon-dist). It encodes a record as an
-// Erlang term and decodes it back, which runs erl_interface's encoder and decoder (libei.a)
-// under libergon_dist.a without a network or an Erlang node, and prints
-// "outside dist: ok {point,1,2}".
+// check` against the installed copy (with pkg-config's ergon-dist and CMake's ergon::dist and
+// ergon::dist_static). It encodes a record as an Erlang term and decodes it back, which runs
+// erl_interface's encoder and decoder (libei.a) under libergon_dist.a without a network or an
+// Erlang node, and prints "outside dist: ok {point,1,2}".
 #include <cstdint>
 #include <cstdio>
 #include <ergon/term.hpp>

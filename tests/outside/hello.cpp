@@ -1,8 +1,8 @@
 // A program outside the project, built by `scons check` against an installed copy of ergon
-// (scons install into build/install-check, then g++ with pkg-config, shared and --static). It
-// must compile with only the installed headers and libraries and print "outside: ok 10". It
-// calls the inline ergon::checkpoint(), whose thread-local must resolve against the installed
-// library.
+// (scons install into build/install-check, then g++ with pkg-config, shared and --static, and
+// CMake's ergon::ergon and ergon::ergon_static: tests/outside/CMakeLists.txt). It must compile
+// with only the installed headers and libraries and print "outside: ok 10". It calls the
+// inline ergon::checkpoint(), whose thread-local must resolve against the installed library.
 #include <cstdio>
 #include <ergon/ergon.hpp>
 
