@@ -161,10 +161,10 @@ class Stream final : public Socket {
   // Writes what the socket's buffer takes now, at most `n` bytes, and returns how many. While
   // the buffer is full it waits for room, and returns 0 early when the caller has a message
   // that no receive has looked at yet (or another wake-up comes; messages a receive passed
-  // over do not count), so a process that writes a long buffer to a slow peer
-  // can serve its messages in between: the data of its active-once sockets, above all, since
-  // two peers that both only write while the other only writes would wait for each other
-  // forever. Throws TimeoutError when `timeout` passes first, Error as write_all does.
+  // over do not count), so that a process writing a long buffer to a slow peer can serve its
+  // messages in between: above all the data of its active-once sockets, since two peers that
+  // only write while the other only writes would wait for each other forever. Throws
+  // TimeoutError when `timeout` passes first, Error as write_all does.
   std::size_t write_some(const void* buf, std::size_t n, Timeout timeout = std::nullopt);
 
   enum class How { kRead, kWrite, kBoth };

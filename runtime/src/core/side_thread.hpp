@@ -43,7 +43,9 @@ class SideThread {
   void stop() noexcept;
   void poke() noexcept { sleep_.poke(); }  // D2
   // Waits out a tick in progress: a run() that returns has no callback of its runtime
-  // (on_stall, a trace sample) still running, so the callback may use the caller's locals.
+  // (on_stall, a trace sample) still running, so after a run that ended normally the
+  // callback may use the caller's locals. After a shutdown that gave up on a stuck process,
+  // that process can still be reported later (docs/api.md, on_stall).
   void quiesce() noexcept { std::lock_guard<std::mutex> g(tick_mu_); }
   bool running() const noexcept { return thread_.joinable(); }
 
