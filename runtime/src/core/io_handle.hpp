@@ -101,7 +101,8 @@ struct IoHandle {
 };
 
 // Opens a record for `fd` (non-blocking already), owned by `owner`, registered with `r`.
-// Throws ergon::Error naming `what` if epoll refuses it (the fd is not closed then).
+// Throws SysError (util/sys_errno.hpp) naming `what`, with the errno, if epoll refuses it (the
+// fd is not closed then).
 IoHandle* io_open(Reactor& r, int fd, Process* owner, std::uint8_t kind, const char* what);
 // Closes the socket `h` held at sequence `seq`: deregisters and closes the fd, frees the
 // record. Any thread. false: it was closed already (by its owner's end, or another close).

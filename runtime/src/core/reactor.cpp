@@ -31,7 +31,7 @@ std::uint64_t tag_of(IoHandle* h) noexcept {
 }
 
 [[noreturn]] void throw_errno(const char* what, const char* call, int err) {
-  throw Error(std::string(what) + ": " + call + " failed: " + std::strerror(err));
+  throw SysError(std::string(what) + ": " + call + " failed: " + std::strerror(err), err);
 }
 
 }  // namespace

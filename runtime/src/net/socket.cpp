@@ -54,10 +54,9 @@ IoHandle* open_fd(Process* p, int fd, Kind kind, const char* what, const std::st
     // relaxed: as in opener().
     return ergon::detail::io_open(p->sched.load(std::memory_order_relaxed)->reactor(), fd, p, kind,
                                   what);
-  } catch (const ergon::Error& e) {
-    const int err = sys_errno();  // before close, which may set its own
+  } catch (const ergon::detail::SysError& e) {  // the reactor refused it (epoll, eventfd)
     ::close(fd);
-    throw Error(std::string(e.what()) + " (" + addr + ")", err);
+    throw Error(std::string(e.what()) + " (" + addr + ")", e.code());
   }
 }
 

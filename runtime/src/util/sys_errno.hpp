@@ -17,10 +17,27 @@
 // Rejected: saving errno into a local right after each syscall (the cached address is the
 // problem, not the late read); reading errno through a volatile pointer (the pointer is still
 // the cached one).
+//
+// SysError carries the errno of the call that failed up to a layer that rethrows it as its
+// own type (net::Error has a code): reading errno in that layer's catch would read whatever
+// building the exception left there.
 #pragma once
+
+#include <string>
+
+#include "ergon/errors.hpp"
 
 namespace ergon::detail {
 
 [[gnu::noipa]] int sys_errno() noexcept;
+
+class SysError : public Error {
+ public:
+  SysError(const std::string& what, int code) : Error(what), code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
 
 }  // namespace ergon::detail
