@@ -84,7 +84,7 @@ namespace {
 }  // namespace
 
 Ref call_begin(Process* self, Pid server, const char* what, Pid& me) {
-  me = pid_of(self);
+  me = self->pid();
   if (!server || server == me) [[unlikely]]
     throw_bad_target(server, what);
   const Ref ref = monitor_as(self, server, std::string());  // C2

@@ -139,7 +139,7 @@ Process::HeldMonitor* find_held(Process* w, std::uint64_t ref) noexcept {
   return nullptr;
 }
 
-void erase_held(Process* w, const Process::HeldMonitor* h) noexcept {
+inline void erase_held(Process* w, const Process::HeldMonitor* h) noexcept {
   if (h + 1 == w->held.data() + w->held.size()) {
     w->held.pop_back();  // the usual case: see erase_monitor
   } else {
@@ -164,7 +164,7 @@ Process* record_of(Pid pid) noexcept {
 // place, with no string moved).
 Ref monitor_as(Process* self, Pid pid, std::string&& name) {
   const Ref ref = Ref::make(g_next_ref.fetch_add(1, std::memory_order_relaxed), pid);
-  const Pid me = pid_of(self);
+  const Pid me = self->pid();
   Process* t = record_of(pid);
   bool added = false;
   if (t != nullptr) {
@@ -237,7 +237,7 @@ bool detail::demonitor_as(detail::Process* self, const Ref& ref, bool flush) {
     detail::erase_held(self, h);
     // T may have taken its list already (ME1, before its ME4 reached us): nothing to remove.
     if (t != nullptr && detail::same_process(t, pid)) {
-      (void)detail::erase_monitor(t, ref.id(), detail::pid_of(self));
+      (void)detail::erase_monitor(t, ref.id(), self->pid());
     }
     removed = true;
   }
