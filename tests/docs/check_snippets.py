@@ -424,12 +424,23 @@ def options_fields(root):
     return fields
 
 
-def check_options_table(root):
-    doc = "docs/api.md"
-    lines = open(os.path.join(root, doc)).read().split("\n")
-    at, sec = section(lines, "### Options and environment")
+def api_section(root, title):
+    """(line index, lines) of api.md's section `title`, or (None, the error to report)."""
+    lines = open(os.path.join(root, API_DOC)).read().split("\n")
+    at, sec = section(lines, title)
     if at is None:
-        return ["%s: no '### Options and environment' section" % doc]
+        return None, ["%s: no '%s' section" % (API_DOC, title)]
+    return at, sec
+
+
+API_DOC = "docs/api.md"
+
+
+def check_options_table(root):
+    doc = API_DOC
+    at, sec = api_section(root, "### Options and environment")
+    if at is None:
+        return sec
     rows = [i for i, l in enumerate(sec) if l.startswith("|")]
     if not rows:
         return ["%s:%d: the Options section has no table" % (doc, at + 1)]
@@ -471,11 +482,10 @@ def exception_classes(root):
 
 
 def check_errors_section(root):
-    doc = "docs/api.md"
-    lines = open(os.path.join(root, doc)).read().split("\n")
-    at, sec = section(lines, "## Errors")
+    doc = API_DOC
+    at, sec = api_section(root, "## Errors")
     if at is None:
-        return ["%s: no '## Errors' section" % doc]
+        return sec
     text = "\n".join(sec)
     errors = []
     for name, where in exception_classes(root):
