@@ -101,6 +101,26 @@ struct StallReport {
   std::uint64_t suppressed = 0;
 };
 
+// What Options::on_asleep receives (docs/api.md, "A program that hangs"): in a run that is not
+// deterministic, every process of the runtime has waited for Options::asleep_after, and nothing
+// inside the runtime could wake one: no process could run, no timer was armed (no receive with a
+// timeout, no sleep), no ergon::blocking call was in flight, no socket had a waiter and fault
+// injection held no delayed message. What the runtime cannot know is whether a thread outside
+// it (or a process of another Runtime) will still send: any thread that holds the Runtime or a
+// Pid can, at any time. So this is a report, not a verdict: the runtime keeps waiting.
+struct AsleepReport {
+  std::vector<Pid> waiting;            // every live process of the runtime, each waiting
+  Pid main;                            // the main process of the run() in progress (one of them)
+  std::chrono::milliseconds after{0};  // how long they waited at least: asleep_after
+  // Messages sent to this runtime's processes, and processes spawned into it, from threads that
+  // are not its workers (another thread, ergon::blocking) since this run() began (its main
+  // process's spawn aside). Sends from another Runtime's processes are not counted. Both 0: no
+  // such thread has shown itself during this run.
+  std::uint64_t outside_sends = 0;
+  std::uint64_t outside_spawns = 0;
+  std::string message;  // the report, as the default prints it to stderr
+};
+
 struct Options {
   // Scheduler threads. 0 means one per CPU this process may use: the CPUs of its affinity
   // mask (`taskset`), capped by its cgroup's CPU quota (rounded up, at least 2), as Go 1.25's
@@ -269,6 +289,27 @@ struct Options {
   // process at all ends means the rest are stuck, while it leaves destructors that flush to a
   // slow disk room to finish. ERGON_SHUTDOWN_TIMEOUT (a duration in whole ms: 200ms, 5s).
   std::chrono::milliseconds shutdown_timeout{5000};
+
+  // --- hangs (docs/design.md, "All processes asleep") --------------------------------------
+  // How long every process of a run must have waited, with nothing inside the runtime that could
+  // wake one (no runnable process, no armed timer, no ergon::blocking call, no socket waiter, no
+  // delayed message), before the runtime reports it, once per such episode, to on_asleep: by
+  // default a report on stderr naming each process and what it waits in, with the fix. It is a
+  // report, not a kill: a thread outside the runtime may still send, so the runtime waits on.
+  // Only while a run() waits for its main process (a runtime driven by Runtime::spawn from a
+  // thread that is free to send is not watched), and not in deterministic mode, which throws
+  // ergon::Deadlock instead. 0 turns it off. 1 s: a hang is told within seconds, while a
+  // program that waits for another thread's message for less than that is not told; a release
+  // run of the test suite, whose tests wait on purpose, reported nothing even at 50 ms
+  // (docs/api.md, "A program that hangs"). The cost is one more wake-up of one worker per idle
+  // episode. ERGON_ASLEEP_AFTER (a duration in whole ms: 500ms, 2s; 0ms turns it off).
+  std::chrono::milliseconds asleep_after{1000};
+
+  // Called with each asleep report (see AsleepReport), on a worker's thread, outside any
+  // process: it may print, log, count, or end the program; it must not block, and must not
+  // call ergon (send from a thread of its own instead). The default prints the report to
+  // stderr. run() waits out a call in progress before it returns.
+  std::function<void(const AsleepReport&)> on_asleep;
 
   // --- the network (docs/design.md, "The reactor") ----------------------------------------
   // How long sockets may go unpolled, while every worker is busy and none blocks in epoll,

@@ -261,6 +261,7 @@ constexpr EnvVar kEnvVars[] = {
     {"ERGON_STALL_NICE", set_count<&Options::stall_nice, 19>},
     {"ERGON_SPARE_KEEPALIVE", set_duration<&Options::spare_keepalive>},
     {"ERGON_SHUTDOWN_TIMEOUT", set_duration<&Options::shutdown_timeout>},
+    {"ERGON_ASLEEP_AFTER", set_duration<&Options::asleep_after>},
     {"ERGON_IO_POLL_INTERVAL", set_duration<&Options::io_poll_interval>},
     {"ERGON_ACCEPT_OVERLOAD", set_count<&Options::accept_overload, SIZE_MAX>},
     {"ERGON_POLICY", set_policy},

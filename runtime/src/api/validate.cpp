@@ -129,6 +129,11 @@ Options validated(Options o) {
         "ergon::Options::shutdown_timeout must be at least 0 ms (0 waits forever) "
         "(ERGON_SHUTDOWN_TIMEOUT)");
   }
+  if (o.asleep_after < std::chrono::milliseconds(0)) {
+    throw ConfigError(
+        "ergon::Options::asleep_after must be at least 0 ms (0 turns the report off) "
+        "(ERGON_ASLEEP_AFTER)");
+  }
   validate_faults(o.faults);
   if (o.simulate) o.deterministic = true;   // the simulated mode is deterministic mode's kind
   if (o.seed == 0) o.seed = random_seed();  // Runtime::seed() tells which

@@ -3,7 +3,8 @@
 // Design
 // ------
 // The core (this folder) runs processes. The parts built on it (the tracer, the deterministic
-// driver, fault injection, Erlang's exit bookkeeping, and the threads beside the workers,
+// driver, fault injection, Erlang's exit bookkeeping, the hang report, and the threads beside
+// the workers,
 // side_thread.hpp) implement the abstract classes below; the Runtime builds them and installs
 // them into its scheduler in one place (api/system.hpp) before any process runs, and the core
 // calls them only through these classes. Nothing here includes a header from another folder
@@ -166,6 +167,24 @@ class Lifecycle {
   virtual void ending(Process* p, ExitReason& reason) noexcept = 0;
   // The worker's owner, as p's record closes: `pid` held a registered name.
   virtual void unregister(Pid pid) noexcept = 0;
+};
+
+// Asleep (the hang report, api/asleep.hpp): in a threaded run, every process of the scheduler
+// waits and nothing inside the runtime can wake one (core/asleep.hpp, Z1..Z5). Installed by
+// every Runtime; called only while Options::asleep_after is not 0, and never in deterministic
+// mode (whose driver throws Deadlock instead).
+class Asleep {
+ public:
+  virtual ~Asleep() = default;
+  // The worker's owner, in runtime code after its park (counted awake; this worker runs no
+  // process meanwhile), once per idle episode: the check found `waiting` processes, every live
+  // one of the scheduler, blocked in their mailboxes with no timer armed, no ergon::blocking
+  // call in flight, no socket waiter and no delayed message. The hook decides whether, and how,
+  // to report it.
+  virtual void asleep(std::size_t waiting) noexcept = 0;
+  // Waits out a call of asleep() in progress (Scheduler::kill_all_and_wait: no report runs once
+  // run() has returned). The thread that owns the Runtime.
+  virtual void quiesce() noexcept = 0;
 };
 
 // Remote (distribution, runtime/src/dist/): where a send to a pid of another node goes. A

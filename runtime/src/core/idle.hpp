@@ -62,6 +62,9 @@ class Parker {
     // relaxed: only the owner resets the word; a waker's store after this is a new wake-up.
     word_.store(0, std::memory_order_relaxed);
   }
+  // Any thread: whether a wake-up is pending (the word is set). seq_cst: Z3a of asleep.hpp,
+  // the partner of wake()'s seq_cst store.
+  bool woken() const noexcept { return word_.load(std::memory_order_seq_cst) != 0; }
   // Any thread: sets the word and wakes the owner (N3, A1, and the scheduler's shutdown):
   // through the reactor's eventfd when the owner blocks in epoll (B2 of reactor.hpp), else
   // through its futex.

@@ -92,6 +92,7 @@ Scheduler::Scheduler(Options opts)
       pools_(make_pools(opts_)),
       workers_(make_workers(*this, pools_)),
       carriers_(*this, opts_.max_spare_carriers, spare_keepalive(opts_)),
+      asleep_(*this, static_cast<unsigned>(workers_.size()), saturating_ns(opts_.asleep_after)),
       tenants_(*this),
       observer_(&no_observer()),
       start_ns_(monotonic_ns()) {
@@ -107,6 +108,8 @@ void Scheduler::install(Hooks hooks) {
   driver_ = hooks.driver;
   injector_ = hooks.injector;
   lifecycle_ = hooks.lifecycle;
+  asleep_hook_ = hooks.asleep;
+  asleep_.install(hooks.asleep, driver_ != nullptr);
   side_threads_ = std::move(hooks.side_threads);
   system_ = hooks.system;
   for (auto& w : workers_) w->set_observer(observer_);
@@ -507,7 +510,8 @@ EndAll Scheduler::kill_all_and_wait(std::chrono::nanoseconds timeout) {
   // release: pairs with spawn_commit. After a stall the runtime runs on (another run() may
   // follow): a new main must not be born killed. The refusers stay killed.
   killing_.store(false, std::memory_order_release);
-  for (SideThread* t : side_threads_) t->quiesce();  // no on_stall runs once run() returns
+  for (SideThread* t : side_threads_) t->quiesce();      // no on_stall runs once run() returns
+  if (asleep_hook_ != nullptr) asleep_hook_->quiesce();  // nor an on_asleep
   return result;
 }
 

@@ -50,6 +50,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/asleep.hpp"
 #include "core/carrier.hpp"
 #include "core/hooks.hpp"
 #include "core/process.hpp"
@@ -103,6 +104,7 @@ struct Hooks {
   Driver* driver = nullptr;
   Injector* injector = nullptr;
   Lifecycle* lifecycle = nullptr;
+  Asleep* asleep = nullptr;
   std::vector<SideThread*> side_threads;
   System* system = nullptr;
 };
@@ -184,6 +186,8 @@ class Scheduler {
   Reactor& reactor() noexcept { return reactor_; }
   const Reactor& reactor() const noexcept { return reactor_; }
   CarrierPool& carriers() noexcept { return carriers_; }
+  // The hang watch (asleep.hpp): every worker's park goes through it.
+  AsleepWatch& asleep() noexcept { return asleep_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   // The runtime's clock, in nanoseconds: CLOCK_MONOTONIC (monotonic_ns), or the driver's
   // logical clock in deterministic mode. Timers, receive deadlines, sleeps and the
@@ -237,12 +241,14 @@ class Scheduler {
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<Worker>> workers_;
   CarrierPool carriers_;  // after workers_: its carriers run them
+  AsleepWatch asleep_;    // reads the workers' counts and parkers
   TenantTable tenants_;   // after workers_: it reads their reduction counts
   // The hooks (see install()).
   Observer* observer_;
   Driver* driver_ = nullptr;
   Injector* injector_ = nullptr;
   Lifecycle* lifecycle_ = nullptr;
+  Asleep* asleep_hook_ = nullptr;
   std::vector<SideThread*> side_threads_;
   System* system_ = nullptr;
   const std::int64_t start_ns_;  // for lifetime utilization when no side thread samples

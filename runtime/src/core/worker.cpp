@@ -506,17 +506,22 @@ void Worker::park() {
   // its futex; what it finds is dispatched after K4, once it is counted awake again.
   epoll_event io_events[Reactor::kBatch];
   int io_ready = 0;
+  bool asleep = false;
   if (!work_visible() && inbox_.try_block() == mailbox::BlockResult::kBlocked) {  // K2
     bump(parks_, 1);
     const std::int64_t trace_t0 = observer_->on() ? sched_.now() : 0;  // hooks.hpp
     const std::int64_t t0 = monotonic_ns();
     park_since_.store(t0, std::memory_order_relaxed);  // relaxed: see park_since_
     Reactor& r = sched_.reactor();
+    // Z1 (asleep.hpp): the last worker to sleep with no timer sleeps for the grace period.
+    const std::int64_t until = sched_.asleep().enter(id_, deadline);
     if (r.active() && r.try_take_poller(this)) {
-      io_ready = r.wait_as_poller(parker_, deadline, io_events);  // K3, in epoll
+      io_ready = r.wait_as_poller(parker_, until, io_events);  // K3, in epoll
     } else {
-      parker_.wait(deadline);  // K3
+      parker_.wait(until);  // K3
     }
+    // Z2..Z4, before the wake-up is consumed: the check reads this worker's word too.
+    asleep = sched_.asleep().leave(id_, until, io_ready != 0 || parker_.woken());
     park_since_.store(0, std::memory_order_relaxed);
     bump(parked_ns_, monotonic_ns() - t0);
     if (trace_t0 != 0 && observer_->on()) [[unlikely]]
@@ -528,6 +533,8 @@ void Worker::park() {
   searching_ = pool_.idle.finish_park(parker_);  // K4
   sched_.poke_side_threads();                    // D2 (tick_sleep.hpp)
   if (io_ready != 0) (void)sched_.reactor().dispatch(this, io_events, io_ready);
+  if (asleep) [[unlikely]]
+    sched_.asleep().report(id_);  // Z5, counted awake
 }
 
 void Worker::run(Carrier& c, Process* p) {
