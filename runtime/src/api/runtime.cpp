@@ -10,6 +10,7 @@
 #include "api/validate.hpp"
 #include "core/process.hpp"
 #include "ergon/errors.hpp"
+#include "observe/process_info.hpp"
 
 namespace ergon {
 
@@ -100,14 +101,20 @@ void Runtime::run_main(Pid main, std::atomic<bool>& done, std::exception_ptr& er
   if (detail::current_process() != nullptr) {
     throw Error("ergon::Runtime::run was called from inside a process; spawn instead");
   }
-  (void)main;
+  // relaxed: advisory figures of the asleep report (System::run_*).
+  sys_->run_main.store(main.raw(), std::memory_order_relaxed);
+  sys_->run_outside_sent.store(sys_->sched.external_sent.load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+  sys_->run_outside_spawned.store(sys_->sched.external_spawned.load(std::memory_order_relaxed),
+                                  std::memory_order_relaxed);
   static constexpr const char* kLeftRunning =
       "They are left running, still killed; ~Runtime waits for them again, then abandons "
       "them.";
   if (detail::Deterministic* det = sys_->det.get()) {
     // This thread runs every process (deterministic.hpp).
     if (det->run_until(done) == detail::Deterministic::Outcome::kDeadlock) {
-      const std::string waiting = det->describe_waiting(10);
+      const std::string waiting =
+          detail::waiting_lines(*sys_, detail::processes(sys_->sched, sys_->registry), main);
       std::string also;
       if (auto refusers = detail::end_all_processes(*sys_)) {
         also = "\n" + detail::stall_report("After the deadlock", *sys_, *refusers, kLeftRunning);

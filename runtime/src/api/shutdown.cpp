@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "api/system.hpp"
+#include "core/process_table.hpp"
 #include "observe/process_info.hpp"
 
 namespace ergon::detail {
@@ -20,9 +21,6 @@ namespace {
 // points" from "reaches none" with a wide margin, and adds 20 ms to a shutdown that has
 // already waited shutdown_timeout.
 constexpr auto kSampleGap = std::chrono::milliseconds(20);
-
-// How many refusers a report names one by one; the rest are counted. A screenful.
-constexpr std::size_t kListed = 20;
 
 // What a refuser does, from its two snapshots (`before` is null when it was spawned between
 // them, or in deterministic mode).
@@ -68,9 +66,7 @@ std::optional<Refusers> end_all_processes(System& sys) {
     r.pids.push_back(i.pid);
     if (r.pids.size() > kListed) continue;
     const auto b = before.find(i.pid);
-    r.lines += "\n  " + i.pid.to_string();
-    if (!i.registered_name.empty()) r.lines += " \"" + i.registered_name + "\"";
-    r.lines += " on worker " + std::to_string(i.worker) + ": " +
+    r.lines += "\n  " + process_label(i) + ": " +
                what_it_does(i, b != before.end() ? &b->second : nullptr, sample);
   }
   if (r.pids.size() > kListed) {
@@ -78,6 +74,41 @@ std::optional<Refusers> end_all_processes(System& sys) {
   }
   if (r.pids.empty()) return std::nullopt;  // the last ones ended while we looked
   return r;
+}
+
+std::string process_label(const ProcessInfo& i, Pid main) {
+  std::string out = i.pid.to_string();
+  if (!i.registered_name.empty()) out += " \"" + i.registered_name + "\"";
+  if (main && i.pid == main) out += " (main)";
+  return out + " on worker " + std::to_string(i.worker);
+}
+
+std::string waiting_lines(const System& sys, const std::vector<ProcessInfo>& ps, Pid main) {
+  std::string out;
+  std::size_t n = 0;
+  for (const ProcessInfo& i : ps) {
+    if (n++ == kListed) break;
+    out += "\n  " + process_label(i, main) + ": ";
+    if (i.status != ProcessStatus::kWaiting) {
+      out += to_string(i.status);
+      continue;
+    }
+    out += std::string("waiting in ") + (i.waiting_in != nullptr ? i.waiting_in : "receive");
+    // A sender waiting for a slot (core/bounded.hpp) names the full mailbox. The record may
+    // have been reused since the snapshot: the generation check drops a later occupant's.
+    const Process* p = ProcessTable::instance().lookup(i.pid.index());
+    // acquire: pairs with the release store of Worker::finish (process_info's PI2).
+    if (p == nullptr || p->generation.load(std::memory_order_acquire) != i.pid.generation() ||
+        p->sched.load(std::memory_order_relaxed) != &sys.sched) {
+      continue;
+    }
+    // seq_cst: the field's protocol (Process::send_blocked_on).
+    if (const Pid to = Pid::from_raw(p->send_blocked_on.load(std::memory_order_seq_cst))) {
+      out += " to " + to.to_string();
+    }
+  }
+  if (ps.size() > kListed) out += "\n  ... and " + std::to_string(ps.size() - kListed) + " more";
+  return out;
 }
 
 std::string stall_report(const char* caller, const System& sys, const Refusers& r,

@@ -1,5 +1,6 @@
 // Shutdown as the Runtime sees it: ending every process at the end of a run and in ~Runtime,
 // naming the processes that refuse to end, and abandoning a System that cannot be destroyed.
+// Also the lines that name processes in every report (process_label, waiting_lines).
 //
 // Design
 // ------
@@ -37,10 +38,25 @@
 #include <vector>
 
 #include "ergon/pid.hpp"
+#include "ergon/process_info.hpp"
 
 namespace ergon::detail {
 
 class System;
+
+// How many processes a report names one by one; the rest are counted. A screenful.
+inline constexpr std::size_t kListed = 20;
+
+// The head of a report's line about a process, shared by every report that names processes
+// (SD5's refusers, deterministic mode's Deadlock, the asleep report of api/asleep.hpp):
+// `<pid> "name" (main) on worker N`, the name if it is registered, "(main)" if it is `main`.
+std::string process_label(const ProcessInfo& i, Pid main = Pid{});
+
+// "\n  <label>: waiting in X" for each of `ps` (the first kListed, then "... and N more"): what
+// it waits in as process_info names it, and for a sender waiting on a full bounded mailbox the
+// receiver ("send (mailbox full) to <pid>"). For a process that is not waiting, its status.
+// For the deadlock and asleep reports; `sys` resolves the mailbox a sender waits on.
+std::string waiting_lines(const System& sys, const std::vector<ProcessInfo>& ps, Pid main);
 
 // The processes that refused to end, as SD5 found them.
 struct Refusers {

@@ -23,6 +23,7 @@ System::System(Options validated_options)
   hooks.driver = det.get();
   hooks.injector = faults.get();
   hooks.lifecycle = &lifecycle;
+  hooks.asleep = &asleep;
   // In deterministic mode no side thread runs: the driver ticks the balancer (DS1).
   if (det == nullptr) hooks.side_threads = {&watchdog, &balancer};
   hooks.system = this;

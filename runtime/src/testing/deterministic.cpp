@@ -171,25 +171,4 @@ bool Deterministic::run_until_empty(std::chrono::nanoseconds timeout) {
   return true;
 }
 
-std::string Deterministic::describe_waiting(unsigned max) const {
-  std::string out;
-  unsigned n = 0, total = 0;
-  ProcessTable::instance().for_each([&](Process* p) {
-    if (p->state.load(std::memory_order_acquire) != ProcessState::kAlive) return;
-    if (p->sched.load(std::memory_order_relaxed) != &sched_) return;
-    ++total;
-    if (n++ >= max) return;
-    // relaxed: the process is parked; it wrote this before it blocked, on this thread.
-    const char* in = p->waiting_in.load(std::memory_order_relaxed);
-    out += "\n  " + p->pid().to_string() + " waiting in " + (in != nullptr ? in : "receive");
-    // A sender waiting for a slot (core/bounded.hpp) names the full mailbox. seq_cst: the
-    // field's protocol (Process::send_blocked_on); the process is parked, so it is stable.
-    if (const Pid to = Pid::from_raw(p->send_blocked_on.load(std::memory_order_seq_cst))) {
-      out += " to " + to.to_string();
-    }
-  });
-  if (total > max) out += "\n  ... and " + std::to_string(total - max) + " more";
-  return out;
-}
-
 }  // namespace ergon::detail

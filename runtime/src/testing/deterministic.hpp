@@ -210,8 +210,6 @@ class Deterministic final : public Driver {
   // progress (SD3), on the wall clock: the deadline bounds a wait that would never end, so
   // it changes no run that replays (a run that ends does so before it).
   [[nodiscard]] bool run_until_empty(std::chrono::nanoseconds timeout) override;
-  // A line per waiting process (at most `max`), for the deadlock report.
-  std::string describe_waiting(unsigned max) const;
 
   // DS3, for Worker::run: the budget of the slice that starts, given the one it would get.
   std::int32_t slice_budget(std::int32_t budget) noexcept override;
