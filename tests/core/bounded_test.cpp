@@ -222,7 +222,9 @@ TEST_P(Bounded, TwoSendersBlockedOnEachOtherAreReportedNotHung) {
 }
 
 TEST_P(Bounded, ASenderStuckOnAFullMailboxIsNamedInTheHangReport) {
-  if (!is_deterministic()) GTEST_SKIP() << "the hang report is deterministic mode's Deadlock";
+  if (!is_deterministic())
+    GTEST_SKIP()
+        << "deterministic mode's Deadlock; tests/api/asleep_test.cpp has the threaded report";
   ergon::Pid stuck_on;
   const std::string w = ergon_test::what_of<ergon::Deadlock>([&] {
     runtime().run([&] {
