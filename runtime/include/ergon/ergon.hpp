@@ -17,7 +17,10 @@
 // docs/api.md describes every call; docs/design.md how they work.
 #pragma once
 
+// The standard check comes before every other include.
+// clang-format off
 #include "ergon/detail/cxx20.hpp"
+// clang-format on
 
 #include "ergon/call.hpp"
 #include "ergon/errors.hpp"

@@ -28,7 +28,10 @@
 // "nonode@nohost"), a remote pid as its own node's.
 #pragma once
 
+// The standard check comes before every other include.
+// clang-format off
 #include "ergon/detail/cxx20.hpp"
+// clang-format on
 
 #include <array>
 #include <cstddef>

@@ -6,7 +6,10 @@
 // across a context switch").
 #pragma once
 
+// The standard check comes before every other include.
+// clang-format off
 #include "ergon/detail/cxx20.hpp"
+// clang-format on
 
 #include <chrono>
 #include <cstddef>

@@ -15,6 +15,9 @@
 // where __cplusplus says what every supported compiler means by -std=c++20.
 #pragma once
 
+// One line, so that the compiler prints the whole sentence.
+// clang-format off
 #if __cplusplus < 202002L
 #error "ergon needs C++20 or later: compile with -std=c++20 (or -std=c++23); with CMake, link ergon::ergon, which requires cxx_std_20"
 #endif
+// clang-format on
