@@ -23,12 +23,13 @@
 // The lone arrival. A receive that finds its cache empty usually finds one envelope in the
 // inbox (a request/reply, a token passed on): fetch_lone() hands it over without linking it
 // into the cache, so that a receive that takes it skips the append, the arrival number, the
-// length's two updates and remove() (about 30 instructions a pingpong receive; docs/
-// benchmarks.md). The receive owns the envelope until a handler takes it; if none does, or a
-// guard throws, it keep()s it, and the cache is as fetch() would have left it. Arrival
-// numbers are not needed for it: a receive through an arrival-number marker fetches the
-// normal way. Rejected: taking every batch apart this way (a batch has to be kept in order
-// anyway); an inline fetch_lone (it would grow every receive site by the inbox exchange).
+// length's two updates and remove() (pingpong: 974 -> 929 instructions a round trip of two
+// receives, bench/budget.py; docs/benchmarks.md). The receive owns the envelope until a
+// handler takes it; if none does, or a guard throws, it keep()s it, and the cache is as
+// fetch() would have left it. Arrival numbers are not needed for it: a receive through an
+// arrival-number marker fetches the normal way. Rejected: taking every batch apart this way (a
+// batch has to be kept in order anyway). Not tried: an inline fetch_lone (it would put the
+// inbox exchange into every receive site).
 //
 // Length (Erlang's message_queue_len, for ergon::process_info): the cache's length, which
 // only the receiver writes (relaxed stores, so other threads may read it), plus the inbox's
